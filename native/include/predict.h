@@ -1,0 +1,148 @@
+/* predict.h: the whole boundary between Python and the C core.
+ *
+ * This file is fed verbatim to cffi's cdef, so it holds no includes and no
+ * macros; a C file includes <stdint.h> and <stddef.h> before it.  Python
+ * validates every description before it reaches pd_net_build; the core checks
+ * again whatever could make it read or write out of bounds, and reports a
+ * status instead of crashing.
+ *
+ * Layout: activations are NHWC float32 (int8 later).  A source tensor of shape
+ * (N, C, *spatial) with 0-2 spatial dims is (N, H, W, C) here, missing spatial
+ * dims being 1: (N, K) is (N, 1, 1, K) and (N, C, L) is (N, 1, L, C).
+ */
+
+typedef struct pd_net pd_net;
+
+typedef enum pd_status {
+    PD_OK = 0,
+    PD_ERR_ARGUMENT = 1,     /* a description field is out of range or inconsistent */
+    PD_ERR_SHAPE = 2,        /* tensor shapes do not agree with an operator */
+    PD_ERR_UNSUPPORTED = 3,  /* a valid request this build has no kernel for */
+    PD_ERR_NOMEM = 4,        /* an allocation failed or a size overflowed */
+    PD_ERR_STATE = 5         /* a call out of order, e.g. batch above max_batch */
+} pd_status;
+
+typedef enum pd_dtype {
+    PD_F32 = 0,
+    PD_U8 = 1,
+    PD_I8 = 2,
+    PD_I32 = 3
+} pd_dtype;
+
+typedef enum pd_op {
+    PD_OP_CONV = 1,            /* any kernel/stride/dilation/groups/padding: im2col + GEMM; 1x1 s1 p0 g1 is a plain GEMM */
+    PD_OP_DEPTHWISE = 2,       /* groups == C_in == C_out: direct kernel */
+    PD_OP_FC = 3,              /* input (N,1,1,K) -> (N,1,1,C_out) */
+    PD_OP_MAXPOOL = 4,
+    PD_OP_AVGPOOL = 5,
+    PD_OP_GLOBAL_AVGPOOL = 6,
+    PD_OP_GLOBAL_MAXPOOL = 7,
+    PD_OP_BINARY = 8,          /* out = in0 (binary_kind) in1, in1 broadcast per dim (size 1 or equal) */
+    PD_OP_CONCAT = 9,          /* along C */
+    PD_OP_SOFTMAX = 10,        /* along C */
+    PD_OP_RESHAPE = 11,        /* keeps the element order of the source (N, C, H, W) layout */
+    PD_OP_PAD = 12,            /* spatial padding */
+    PD_OP_ACTIVATION = 13      /* only the fused activation, for one that has no producer to join */
+} pd_op;
+
+typedef enum pd_binary {
+    PD_BIN_ADD = 0,
+    PD_BIN_SUB = 1,
+    PD_BIN_MUL = 2,
+    PD_BIN_DIV = 3
+} pd_binary;
+
+typedef enum pd_pad_mode {
+    PD_PAD_CONSTANT = 0,
+    PD_PAD_REFLECT = 1,
+    PD_PAD_EDGE = 2
+} pd_pad_mode;
+
+/* Activations fused into the producing layer's output stage. */
+typedef enum pd_act {
+    PD_ACT_NONE = 0,
+    PD_ACT_RELU = 1,
+    PD_ACT_CLIP = 2,         /* min(max(x, act_alpha), act_beta); ReLU6 is CLIP 0 6 */
+    PD_ACT_HARDSWISH = 3,    /* x * min(max(x + 3, 0), 6) / 6 */
+    PD_ACT_HARDSIGMOID = 4,  /* min(max(act_alpha * x + act_beta, 0), 1) */
+    PD_ACT_SIGMOID = 5,
+    PD_ACT_SILU = 6,         /* x * sigmoid(x) */
+    PD_ACT_LEAKYRELU = 7     /* x >= 0 ? x : act_alpha * x */
+} pd_act;
+
+/* Weight layouts; packed SIMD layouts get new numbers, the old ones stay. */
+typedef enum pd_weight_layout {
+    PD_LAYOUT_OHWI = 0,      /* conv [C_out][KH][KW][C_in/groups]; FC [C_out][K] */
+    PD_LAYOUT_HWC = 1        /* depthwise [KH][KW][C] */
+} pd_weight_layout;
+
+typedef struct pd_tensor_desc {
+    int32_t dtype;           /* pd_dtype */
+    int32_t h, w, c;         /* one sample; the batch is set at run time */
+    float scale;             /* quantized dtypes only */
+    int32_t zero_point;
+    const void *data;        /* non-NULL: a constant (batch 1, broadcast), kept in the model mapping */
+} pd_tensor_desc;
+
+typedef struct pd_layer_desc {
+    int32_t op;              /* pd_op */
+    int32_t n_inputs;
+    const int32_t *inputs;   /* tensor indices */
+    int32_t output;          /* tensor index */
+
+    /* convolution and pooling windows */
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t groups;
+    int32_t ceil_mode;           /* pooling */
+    int32_t count_include_pad;   /* average pooling */
+
+    int32_t binary_kind;     /* pd_binary */
+    int32_t pad_mode;        /* pd_pad_mode */
+    float pad_value;
+
+    int32_t weight_layout;   /* pd_weight_layout */
+    const void *weights;     /* in the model mapping; NULL when the op has none */
+    const void *bias;        /* C_out floats, or NULL */
+
+    int32_t act;             /* pd_act */
+    float act_alpha, act_beta;
+} pd_layer_desc;
+
+typedef struct pd_net_desc {
+    int32_t n_tensors;
+    const pd_tensor_desc *tensors;
+    int32_t n_layers;
+    const pd_layer_desc *layers;     /* in execution order */
+    int32_t n_inputs;
+    const int32_t *inputs;           /* tensor indices the caller fills */
+    int32_t n_outputs;
+    const int32_t *outputs;          /* tensor indices the caller reads */
+    int32_t max_batch;               /* the arena is planned for this batch */
+} pd_net_desc;
+
+/* The version of this header and library; Python checks it at import. */
+int32_t pd_version(void);
+
+/* A short fixed name for a status, e.g. "PD_ERR_SHAPE". */
+const char *pd_status_name(int32_t status);
+
+/* Checks the description, plans tensor lifetimes into one activation arena
+ * plus one im2col scratch buffer, and allocates them.  The descriptions are
+ * copied; the weight and constant pointers are kept and must outlive the net.
+ * On failure *out is NULL and err (if not NULL) holds a message. */
+int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t err_size);
+
+/* Runs batch samples (1 <= batch <= max_batch).  inputs[i] holds the NHWC
+ * data of desc->inputs[i]; outputs[i] receives desc->outputs[i].  Allocates
+ * nothing.  A net is not to be run from two threads at once. */
+int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs,
+                   void *const *outputs, char *err, size_t err_size);
+
+/* Bytes of the activation arena and of the scratch buffer, for reports. */
+size_t pd_net_arena_bytes(const pd_net *net);
+size_t pd_net_scratch_bytes(const pd_net *net);
+
+void pd_net_free(pd_net *net);

@@ -1,0 +1,755 @@
+"""The .pnet header schema: every field, every operator's rules and shape inference.
+
+``validate(header)`` is the one gate between a header and the rest of predict: the reader runs
+it on every file before any array is handed out, and the writer runs it before writing, so a
+header that passes here is one the C core can be given without further checks. It follows
+docs/format.md to the letter; every refusal is a ``ModelFormatError`` whose message names the
+place (``layer 3 'conv1' (conv)``, ``tensor 7 'x'``, ``blob 2``, ``preprocess``) and the field.
+
+Shapes are in the source order without the batch dimension (``[C, H, W]``, ``[C, L]``, ``[K]``).
+
+The header schema's constants (``VERSION``, ``ALIGN``, ``DTYPES``) are defined here, beside the
+checks that use them, and re-exported by ``predict.format`` with the file layout's constants.
+
+Example::
+
+    >>> from predict import graph
+    >>> graph.validate({"format": "pnet"})
+    Traceback (most recent call last):
+    ...
+    predict.errors.ModelFormatError: header: missing keys 'version', 'tensors', ...
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+
+import numpy as np
+
+from predict.errors import ModelFormatError
+
+FORMAT_NAME = "pnet"
+VERSION = 1
+ALIGN = 64
+# Blob dtypes and their little-endian numpy types. Version 1 stores float32 only; int8 and
+# int32 (quantized weights and biases) join this table, and the checks below, with the int8 path.
+DTYPES = {"float32": np.dtype("<f4")}
+TENSOR_DTYPES = ("float32",)
+
+TOP_KEYS = ("format", "version", "tensors", "layers", "inputs", "outputs", "features", "blobs",
+            "preprocess", "labels", "provenance")
+ACT_KINDS = ("none", "relu", "clip", "hardswish", "hardsigmoid", "sigmoid", "silu", "leakyrelu")
+PAD_MODES = ("constant", "reflect", "edge")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+CHANNELS = {"RGB": 3, "BGR": 3, "L": 1}
+
+_INT32_MAX = 2**31 - 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_BLOB_RANK = 4          # a conv weight [Cout, kh, kw, Cin/groups] has the most dims
+_MAX_RESIZE = 1 << 16       # a preprocess resize bigger than this is a forged file, not a photo
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a reader accepts, so that a hostile file cannot make it use unbounded memory or time.
+
+    The defaults fit any convnet we mean to run; pass your own to ``read_pnet`` to be stricter::
+
+        >>> from predict.format import Limits, read_pnet
+        >>> strict = Limits(max_file_bytes=50 * 2**20)
+        >>> read_pnet("model.pnet", limits=strict)        # doctest: +SKIP
+
+    The writer applies the default limits too, so it never writes a file a default reader refuses.
+    """
+
+    max_file_bytes: int = 2 * 2**30
+    max_header_bytes: int = 64 * 2**20
+    max_tensor_elements: int = 2**28    # per tensor or blob, one sample
+    max_tensors: int = 1_000_000
+    max_layers: int = 100_000
+    max_blobs: int = 100_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Field checks. Each takes `where` (the place, e.g. "layer 3 'conv1' (conv)") and the field name.
+
+def _fail(where, message):
+    raise ModelFormatError(f"{where}: {message}")
+
+
+def _q(name):
+    """A name for a message: quoted, one line, and short even if the file holds a huge one."""
+    if not isinstance(name, str):
+        return repr(type(name).__name__)
+    return repr(name if len(name) <= 60 else name[:57] + "...")
+
+
+def _type_name(value):
+    return "nil" if value is None else type(value).__name__
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int(value, where, field, lo=None, hi=_INT32_MAX):
+    if not _is_int(value):
+        _fail(where, f"{field} must be an int, not {_type_name(value)}")
+    if lo is not None and value < lo:
+        _fail(where, f"{field} is {value}, must be >= {lo}")
+    if hi is not None and value > hi:
+        _fail(where, f"{field} is {value}, must be <= {hi}")
+    return value
+
+
+def _real(value, where, field, finite=True, positive=False):
+    """A real number; `finite` means finite in float32, the precision the core computes in."""
+    if not _is_real(value):
+        _fail(where, f"{field} must be a number, not {_type_name(value)}")
+    value = float(value)
+    if math.isnan(value):
+        _fail(where, f"{field} is NaN")
+    if finite and not abs(value) <= _FLOAT32_MAX:
+        _fail(where, f"{field} is {value}, must be finite in float32")
+    if positive and not value > 0:
+        _fail(where, f"{field} is {value}, must be > 0")
+    return value
+
+
+def _str(value, where, field, choices=None):
+    if not isinstance(value, str):
+        _fail(where, f"{field} must be a string, not {_type_name(value)}")
+    if choices is not None and value not in choices:
+        _fail(where, f"{field} {_q(value)} is not one of {', '.join(choices)}")
+    return value
+
+
+def _bool(value, where, field):
+    if not isinstance(value, bool):
+        _fail(where, f"{field} must be a bool, not {_type_name(value)}")
+    return value
+
+
+def _list(value, where, field, min_len=0, max_len=None):
+    if not isinstance(value, (list, tuple)):
+        _fail(where, f"{field} must be a list, not {_type_name(value)}")
+    if len(value) < min_len:
+        _fail(where, f"{field} has {len(value)} entries, needs at least {min_len}")
+    if max_len is not None and len(value) > max_len:
+        _fail(where, f"{field} has {len(value)} entries, at most {max_len} allowed")
+    return value
+
+
+def _ints(value, where, field, length, lo):
+    _list(value, where, field)
+    if len(value) != length:
+        _fail(where, f"{field} must have {length} entries, has {len(value)}")
+    return [_int(v, where, f"{field}[{i}]", lo=lo) for i, v in enumerate(value)]
+
+
+def _shape(value, where, field, max_rank, max_elements):
+    _list(value, where, field)
+    if not 1 <= len(value) <= max_rank:
+        _fail(where, f"{field} {_show(value)} must have 1 to {max_rank} dims")
+    dims = [_int(v, where, f"{field}[{i}]", lo=1) for i, v in enumerate(value)]
+    if math.prod(dims) > max_elements:
+        _fail(where, f"{field} {dims} has {math.prod(dims)} elements, "
+                     f"more than the limit of {max_elements}")
+    return dims
+
+
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _map(value, where, required, what="keys"):
+    """`value` must be a map holding exactly the `required` string keys."""
+    if not isinstance(value, dict):
+        _fail(where, f"must be a map, not {_type_name(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            _fail(where, f"{what} must be strings, found {_show(key)}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        _fail(where, f"missing {'key' if len(missing) == 1 else 'keys'} "
+                     f"{', '.join(map(repr, missing))}")
+    unknown = [k for k in value if k not in required]
+    if unknown:
+        _fail(where, f"unknown {'key' if len(unknown) == 1 else 'keys'} "
+                     f"{', '.join(_q(k) for k in unknown[:5])}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators. `_OPS[op] = (number of inputs or None for one or more, op-specific keys, shape fn)`.
+# A shape function gets (layer, where, input shapes, blobs) with the keys already present and
+# returns the output shape, or None for reshape, whose output shape is the output tensor's.
+
+class _Blobs:
+    """Blob entries as (dtype, shape), so layers can check their weights against them."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def get(self, layer, key, where, expected=None, optional=False, layout=""):
+        """The shape of the float32 blob `layer[key]` refers to, checked against `expected`."""
+        index = layer[key]
+        if index is None and optional:
+            return None
+        if not _is_int(index):
+            _fail(where, f"{key} must be a blob index{' or nil' if optional else ''}, "
+                         f"not {_type_name(index)}")
+        if not 0 <= index < len(self.entries):
+            _fail(where, f"{key} is blob {index}, but there are {len(self.entries)} blobs")
+        dtype, shape = self.entries[index]
+        if dtype != "float32":
+            _fail(where, f"{key} blob {index} has dtype {dtype}, expected float32")
+        if expected is not None and shape != expected:
+            _fail(where, f"{key} blob {index} has shape {shape}, expected {expected}{layout}")
+        return shape
+
+
+def _act(layer, where):
+    act = layer["act"]
+    where = f"{where}: act"
+    _map(act, where, ("kind", "alpha", "beta"))
+    kind = _str(act["kind"], where, "kind", ACT_KINDS)
+    # Unused parameters are ignored by the core, but must still be plain numbers.
+    alpha = _real(act["alpha"], where, "alpha", finite=False)
+    beta = _real(act["beta"], where, "beta", finite=False)
+    if kind == "clip" and alpha > beta:
+        _fail(where, f"clip alpha (min) {alpha} is greater than beta (max) {beta}")
+    if kind in ("hardsigmoid", "leakyrelu"):
+        _real(alpha, where, "alpha")
+    if kind == "hardsigmoid":
+        _real(beta, where, "beta")
+
+
+def _spatial(shape, where, what="input"):
+    """(channels, h, w) of a [C, L] or [C, H, W] shape; a 1-D signal has h = 1."""
+    if len(shape) not in (2, 3):
+        _fail(where, f"{what} shape {shape} must be [C, L] or [C, H, W]")
+    return (shape[0], 1, shape[1]) if len(shape) == 2 else tuple(shape)
+
+
+def _with_spatial(channels, h, w, rank):
+    return [channels, w] if rank == 2 else [channels, h, w]
+
+
+def _window(layer, where, rank, dilations=True):
+    """The window attributes per axis as ((k, s, d, pad_begin, pad_end) for h, ... for w)."""
+    kernel = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+    strides = _ints(layer["strides"], where, "strides", 2, lo=1)
+    dil = _ints(layer["dilations"], where, "dilations", 2, lo=1) if dilations else [1, 1]
+    pads = _ints(layer["pads"], where, "pads", 4, lo=0)
+    axes = []
+    for axis, name in enumerate(("height", "width")):
+        k, s, d, begin, end = kernel[axis], strides[axis], dil[axis], pads[axis], pads[axis + 2]
+        extent = (k - 1) * d + 1
+        for side, pad in (("begin", begin), ("end", end)):
+            if pad >= extent:
+                _fail(where, f"pads {pads}: {name} {side} pad {pad} is not less than the "
+                             f"dilated kernel extent {extent}")
+        axes.append((k, s, d, begin, end))
+    if rank == 2 and (kernel[0], strides[0], dil[0], pads[0], pads[2]) != (1, 1, 1, 0, 0):
+        _fail(where, f"a 1-D window needs kernel, strides and dilations of height 1 and zero "
+                     f"top and bottom pads; has kernel {kernel}, strides {strides}, "
+                     f"dilations {dil}, pads {pads}")
+    return axes
+
+
+def window_output_size(size, kernel, stride, dilation, pad_begin, pad_end, ceil_mode=False):
+    """The output length of a window op along one axis, per docs/format.md, or < 1 if none fits.
+
+    In ceil mode the last window is dropped when it would start past the input and the
+    leading padding (PyTorch's and ONNX's rule)::
+
+        >>> window_output_size(6, 3, 2, 1, 1, 1), window_output_size(6, 3, 2, 1, 1, 1, True)
+        (3, 4)
+        >>> window_output_size(5, 2, 2, 1, 1, 1, ceil_mode=True)
+        3
+    """
+    extent = (kernel - 1) * dilation + 1
+    span = size + pad_begin + pad_end - extent
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def _window_output(layer, where, in_shape, ceil_mode=False, dilations=True):
+    channels, h, w = _spatial(in_shape, where)
+    axes = _window(layer, where, len(in_shape), dilations)
+    out = []
+    for size, (k, s, d, begin, end), name in zip((h, w), axes, ("height", "width")):
+        n = window_output_size(size, k, s, d, begin, end, ceil_mode)
+        if n < 1:
+            _fail(where, f"the window (kernel {k}, dilation {d}) does not fit the input {name} "
+                         f"{size} with pads {begin} and {end}: output {name} would be {n}")
+        out.append(n)
+    return channels, out[0], out[1]
+
+
+def _conv_shape(layer, where, shapes, blobs):
+    cin, _, _ = _spatial(shapes[0], where)
+    (kh, kw) = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+    groups = _int(layer["groups"], where, "groups", lo=1)
+    if cin % groups:
+        _fail(where, f"groups {groups} does not divide the input channels {cin}")
+    weight = blobs.get(layer, "weight", where)
+    cout = weight[0]
+    expected = [cout, kh, kw, cin // groups]
+    if weight != expected:
+        _fail(where, f"weight blob {layer['weight']} has shape {weight}, expected {expected} "
+                     f"([Cout, kh, kw, Cin/groups])")
+    if cout % groups:
+        _fail(where, f"groups {groups} does not divide the output channels {cout}")
+    blobs.get(layer, "bias", where, [cout], optional=True, layout=" ([Cout])")
+    _act(layer, where)
+    _, ho, wo = _window_output(layer, where, shapes[0])
+    return _with_spatial(cout, ho, wo, len(shapes[0]))
+
+
+def _depthwise_shape(layer, where, shapes, blobs):
+    c, _, _ = _spatial(shapes[0], where)
+    (kh, kw) = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+    blobs.get(layer, "weight", where, [kh, kw, c], layout=" ([kh, kw, C])")
+    blobs.get(layer, "bias", where, [c], optional=True, layout=" ([C])")
+    _act(layer, where)
+    _, ho, wo = _window_output(layer, where, shapes[0])
+    return _with_spatial(c, ho, wo, len(shapes[0]))
+
+
+def _fc_shape(layer, where, shapes, blobs):
+    if len(shapes[0]) != 1:
+        _fail(where, f"input shape {shapes[0]} must be a vector [K] (flatten it with a reshape)")
+    k = shapes[0][0]
+    weight = blobs.get(layer, "weight", where)
+    if len(weight) != 2 or weight[1] != k:
+        _fail(where, f"weight blob {layer['weight']} has shape {weight}, expected [Cout, {k}] "
+                     f"([Cout, K])")
+    blobs.get(layer, "bias", where, [weight[0]], optional=True, layout=" ([Cout])")
+    _act(layer, where)
+    return [weight[0]]
+
+
+def _maxpool_shape(layer, where, shapes, blobs):
+    ceil_mode = _bool(layer["ceil_mode"], where, "ceil_mode")
+    c, ho, wo = _window_output(layer, where, shapes[0], ceil_mode)
+    return _with_spatial(c, ho, wo, len(shapes[0]))
+
+
+def _avgpool_shape(layer, where, shapes, blobs):
+    ceil_mode = _bool(layer["ceil_mode"], where, "ceil_mode")
+    _bool(layer["count_include_pad"], where, "count_include_pad")
+    c, ho, wo = _window_output(layer, where, shapes[0], ceil_mode, dilations=False)
+    return _with_spatial(c, ho, wo, len(shapes[0]))
+
+
+def _global_pool_shape(layer, where, shapes, blobs):
+    c, _, _ = _spatial(shapes[0], where)
+    return _with_spatial(c, 1, 1, len(shapes[0]))
+
+
+def _binary_shape(layer, where, shapes, blobs):
+    a, b = shapes
+    if len(b) != len(a) or any(db not in (da, 1) for da, db in zip(a, b)):
+        _fail(where, f"input b shape {b} does not broadcast to input a shape {a} "
+                     f"(same rank, each dim equal or 1)")
+    _act(layer, where)
+    return list(a)
+
+
+def _concat_shape(layer, where, shapes, blobs):
+    first = shapes[0]
+    for i, shape in enumerate(shapes[1:], 1):
+        if len(shape) != len(first) or shape[1:] != first[1:]:
+            _fail(where, f"input {i} shape {shape} does not match input 0 shape {first} "
+                         f"outside the channel dim")
+    return [sum(s[0] for s in shapes)] + list(first[1:])
+
+
+def _same_shape(layer, where, shapes, blobs):
+    return list(shapes[0])
+
+
+def _activation_shape(layer, where, shapes, blobs):
+    _act(layer, where)
+    return list(shapes[0])
+
+
+def _reshape_shape(layer, where, shapes, blobs):
+    return None
+
+
+def _pad_shape(layer, where, shapes, blobs):
+    c, h, w = _spatial(shapes[0], where)
+    top, left, bottom, right = _ints(layer["pads"], where, "pads", 4, lo=0)
+    mode = _str(layer["mode"], where, "mode", PAD_MODES)
+    _real(layer["value"], where, "value", finite=False)     # -inf padding before a max is fine
+    if len(shapes[0]) == 2 and (top or bottom):
+        _fail(where, f"pads {[top, left, bottom, right]}: a 1-D input takes no top or bottom pad")
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        _fail(where, f"pads {[top, left, bottom, right]}: reflect padding needs each pad less "
+                     f"than its dim (input {shapes[0]})")
+    return _with_spatial(c, h + top + bottom, w + left + right, len(shapes[0]))
+
+
+_WINDOW_KEYS = ("kernel", "strides", "dilations", "pads")
+_BINARY = (2, ("act",), _binary_shape)
+_OPS = {
+    "conv": (1, _WINDOW_KEYS + ("groups", "weight", "bias", "act"), _conv_shape),
+    "depthwise": (1, _WINDOW_KEYS + ("weight", "bias", "act"), _depthwise_shape),
+    "fc": (1, ("weight", "bias", "act"), _fc_shape),
+    "maxpool": (1, _WINDOW_KEYS + ("ceil_mode",), _maxpool_shape),
+    "avgpool": (1, ("kernel", "strides", "pads", "ceil_mode", "count_include_pad"),
+                _avgpool_shape),
+    "global_avgpool": (1, (), _global_pool_shape),
+    "global_maxpool": (1, (), _global_pool_shape),
+    "add": _BINARY, "sub": _BINARY, "mul": _BINARY, "div": _BINARY,
+    "concat": (None, (), _concat_shape),
+    "softmax": (1, (), _same_shape),
+    "reshape": (1, (), _reshape_shape),
+    "pad": (1, ("pads", "mode", "value"), _pad_shape),
+    "activation": (1, ("act",), _activation_shape),
+}
+OPS = tuple(_OPS)
+_LAYER_KEYS = ("op", "name", "inputs", "output")
+_WEIGHT_OPS = ("conv", "depthwise", "fc")
+
+
+def _layer_where(layer, index):
+    name = layer.get("name") if isinstance(layer, dict) else None
+    op = layer.get("op") if isinstance(layer, dict) else None
+    place = "layer" if index is None else f"layer {index}"
+    if isinstance(name, str):
+        place += f" {_q(name)}"
+    if isinstance(op, str) and op in _OPS:
+        place += f" ({op})"
+    return place
+
+
+def _layer_keys(layer, where):
+    """Checks op, name and the key set; returns the op's (n_inputs, keys, shape fn)."""
+    if not isinstance(layer, dict):
+        _fail(where, f"must be a map, not {_type_name(layer)}")
+    if "op" not in layer:
+        _fail(where, "missing key 'op'")
+    op = _str(layer["op"], where, "op")
+    if op not in _OPS:
+        _fail(where, f"unknown op {_q(op)} (known: {', '.join(_OPS)})")
+    spec = _OPS[op]
+    _map(layer, where, _LAYER_KEYS + spec[1])
+    _str(layer["name"], where, "name")
+    return spec
+
+
+def infer_output_shape(layer, input_shapes, blob_shapes=(), index=None):
+    """Checks one layer's attributes and returns its output shape (source order, no batch).
+
+    ``input_shapes`` are the shapes of ``layer["inputs"]``, in order; ``blob_shapes`` are the
+    shapes of the float32 blobs, by blob index (only conv, depthwise and fc read them); ``index``
+    is the layer's position, for messages. A reshape returns None: its output shape is whatever
+    the output tensor says, with the same element count. Raises ModelFormatError::
+
+        >>> relu = {"kind": "relu", "alpha": 0.0, "beta": 0.0}
+        >>> conv = {"op": "conv", "name": "c", "inputs": [0], "output": 1, "kernel": [3, 3],
+        ...         "strides": [2, 2], "dilations": [1, 1], "pads": [1, 1, 1, 1], "groups": 1,
+        ...         "weight": 0, "bias": None, "act": relu}
+        >>> infer_output_shape(conv, [[3, 224, 224]], [[32, 3, 3, 3]])
+        [32, 112, 112]
+    """
+    where = _layer_where(layer, index)
+    n_inputs, _, shape_fn = _layer_keys(layer, where)
+    shapes = [list(s) for s in input_shapes]
+    if n_inputs is not None and len(shapes) != n_inputs:
+        _fail(where, f"takes {n_inputs} input{'s' if n_inputs > 1 else ''}, has {len(shapes)}")
+    if not shapes:
+        _fail(where, "takes at least one input, has none")
+    blobs = _Blobs([("float32", list(s)) for s in blob_shapes])
+    return shape_fn(layer, where, shapes, blobs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The header.
+
+def validate(header, data_size=None, limits=None):
+    """Checks a whole header against docs/format.md; raises ModelFormatError if anything is off.
+
+    ``data_size`` is the length of the file's data section: when given, every blob must lie
+    inside it (read_pnet passes it; write_pnet lays the blobs out itself). ``limits`` bounds
+    counts and sizes (``Limits()`` by default). Returns None::
+
+        >>> validate({"format": "pnet", "version": 2})
+        Traceback (most recent call last):
+        ...
+        predict.errors.ModelFormatError: header: missing keys 'tensors', 'layers', ...
+    """
+    limits = Limits() if limits is None else limits
+    try:
+        _validate(header, data_size, limits)
+    except ModelFormatError:
+        raise
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError, OverflowError,
+            RecursionError) as e:
+        # The checks above are meant to be complete; this only keeps a forged header that
+        # slips past them from surfacing as a stray exception type.
+        raise ModelFormatError(f"header: malformed ({type(e).__name__}: {e})") from e
+
+
+def _validate(header, data_size, limits):
+    _map(header, "header", TOP_KEYS)
+    _str(header["format"], "header", "format", (FORMAT_NAME,))
+    version = _int(header["version"], "header", "version", hi=None)
+    if version != VERSION:
+        _fail("header", f"version {version} is not supported (this reader knows {VERSION})")
+    blobs = _Blobs(_check_blobs(header["blobs"], data_size, limits))
+    tensors = _list(header["tensors"], "header", "tensors", 1, limits.max_tensors)
+    shapes, constants = _check_tensors(tensors, blobs, limits)
+    inputs = _check_io(header["inputs"], "inputs", tensors)
+    for i, t in enumerate(inputs):
+        if t in constants:
+            _fail(f"inputs[{i}]", f"tensor {t} {_q(tensors[t]['name'])} is a constant")
+    producers = _check_layers(header["layers"], tensors, shapes, constants, inputs, blobs,
+                              limits)
+    for t, tensor in enumerate(tensors):
+        if t not in constants and t not in producers and t not in inputs:
+            _fail(f"tensor {t} {_q(tensor['name'])}",
+                  "is computed at run time but no layer writes it and it is not a graph input")
+    outputs = _check_io(header["outputs"], "outputs", tensors)
+    for i, t in enumerate(outputs):
+        if t in constants:
+            _fail(f"outputs[{i}]", f"tensor {t} {_q(tensors[t]['name'])} is a constant")
+    features = header["features"]
+    if features is not None:
+        if not _is_int(features) or not 0 <= features < len(tensors):
+            _fail("header", f"features must be nil or a tensor index below {len(tensors)}, "
+                            f"not {_show(features)}")
+        if features not in producers:
+            _fail("header", f"features tensor {features} {_q(tensors[features]['name'])} is not "
+                            f"computed by a layer")
+    if header["preprocess"] is not None:
+        _check_preprocess(header["preprocess"], shapes[inputs[0]])
+    labels = _list(header["labels"], "header", "labels")
+    for i, label in enumerate(labels):
+        _str(label, "labels", f"labels[{i}]")
+    if labels and len(labels) != math.prod(shapes[outputs[0]]):
+        _fail("labels", f"{len(labels)} labels, but the first output has shape "
+                        f"{shapes[outputs[0]]} ({math.prod(shapes[outputs[0]])} elements)")
+    _map_of_str(header["provenance"], "provenance")
+
+
+def _check_blobs(blobs, data_size, limits):
+    _list(blobs, "header", "blobs", 0, limits.max_blobs)
+    entries, spans = [], []
+    for i, blob in enumerate(blobs):
+        where = f"blob {i}"
+        _map(blob, where, ("offset", "nbytes", "dtype", "shape"))
+        dtype = _str(blob["dtype"], where, "dtype", tuple(DTYPES))
+        shape = _shape(blob["shape"], where, "shape", _MAX_BLOB_RANK, limits.max_tensor_elements)
+        offset = _int(blob["offset"], where, "offset", lo=0, hi=None)
+        nbytes = _int(blob["nbytes"], where, "nbytes", lo=1, hi=None)
+        if offset % ALIGN:
+            _fail(where, f"offset {offset} is not a multiple of {ALIGN}")
+        expected = math.prod(shape) * DTYPES[dtype].itemsize
+        if nbytes != expected:
+            _fail(where, f"nbytes {nbytes} does not match shape {shape} of {dtype} "
+                         f"({expected} bytes)")
+        if data_size is not None and offset + nbytes > data_size:
+            _fail(where, f"offset {offset} + nbytes {nbytes} passes the end of the data section "
+                         f"({data_size} bytes)")
+        entries.append((dtype, shape))
+        spans.append((offset, offset + nbytes, i))
+    spans.sort()
+    # Sorted by start, any overlap shows between neighbours.
+    for first, second in zip(spans, spans[1:]):
+        if first[1] > second[0]:
+            (start_a, end_a, a), (start_b, end_b, b) = sorted((first, second), key=lambda s: s[2])
+            _fail(f"blob {a}", f"bytes [{start_a}, {end_a}) overlap blob {b} at [{start_b}, "
+                               f"{end_b})")
+    return entries
+
+
+def blob_spans(header):
+    """The (start, stop) byte ranges of a validated header's blobs in the data section, sorted.
+
+        >>> blob_spans({"blobs": [{"offset": 64, "nbytes": 8}, {"offset": 0, "nbytes": 4}]})
+        [(0, 4), (64, 72)]
+    """
+    return sorted((b["offset"], b["offset"] + b["nbytes"]) for b in header["blobs"])
+
+
+def _check_tensors(tensors, blobs, limits):
+    shapes, constants = [], set()
+    for t, tensor in enumerate(tensors):
+        where = f"tensor {t}"
+        _map(tensor, where, ("name", "shape", "dtype", "blob"))
+        where = f"tensor {t} {_q(_str(tensor['name'], where, 'name'))}"
+        shape = _shape(tensor["shape"], where, "shape", 3, limits.max_tensor_elements)
+        dtype = _str(tensor["dtype"], where, "dtype", TENSOR_DTYPES)
+        blob = tensor["blob"]
+        if blob is not None:
+            if not _is_int(blob) or not 0 <= blob < len(blobs.entries):
+                _fail(where, f"blob must be nil or a blob index below {len(blobs.entries)}, "
+                             f"not {_show(blob)}")
+            blob_dtype, blob_shape = blobs.entries[blob]
+            if blob_dtype != dtype or blob_shape != shape:
+                _fail(where, f"is {dtype} {shape} but its blob {blob} is {blob_dtype} "
+                             f"{blob_shape}")
+            constants.add(t)
+        shapes.append(shape)
+    return shapes, constants
+
+
+def _tensor_index(value, where, field, tensors):
+    if not _is_int(value) or not 0 <= value < len(tensors):
+        _fail(where, f"{field} must be a tensor index below {len(tensors)}, not {_show(value)}")
+    return value
+
+
+def _check_io(ios, field, tensors):
+    _list(ios, "header", field, 1, len(tensors))
+    seen = {}
+    for i, io in enumerate(ios):
+        where = f"{field}[{i}]"
+        _map(io, where, ("name", "tensor"))
+        _str(io["name"], where, "name")
+        t = _tensor_index(io["tensor"], where, "tensor", tensors)
+        if t in seen:
+            _fail(where, f"tensor {t} is already {field}[{seen[t]}]")
+        seen[t] = i
+    return list(seen)
+
+
+def _check_layers(layers, tensors, shapes, constants, inputs, blobs, limits):
+    """Checks each layer in order; returns {tensor index: index of the layer that writes it}."""
+    _list(layers, "header", "layers", 1, limits.max_layers)
+    producers = {}
+    readable = set(inputs) | constants
+    for index, layer in enumerate(layers):
+        where = _layer_where(layer, index)
+        n_inputs, _, shape_fn = _layer_keys(layer, where)
+        op = layer["op"]
+        ins = _list(layer["inputs"], where, "inputs", 1)
+        if n_inputs is not None and len(ins) != n_inputs:
+            _fail(where, f"takes {n_inputs} input{'s' if n_inputs > 1 else ''}, has {len(ins)}")
+        for i, t in enumerate(ins):
+            _tensor_index(t, where, f"inputs[{i}]", tensors)
+            if t not in readable:
+                _fail(where, f"inputs[{i}] is tensor {t} {_q(tensors[t]['name'])}, which is "
+                             f"neither a graph input, a constant nor the output of an earlier "
+                             f"layer")
+            # A constant has batch 1; only a binary op's b broadcasts it to the run's batch.
+            if t in constants and not (n_inputs == 2 and i == 1):
+                _fail(where, f"inputs[{i}] is the constant tensor {t} "
+                             f"{_q(tensors[t]['name'])}; a constant can only be input b of "
+                             f"add, sub, mul or div")
+        out = _tensor_index(layer["output"], where, "output", tensors)
+        out_where = f"output tensor {out} {_q(tensors[out]['name'])}"
+        if out in constants:
+            _fail(where, f"{out_where} is a constant")
+        if out in inputs:
+            _fail(where, f"{out_where} is a graph input")
+        if out in producers:
+            _fail(where, f"{out_where} is already written by layer {producers[out]}")
+        in_shapes = [shapes[t] for t in ins]
+        expected = shape_fn(layer, where, in_shapes, blobs)
+        if expected is None:        # reshape
+            if math.prod(shapes[out]) != math.prod(in_shapes[0]):
+                _fail(where, f"reshape from {in_shapes[0]} to {shapes[out]} changes the element "
+                             f"count")
+        elif shapes[out] != expected:
+            _fail(where, f"{out_where} has shape {shapes[out]}, but {op} of "
+                         f"{', '.join(map(str, in_shapes))} gives {expected}")
+        producers[out] = index
+        readable.add(out)
+    return producers
+
+
+def _check_preprocess(pre, input_shape):
+    where = "preprocess"
+    _map(pre, where, ("size", "resize", "interpolation", "channels", "scale", "mean", "std"))
+    if len(input_shape) != 3:
+        _fail(where, f"an image preprocess needs a [C, H, W] input tensor, the input is "
+                     f"{input_shape}")
+    c, h, w = input_shape
+    size = _ints(pre["size"], where, "size", 2, lo=1)
+    if size != [h, w]:
+        _fail(where, f"size {size} differs from the input tensor's spatial size {[h, w]}")
+    resize = _int(pre["resize"], where, "resize", lo=0, hi=_MAX_RESIZE)
+    if resize and resize < max(h, w):
+        _fail(where, f"resize {resize} is smaller than the crop {size}: the crop would not fit")
+    _str(pre["interpolation"], where, "interpolation", INTERPOLATIONS)
+    channels = _str(pre["channels"], where, "channels", tuple(CHANNELS))
+    if CHANNELS[channels] != c:
+        _fail(where, f"channels {channels} gives {CHANNELS[channels]} channels, the input "
+                     f"tensor has {c}")
+    _real(pre["scale"], where, "scale", positive=True)
+    for key in ("mean", "std"):
+        values = _list(pre[key], where, key)
+        if len(values) != c:
+            _fail(where, f"{key} has {len(values)} entries, the input has {c} channels")
+        for i, v in enumerate(values):
+            _real(v, where, f"{key}[{i}]", positive=key == "std")
+
+
+def _map_of_str(value, where):
+    if not isinstance(value, dict):
+        _fail(where, f"must be a map, not {_type_name(value)}")
+    for key, v in value.items():
+        if not isinstance(key, str):
+            _fail(where, f"keys must be strings, found {_show(key)}")
+        if not isinstance(v, str):
+            _fail(where, f"{_q(key)} must be a string, not {_type_name(v)}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports.
+
+def summarize(header):
+    """Counts of a validated header, for ``predict info``: ops, parameters, bytes, MACs.
+
+    ``macs`` counts the multiply-accumulates of conv, depthwise and fc for one sample; the other
+    ops are cheap beside them and are not counted. Example::
+
+        >>> s = summarize(model_file.header)                         # doctest: +SKIP
+        >>> s["ops"], s["parameters"], s["weight_bytes"], s["macs"]  # doctest: +SKIP
+        ({'conv': 52, 'depthwise': 17, 'fc': 1, ...}, 3504872, 14019488, 300774272)
+    """
+    tensors, blobs = header["tensors"], header["blobs"]
+    macs = 0
+    for layer in header["layers"]:
+        out = math.prod(tensors[layer["output"]]["shape"])
+        if layer["op"] in _WEIGHT_OPS:
+            weight = blobs[layer["weight"]]["shape"]
+            # Output elements times the weights that feed each: all but Cout (depthwise: kh*kw).
+            per_output = math.prod(weight[:2]) if layer["op"] == "depthwise" else math.prod(
+                weight[1:])
+            macs += out * per_output
+    return {
+        "layers": len(header["layers"]),
+        "tensors": len(tensors),
+        "ops": dict(sorted(Counter(layer["op"] for layer in header["layers"]).items())),
+        "parameters": sum(math.prod(b["shape"]) for b in blobs),
+        "weight_bytes": sum(b["nbytes"] for b in blobs),
+        "macs": macs,
+        "inputs": _io_summary(header["inputs"], tensors),
+        "outputs": _io_summary(header["outputs"], tensors),
+        "labels": len(header["labels"]),
+    }
+
+
+def _io_summary(entries, tensors):
+    return [{"name": e["name"], "tensor": e["tensor"], "shape": list(tensors[e["tensor"]]["shape"])}
+            for e in entries]
