@@ -1,0 +1,109 @@
+/* core.h: the net's internal state and the helpers the core's files share.
+ * Not part of the public API (that is predict.h alone). */
+#ifndef PD_CORE_H
+#define PD_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "predict.h"
+#include "kernels/kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PD_PRINTF(fmt, args)
+#endif
+
+/* Arena and scratch offsets are multiples of this, so every tensor starts on a
+ * cache line and SIMD kernels may use aligned loads. */
+#define PD_ALIGN ((size_t)64)
+
+/* offset[t] of a tensor that has no arena memory (a constant, or unused). */
+#define PD_NO_OFFSET SIZE_MAX
+
+struct pd_net {
+    /* The description, copied: every pointer below is owned by the net except
+     * the tensors' data and the layers' weights and bias. */
+    int32_t n_tensors;
+    pd_tensor_desc *tensors;
+    int32_t n_layers;
+    pd_layer_desc *layers;
+    int32_t *layer_inputs; /* all layers' input lists, end to end */
+    int32_t n_inputs;
+    int32_t *inputs;
+    int32_t n_outputs;
+    int32_t *outputs;
+    int32_t max_batch;
+
+    size_t *elems;   /* floats in one sample, per tensor */
+    size_t *offset;  /* byte offset in the arena per tensor, or PD_NO_OFFSET */
+    size_t arena_bytes;
+    size_t scratch_bytes;
+    void *arena_block; /* as malloc returned them; the pointers below are aligned */
+    void *scratch_block;
+    float *arena;
+    float *scratch;
+
+    const pd_kernels *kernels;
+};
+
+/* Writes a message to err (if any) and returns status; err always ends up
+ * NUL-terminated and is never overrun. */
+int32_t pd_fail(char *err, size_t err_size, int32_t status, const char *fmt, ...) PD_PRINTF(4, 5);
+
+/* A short name of an op for messages, "op?" if unknown. */
+const char *pd_op_name(int32_t op);
+
+/* Checked size arithmetic: returns 0 and leaves *out alone on overflow. */
+static inline int pd_size_mul(size_t a, size_t b, size_t *out)
+{
+    if (b != 0 && a > SIZE_MAX / b)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static inline int pd_size_add(size_t a, size_t b, size_t *out)
+{
+    if (a > SIZE_MAX - b)
+        return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* n rounded up to a multiple of PD_ALIGN. */
+static inline int pd_size_align(size_t n, size_t *out)
+{
+    size_t padded;
+    if (!pd_size_add(n, PD_ALIGN - 1, &padded))
+        return 0;
+    *out = padded / PD_ALIGN * PD_ALIGN;
+    return 1;
+}
+
+static inline pd_dims pd_tensor_dims(const pd_tensor_desc *t)
+{
+    pd_dims d;
+    d.h = t->h;
+    d.w = t->w;
+    d.c = t->c;
+    return d;
+}
+
+/* validate.c: tensors, inputs, outputs and the dataflow between layers
+ * (indices in range, every tensor written once before it is read).  Sets
+ * net->elems. */
+int32_t pd_validate_graph(pd_net *net, char *err, size_t err_size);
+
+/* shape.c: one layer's attributes and its output dims recomputed from its
+ * inputs.  Needs pd_validate_graph to have passed. */
+int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_size);
+
+/* shape.c: the window of a conv, depthwise or pool layer whose shapes passed. */
+pd_window_shape pd_layer_window(const pd_net *net, const pd_layer_desc *layer);
+
+/* plan.c: arena offsets of every tensor, arena and scratch sizes. */
+int32_t pd_plan(pd_net *net, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,33 @@
+/* ref.h: the reference kernels, one file per op family.  Simple loops that
+ * are obviously right: they are the specification other families must match.
+ * Signatures and conventions are those of kernels.h. */
+#ifndef PD_KERNELS_REF_H
+#define PD_KERNELS_REF_H
+
+#include "kernels/kernels.h"
+
+void pd_act_f32_ref(float *y, const float *x, size_t n, const pd_act_params *act);
+void pd_gemm_f32_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, const float *bias, float *c, size_t ldc, const pd_act_params *act);
+size_t pd_conv_f32_scratch_ref(const pd_window_shape *s);
+void pd_conv_f32_ref(const pd_kernels *k, const pd_window_shape *s, size_t batch, const float *x,
+                     const float *w, const float *bias, const pd_act_params *act, float *y,
+                     float *scratch);
+void pd_depthwise_f32_ref(const pd_window_shape *s, size_t batch, const float *x, const float *w,
+                          const float *bias, const pd_act_params *act, float *y);
+void pd_maxpool_f32_ref(const pd_window_shape *s, size_t batch, const float *x, float *y);
+void pd_avgpool_f32_ref(const pd_window_shape *s, int32_t count_include_pad, size_t batch,
+                        const float *x, float *y);
+void pd_global_avgpool_f32_ref(pd_dims in, size_t batch, const float *x, float *y);
+void pd_global_maxpool_f32_ref(pd_dims in, size_t batch, const float *x, float *y);
+void pd_binary_f32_ref(int32_t kind, size_t batch, pd_dims ad, const float *a, size_t a_stride,
+                       pd_dims bd, const float *b, size_t b_stride, const pd_act_params *act,
+                       float *y);
+void pd_concat_f32_ref(size_t batch, size_t hw, const float *x, size_t x_stride, int32_t c_in,
+                       float *y, int32_t c_out, int32_t c_offset);
+void pd_softmax_f32_ref(size_t rows, size_t c, const float *x, float *y);
+void pd_reshape_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, float *y);
+void pd_pad_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t pad_top,
+                    int32_t pad_left, int32_t mode, float value, float *y);
+
+#endif

@@ -1,0 +1,159 @@
+/* plan.c: tensor lifetimes -> offsets in one activation arena, plus the size
+ * of the one scratch buffer the convolutions share.
+ *
+ * Time is the layer index.  A tensor lives from the layer that writes it (a
+ * graph input: from time 0) to the last layer that reads it (a graph output:
+ * to time n_layers, after every layer).  Two tensors whose lifetimes meet
+ * never share bytes; the others may.  Placement is greedy: largest tensor
+ * first, each at the lowest 64-byte aligned offset that is free of every
+ * already placed tensor it meets.  That is not optimal (the problem is
+ * NP-hard) but is close on chains and residual blocks, and it is
+ * deterministic.  Sizes are for max_batch samples. */
+#include <stdlib.h>
+
+#include "core.h"
+
+typedef struct span {
+    int32_t tensor;
+    int32_t first, last; /* lifetime, inclusive */
+    size_t bytes;
+    size_t offset;
+} span;
+
+static int by_size_desc(const void *pa, const void *pb)
+{
+    const span *a = pa, *b = pb;
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes ? -1 : 1;
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return a->tensor < b->tensor ? -1 : a->tensor > b->tensor;
+}
+
+/* Fills first/last of every tensor that needs arena memory; -1 otherwise. */
+static void lifetimes(const pd_net *net, int32_t *first, int32_t *last)
+{
+    for (int32_t t = 0; t < net->n_tensors; t++)
+        first[t] = last[t] = -1;
+    for (int32_t i = 0; i < net->n_inputs; i++)
+        first[net->inputs[i]] = last[net->inputs[i]] = 0;
+    for (int32_t l = 0; l < net->n_layers; l++) {
+        const pd_layer_desc *layer = &net->layers[l];
+        for (int32_t j = 0; j < layer->n_inputs; j++)
+            last[layer->inputs[j]] = l; /* layers are in order: the last write wins */
+        first[layer->output] = last[layer->output] = l;
+    }
+    for (int32_t i = 0; i < net->n_outputs; i++)
+        last[net->outputs[i]] = net->n_layers;
+    for (int32_t t = 0; t < net->n_tensors; t++)
+        if (net->tensors[t].data != NULL)
+            first[t] = last[t] = -1;
+}
+
+/* Places spans[0..n) in order; placed[0..) is kept sorted by offset. */
+static int place(span *spans, int32_t n, span **placed, size_t *arena_bytes)
+{
+    int32_t n_placed = 0;
+    size_t end = 0;
+    for (int32_t i = 0; i < n; i++) {
+        span *s = &spans[i];
+        size_t offset = 0, stop;
+        for (int32_t j = 0; j < n_placed; j++) {
+            const span *p = placed[j];
+            if (p->last < s->first || s->last < p->first)
+                continue; /* never alive together */
+            if (!pd_size_add(offset, s->bytes, &stop))
+                return 0;
+            if (stop <= p->offset)
+                break; /* fits in the gap below p */
+            if (p->offset + p->bytes > offset)
+                offset = p->offset + p->bytes;
+        }
+        if (!pd_size_add(offset, s->bytes, &stop))
+            return 0;
+        s->offset = offset;
+        if (stop > end)
+            end = stop;
+        int32_t k = n_placed++;
+        while (k > 0 && placed[k - 1]->offset > offset) {
+            placed[k] = placed[k - 1];
+            k--;
+        }
+        placed[k] = s;
+    }
+    *arena_bytes = end;
+    return 1;
+}
+
+static int32_t plan_arena(pd_net *net, char *err, size_t err_size)
+{
+    size_t n = net->n_tensors > 0 ? (size_t)net->n_tensors : 1;
+    int32_t *first = malloc(n * sizeof(int32_t));
+    int32_t *last = malloc(n * sizeof(int32_t));
+    span *spans = malloc(n * sizeof(span));
+    span **placed = malloc(n * sizeof(span *));
+    int32_t st = PD_OK, n_spans = 0;
+
+    if (first == NULL || last == NULL || spans == NULL || placed == NULL) {
+        st = pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    lifetimes(net, first, last);
+    for (int32_t t = 0; t < net->n_tensors; t++) {
+        net->offset[t] = PD_NO_OFFSET;
+        if (first[t] < 0)
+            continue;
+        span *s = &spans[n_spans++];
+        s->tensor = t;
+        s->first = first[t];
+        s->last = last[t];
+        /* validate.c checked that elems * max_batch * 4 fits; the rounding may not. */
+        if (!pd_size_align(net->elems[t] * (size_t)net->max_batch * sizeof(float), &s->bytes)) {
+            st = pd_fail(err, err_size, PD_ERR_NOMEM, "tensor %d is too large", (int)t);
+            goto done;
+        }
+    }
+    qsort(spans, (size_t)n_spans, sizeof(span), by_size_desc);
+    if (!place(spans, n_spans, placed, &net->arena_bytes)) {
+        st = pd_fail(err, err_size, PD_ERR_NOMEM, "the activation arena is too large");
+        goto done;
+    }
+    for (int32_t i = 0; i < n_spans; i++)
+        net->offset[spans[i].tensor] = spans[i].offset;
+done:
+    free(first);
+    free(last);
+    free(spans);
+    free(placed);
+    return st;
+}
+
+/* The scratch buffer is per call (one sample at a time), so it does not scale
+ * with the batch. */
+static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
+{
+    size_t most = 0;
+    for (int32_t l = 0; l < net->n_layers; l++) {
+        const pd_layer_desc *layer = &net->layers[l];
+        if (layer->op != PD_OP_CONV)
+            continue;
+        pd_window_shape s = pd_layer_window(net, layer);
+        size_t floats = net->kernels->conv_f32_scratch(&s), bytes;
+        if (floats == SIZE_MAX || !pd_size_mul(floats, sizeof(float), &bytes) ||
+            !pd_size_align(bytes, &bytes))
+            return pd_fail(err, err_size, PD_ERR_NOMEM, "layer %d (conv): scratch buffer too large",
+                           (int)l);
+        if (bytes > most)
+            most = bytes;
+    }
+    net->scratch_bytes = most;
+    return PD_OK;
+}
+
+int32_t pd_plan(pd_net *net, char *err, size_t err_size)
+{
+    int32_t st = plan_arena(net, err, err_size);
+    if (st != PD_OK)
+        return st;
+    return plan_scratch(net, err, err_size);
+}

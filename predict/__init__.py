@@ -1,0 +1,43 @@
+"""predict: fast, small convnet inference on small CPUs.
+
+Load a .pnet model and ask it what is in a photo::
+
+    >>> import predict
+    >>> net = predict.load("models/mobilenet_v2.pnet")        # doctest: +SKIP
+    >>> net.classify("chelsea.jpg", top=3)                    # doctest: +SKIP
+    [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...), ('tiger cat', 0.14...)]
+
+``Network.run`` takes and returns arrays in the source model's layout,
+``Network.features`` gives the penultimate vectors.  Every error predict
+raises on purpose is a ``predict.PredictError``.  Converting models
+(``converters``, needing the ``convert`` extra) is separate: importing
+predict never imports onnx.
+"""
+
+from predict.errors import (
+    CheckpointError,
+    ConversionError,
+    ImageError,
+    InputError,
+    ModelFormatError,
+    NativeError,
+    PredictError,
+    UnsupportedModelError,
+)
+from predict.network import Network, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ConversionError",
+    "ImageError",
+    "InputError",
+    "ModelFormatError",
+    "NativeError",
+    "Network",
+    "PredictError",
+    "UnsupportedModelError",
+    "__version__",
+    "load",
+]

@@ -1,0 +1,432 @@
+"""The one door to the C core: the only module that imports ``predict._core``.
+
+It turns a validated header (docs/format.md) and its blob arrays into the C
+descriptions of native/include/predict.h, builds a ``pd_net``, runs it on
+NHWC float32 arrays and maps every status to ``predict.errors.NativeError``.
+Weights are passed without copies (``ffi.from_buffer``; read-only mmap arrays
+work); every buffer the C net points into is kept alive by the NativeNet.
+
+    >>> import numpy as np
+    >>> header = {
+    ...     "tensors": [{"name": "x", "shape": [4], "dtype": "float32", "blob": None},
+    ...                 {"name": "y", "shape": [4], "dtype": "float32", "blob": None}],
+    ...     "layers": [{"op": "activation", "name": "relu", "inputs": [0], "output": 1,
+    ...                 "act": {"kind": "relu", "alpha": 0.0, "beta": 0.0}}],
+    ...     "inputs": [{"name": "x", "tensor": 0}],
+    ...     "outputs": [{"name": "y", "tensor": 1}],
+    ... }
+    >>> with NativeNet(header, []) as net:
+    ...     net.run([np.array([[[[-1, 2, -3, 4]]]], np.float32)])[0].ravel().tolist()
+    [0.0, 2.0, 0.0, 4.0]
+"""
+
+import re
+import threading
+
+import numpy as np
+
+from predict._core import ffi, lib
+from predict.errors import InputError, NativeError
+
+# The pd_version() this module was written against (native/src/status.c).
+EXPECTED_VERSION = 1
+
+_ERR_SIZE = 512
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+_OPS = {
+    "conv": lib.PD_OP_CONV,
+    "depthwise": lib.PD_OP_DEPTHWISE,
+    "fc": lib.PD_OP_FC,
+    "maxpool": lib.PD_OP_MAXPOOL,
+    "avgpool": lib.PD_OP_AVGPOOL,
+    "global_avgpool": lib.PD_OP_GLOBAL_AVGPOOL,
+    "global_maxpool": lib.PD_OP_GLOBAL_MAXPOOL,
+    "concat": lib.PD_OP_CONCAT,
+    "softmax": lib.PD_OP_SOFTMAX,
+    "reshape": lib.PD_OP_RESHAPE,
+    "pad": lib.PD_OP_PAD,
+    "activation": lib.PD_OP_ACTIVATION,
+}
+_BINARY = {"add": lib.PD_BIN_ADD, "sub": lib.PD_BIN_SUB, "mul": lib.PD_BIN_MUL, "div": lib.PD_BIN_DIV}
+_ACTS = {
+    "none": lib.PD_ACT_NONE,
+    "relu": lib.PD_ACT_RELU,
+    "clip": lib.PD_ACT_CLIP,
+    "hardswish": lib.PD_ACT_HARDSWISH,
+    "hardsigmoid": lib.PD_ACT_HARDSIGMOID,
+    "sigmoid": lib.PD_ACT_SIGMOID,
+    "silu": lib.PD_ACT_SILU,
+    "leakyrelu": lib.PD_ACT_LEAKYRELU,
+}
+_PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "edge": lib.PD_PAD_EDGE}
+_DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
+_WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
+_WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+
+if lib.pd_version() != EXPECTED_VERSION:
+    raise ImportError(
+        f"predict._core is version {lib.pd_version()}, predict._native expects "
+        f"{EXPECTED_VERSION}: rebuild it (python setup.py build_ext --inplace)"
+    )
+
+
+def version():
+    """The C core's version number (pd_version), checked at import.
+
+    >>> version()
+    1
+    """
+    return int(lib.pd_version())
+
+
+def core_dims(shape):
+    """(h, w, c) of one sample in the core from a source-order shape without batch.
+
+    Missing spatial dims are 1: ``[K]`` is (1, 1, K), ``[C, L]`` is (1, L, C)
+    and ``[C, H, W]`` is (H, W, C).
+
+    >>> core_dims([3, 224, 224]), core_dims([16, 10]), core_dims([1000])
+    ((224, 224, 3), (1, 10, 16), (1, 1, 1000))
+    """
+    dims = [int(d) for d in shape]
+    if len(dims) == 1:
+        return (1, 1, dims[0])
+    if len(dims) == 2:
+        return (1, dims[1], dims[0])
+    if len(dims) == 3:
+        return (dims[1], dims[2], dims[0])
+    raise NativeError(f"a tensor shape has rank 1 to 3 (batch excluded), got {list(shape)}",
+                      status="PD_ERR_SHAPE")
+
+
+def _to_core_layout(array):
+    """A constant's array from the source order (C, *spatial) to NHWC order."""
+    if array.ndim >= 2:
+        array = np.moveaxis(array, 0, -1)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _i32(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise NativeError(f"{what}: expected an integer, got {value!r}", status="PD_ERR_ARGUMENT")
+    if not _INT32_MIN <= int(value) <= _INT32_MAX:
+        raise NativeError(f"{what}: {value} does not fit in int32", status="PD_ERR_ARGUMENT")
+    return int(value)
+
+
+def _pair(layer, key, what, default=None):
+    value = layer.get(key, default)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise NativeError(f"{what}: '{key}' must be a list of 2 integers, got {value!r}",
+                          status="PD_ERR_ARGUMENT")
+    return [_i32(v, f"{what} {key}") for v in value]
+
+
+class _Builder:
+    """Fills the cffi description arrays; keeps everything they point into."""
+
+    def __init__(self, header, arrays):
+        self.header = header
+        self.arrays = list(arrays)
+        self.keep = []          # numpy arrays and cffi objects the C net points into
+        try:
+            tensors = header["tensors"]
+            self.dims = [core_dims(t["shape"]) for t in tensors]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise NativeError(f"header tensors: missing or bad field {exc!r}",
+                              status="PD_ERR_ARGUMENT") from None
+
+    def blob(self, index, what):
+        """The float32 C-contiguous array of blob ``index`` (a copy only if needed)."""
+        index = _i32(index, what)
+        if not 0 <= index < len(self.arrays):
+            raise NativeError(f"{what}: blob {index} out of range [0, {len(self.arrays)})",
+                              status="PD_ERR_ARGUMENT")
+        array = self.arrays[index]
+        if not isinstance(array, np.ndarray):
+            raise NativeError(f"{what}: blob {index} is not a numpy array", status="PD_ERR_ARGUMENT")
+        return array
+
+    def pointer(self, array):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        buf = ffi.from_buffer(array, require_writable=False)
+        self.keep += [array, buf]
+        return buf
+
+    def tensors(self):
+        tensors = self.header["tensors"]
+        descs = ffi.new("pd_tensor_desc[]", len(tensors))
+        for i, (t, (h, w, c)) in enumerate(zip(tensors, self.dims)):
+            what = f"tensor {i} ({t.get('name', '')!r})"
+            if t.get("dtype") not in _DTYPES:
+                raise NativeError(f"{what}: unknown dtype {t.get('dtype')!r}", status="PD_ERR_ARGUMENT")
+            d = descs[i]
+            d.dtype = _DTYPES[t["dtype"]]
+            d.h, d.w, d.c = _i32(h, what), _i32(w, what), _i32(c, what)
+            if t.get("blob") is not None:
+                d.data = self.pointer(_to_core_layout(self.blob(t["blob"], what)))
+        self.keep.append(descs)
+        return descs
+
+    def layers(self):
+        layers = self.header["layers"]
+        descs = ffi.new("pd_layer_desc[]", len(layers))
+        for i, layer in enumerate(layers):
+            try:
+                self.layer(descs[i], i, layer)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                raise NativeError(f"layer {i}: missing or bad field {exc!r}",
+                                  status="PD_ERR_ARGUMENT") from None
+        self.keep.append(descs)
+        return descs
+
+    def layer(self, d, i, layer):
+        op = layer["op"]
+        what = f"layer {i} ({layer.get('name', '')!r}, {op})"
+        if op in _BINARY:
+            d.op, d.binary_kind = lib.PD_OP_BINARY, _BINARY[op]
+        elif op in _OPS:
+            d.op = _OPS[op]
+        else:
+            raise NativeError(f"{what}: unknown op", status="PD_ERR_UNSUPPORTED")
+
+        d.inputs, d.n_inputs = self.indices(layer["inputs"], f"{what} inputs")
+        d.output = _i32(layer["output"], f"{what} output")
+
+        if op in _WINDOW_OPS or op == "pad":
+            d.pad_top, d.pad_left, d.pad_bottom, d.pad_right = self.pads(layer, what)
+        if op in _WINDOW_OPS:
+            d.kernel_h, d.kernel_w = _pair(layer, "kernel", what)
+            d.stride_h, d.stride_w = _pair(layer, "strides", what)
+            # avgpool has no dilations key: its dilations are 1.
+            d.dilation_h, d.dilation_w = _pair(layer, "dilations", what, [1, 1] if op == "avgpool" else None)
+        if op == "conv":
+            d.groups = _i32(layer["groups"], f"{what} groups")
+        elif op == "depthwise":
+            d.groups = self.channels(d.inputs[0]) if d.n_inputs else 0
+        else:
+            d.groups = 1
+        if op in ("maxpool", "avgpool"):
+            d.ceil_mode = int(bool(layer["ceil_mode"]))
+        if op == "avgpool":
+            d.count_include_pad = int(bool(layer["count_include_pad"]))
+        if op == "pad":
+            mode = layer["mode"]
+            if mode not in _PAD_MODES:
+                raise NativeError(f"{what}: unknown pad mode {mode!r}", status="PD_ERR_ARGUMENT")
+            d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
+        if op in _WEIGHT_LAYOUTS:
+            d.weight_layout = _WEIGHT_LAYOUTS[op]
+            d.weights = self.weights(layer, "weight", what)
+            d.bias = self.weights(layer, "bias", what)
+        if "act" in layer:
+            act = layer["act"]
+            if act.get("kind") not in _ACTS:
+                raise NativeError(f"{what}: unknown activation {act.get('kind')!r}",
+                                  status="PD_ERR_ARGUMENT")
+            d.act = _ACTS[act["kind"]]
+            d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
+
+    def pads(self, layer, what):
+        pads = layer["pads"]
+        if not isinstance(pads, (list, tuple)) or len(pads) != 4:
+            raise NativeError(f"{what}: 'pads' must be [top, left, bottom, right], got {pads!r}",
+                              status="PD_ERR_ARGUMENT")
+        return [_i32(p, f"{what} pads") for p in pads]
+
+    def channels(self, tensor):
+        """Core channels of a tensor, 0 for a bad index (the C side reports it)."""
+        return self.dims[tensor][2] if 0 <= tensor < len(self.dims) else 0
+
+    def weights(self, layer, key, what):
+        """Pointer to a layer's weight or bias blob, NULL when absent (the C
+        side reports a missing weight)."""
+        index = layer.get(key)
+        if index is None:
+            return ffi.NULL
+        return self.pointer(self.blob(index, f"{what} {key}"))
+
+    def indices(self, entries, what):
+        """An int32_t array of tensor indices and its length.  The array is kept:
+        a struct field holding it would not keep it alive."""
+        values = [_i32(e, what) for e in entries]
+        array = ffi.new("int32_t[]", values)
+        self.keep.append(array)
+        return array, len(values)
+
+
+class NativeNet:
+    """A network built in the C core from a validated header and its blob arrays.
+
+    ``outputs`` lists the tensor indices to return (default: the header's
+    outputs).  ``run`` takes and returns NHWC float32 arrays ``(batch, h, w,
+    c)``; batch <= ``max_batch``.  Use ``close()`` or a ``with`` block to free
+    the C memory at once.
+
+    >>> import numpy as np
+    >>> header = {"tensors": [{"name": "x", "shape": [2, 4, 4], "dtype": "float32", "blob": None},
+    ...                       {"name": "y", "shape": [2, 1, 1], "dtype": "float32", "blob": None}],
+    ...           "layers": [{"op": "global_avgpool", "name": "gap", "inputs": [0], "output": 1}],
+    ...           "inputs": [{"name": "x", "tensor": 0}], "outputs": [{"name": "y", "tensor": 1}]}
+    >>> net = NativeNet(header, [], max_batch=2)
+    >>> net.run([np.ones((2, 4, 4, 2), np.float32)])[0].shape
+    (2, 1, 1, 2)
+    >>> net.close()
+    """
+
+    def __init__(self, header, arrays, max_batch=1, outputs=None):
+        self._lock = threading.Lock()
+        self._net = None
+        self._max_batch = _i32(max_batch, "max_batch")
+        b = _Builder(header, arrays)
+        try:
+            input_ids = [io["tensor"] for io in header["inputs"]]
+            output_ids = [io["tensor"] for io in header["outputs"]] if outputs is None else list(outputs)
+            layers = header["layers"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise NativeError(f"header: missing or bad field {exc!r}", status="PD_ERR_ARGUMENT") from None
+        self._names = [layer.get("name", "") if isinstance(layer, dict) else "" for layer in layers]
+
+        desc = ffi.new("pd_net_desc *")
+        desc.n_tensors = len(b.dims)
+        desc.tensors = b.tensors()
+        desc.n_layers = len(layers)
+        desc.layers = b.layers()
+        desc.inputs, desc.n_inputs = b.indices(input_ids, "inputs")
+        desc.outputs, desc.n_outputs = b.indices(output_ids, "outputs")
+        desc.max_batch = self._max_batch
+
+        out = ffi.new("pd_net **")
+        err = ffi.new("char[]", _ERR_SIZE)
+        self._check(lib.pd_net_build(desc, out, err, _ERR_SIZE), err, "building the network")
+        self._net = ffi.gc(out[0], lib.pd_net_free)
+        try:
+            _check_blob_shapes(header, arrays, b.dims)
+        except BaseException:
+            self.close()
+            raise
+        self._keep = b.keep
+        self._in_dims = [b.dims[t] for t in input_ids]
+        self._out_dims = [b.dims[t] for t in output_ids]
+        self._arena_bytes = int(lib.pd_net_arena_bytes(self._net))
+        self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
+        self._in_ptrs = ffi.new("void *[]", max(1, len(input_ids)))
+        self._out_ptrs = ffi.new("void *[]", max(1, len(output_ids)))
+        self._err = err
+
+    def _check(self, status, err, what):
+        if status == lib.PD_OK:
+            return
+        message = ffi.string(err).decode("utf-8", "replace")
+        found = re.match(r"layer (\d+)", message)
+        if found and int(found.group(1)) < len(self._names):
+            message = f"{message} [layer name {self._names[int(found.group(1))]!r}]"
+        name = ffi.string(lib.pd_status_name(status)).decode()
+        raise NativeError(f"{what}: {message} ({name})", status=name)
+
+    @property
+    def max_batch(self):
+        """The largest batch one run takes (the arena is planned for it)."""
+        return self._max_batch
+
+    @property
+    def arena_bytes(self):
+        """Bytes of activation memory the C net holds for max_batch samples."""
+        return self._arena_bytes
+
+    @property
+    def scratch_bytes(self):
+        """Bytes of the im2col scratch buffer."""
+        return self._scratch_bytes
+
+    def _check_inputs(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != len(self._in_dims):
+            raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
+        batch = None
+        for i, (x, dims) in enumerate(zip(inputs, self._in_dims)):
+            if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+                raise InputError(f"input {i}: expected a float32 numpy array, got "
+                                 f"{getattr(x, 'dtype', type(x).__name__)}")
+            if x.ndim != 4 or tuple(x.shape[1:]) != dims:
+                raise InputError(f"input {i}: expected shape (batch, {dims[0]}, {dims[1]}, {dims[2]}), "
+                                 f"got {x.shape}")
+            if not x.flags.c_contiguous:
+                raise InputError(f"input {i}: the array must be C-contiguous")
+            if batch is not None and x.shape[0] != batch:
+                raise InputError(f"input {i}: batch {x.shape[0]}, input 0 has {batch}")
+            batch = x.shape[0]
+        if batch is None:
+            batch = 1
+        if not 1 <= batch <= self._max_batch:
+            raise InputError(f"batch {batch} is not in [1, max_batch={self._max_batch}]")
+        return batch
+
+    def run(self, inputs):
+        """Runs NHWC float32 inputs (one per graph input) and returns new
+        float32 arrays (batch, h, w, c), one per output.
+
+        >>> net = NativeNet(header, arrays, max_batch=8)              # doctest: +SKIP
+        >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.float32)])   # doctest: +SKIP
+        """
+        batch = self._check_inputs(inputs)
+        outputs = [np.empty((batch,) + dims, np.float32) for dims in self._out_dims]
+        with self._lock:
+            if self._net is None:
+                raise NativeError("the network is closed", status="PD_ERR_STATE")
+            buffers = [ffi.from_buffer(x) for x in inputs]
+            buffers += [ffi.from_buffer(y, require_writable=True) for y in outputs]
+            for i in range(len(inputs)):
+                self._in_ptrs[i] = buffers[i]
+            for i in range(len(outputs)):
+                self._out_ptrs[i] = buffers[len(inputs) + i]
+            status = lib.pd_net_run(self._net, batch, self._in_ptrs, self._out_ptrs, self._err, _ERR_SIZE)
+            self._check(status, self._err, "running the network")
+        return outputs
+
+    def close(self):
+        """Frees the C network now (idempotent); ``run`` then raises NativeError."""
+        with self._lock:
+            if self._net is not None:
+                ffi.release(self._net)
+                self._net = None
+                self._keep = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _blob_shapes(header, dims):
+    """(what, blob index, the shape format.md requires) of every constant,
+    weight and bias blob.  Only called once the C core has accepted the
+    description, so tensor indices and dims are known to be good."""
+    for i, t in enumerate(header["tensors"]):
+        if t.get("blob") is not None:
+            yield f"tensor {i}", t["blob"], tuple(t["shape"])
+    for i, layer in enumerate(header["layers"]):
+        op = layer["op"]
+        if op not in _WEIGHT_LAYOUTS:
+            continue
+        (h, w, c), out_c = dims[layer["inputs"][0]], dims[layer["output"]][2]
+        if op == "conv":
+            weight = (out_c, *layer["kernel"], c // layer["groups"])
+        elif op == "depthwise":
+            weight = (*layer["kernel"], c)
+        else:
+            weight = (out_c, h * w * c)
+        what = f"layer {i} ({layer.get('name', '')!r}, {op})"
+        yield f"{what} weight", layer["weight"], weight
+        if layer.get("bias") is not None:
+            yield f"{what} bias", layer["bias"], (out_c,)
+
+
+def _check_blob_shapes(header, arrays, dims):
+    """Every blob has the shape its use needs: the C core reads that many floats."""
+    for what, blob, expected in _blob_shapes(header, dims):
+        shape = tuple(arrays[blob].shape)
+        if shape != tuple(int(d) for d in expected):
+            raise NativeError(f"{what}: blob {blob} has shape {shape}, expected {expected}",
+                              status="PD_ERR_SHAPE")

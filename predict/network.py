@@ -1,0 +1,400 @@
+"""A loaded .pnet model: run arrays, classify photos, extract features.
+
+``load(path)`` maps and checks the file (``predict.format.read_pnet``) and builds
+the C network (``predict._native.NativeNet``); the weights stay in the mapping.
+A ``Network`` speaks the source model's layout: arrays are ``(N, C, H, W)`` for
+an image model and ``(N, K)`` for a vector, exactly as in the ONNX model it
+came from.  The C core is channels-last; the conversion happens here and
+nowhere else.
+
+One network may be shared between threads: photo decoding and preprocessing
+run in parallel, the C runs take turns (a lock), since a C network owns one
+activation arena.
+
+    >>> import predict                                        # doctest: +SKIP
+    >>> with predict.load("models/mobilenet_v2.pnet") as net:  # doctest: +SKIP
+    ...     net.classify("chelsea.jpg", top=2)
+    [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...)]
+"""
+
+import copy
+import math
+import os
+import threading
+
+import numpy as np
+
+from predict import graph
+from predict.errors import InputError, NativeError
+from predict.format import read_pnet
+from predict.image import DEFAULT_MAX_PIXELS, preprocess
+
+__all__ = ["Network", "load"]
+
+
+def load(path, *, max_batch=16, limits=None):
+    """Loads a .pnet model file into a Network.
+
+    ``max_batch`` is the largest batch one C run takes (the activation
+    arena is sized for it); bigger batches are split.  ``limits`` (a
+    ``predict.format.Limits``) bounds what the file may ask for.  Raises
+    ModelFormatError for a missing, corrupt or invalid file.
+
+    >>> net = load("models/mobilenet_v2.pnet")                # doctest: +SKIP
+    >>> net.input_shape, len(net.labels)                      # doctest: +SKIP
+    ((3, 224, 224), 1000)
+    """
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        raise InputError(f"max_batch must be an integer >= 1, got {max_batch!r}")
+    model = read_pnet(path, limits)
+    try:
+        return Network(model, max_batch=max_batch)
+    except BaseException:
+        model.close()
+        raise
+
+
+def _native():
+    """predict._native, imported on first use: it needs the compiled C core, and
+    ``import predict`` (the formats, the converters) must work without it."""
+    from predict import _native
+
+    return _native
+
+
+def _to_core(x, shape):
+    """(N, *shape) source layout -> (N, h, w, c) C-contiguous float32."""
+    h, w, c = _native().core_dims(list(shape))
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(x.shape[0], h, w, c)
+
+
+def _from_core(y, shape):
+    """(n, h, w, c) from the core -> (n, *shape) in the source layout."""
+    spatial = tuple(shape[1:])
+    channels_last = y.reshape((y.shape[0],) + spatial + (shape[0],))
+    return np.ascontiguousarray(np.moveaxis(channels_last, -1, 1))
+
+
+def _softmax(logits):
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _shape_text(shape):
+    """Like a tuple's repr, without quotes: (N, 3, 224, 224), (1000,)."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Network:
+    """A model ready to run.  Make one with ``predict.load(path)``.
+
+    Attributes: ``path``, ``sha256`` (the file's checksum), ``labels`` (class
+    names, maybe empty), ``preprocess_spec`` (how photos become inputs, None
+    for a non-image model), ``input_shape`` (one sample, source layout),
+    ``input_names``, ``output_names``, ``max_batch`` and ``max_pixels`` (the
+    largest photo ``classify`` and ``features`` decode; settable).
+
+    >>> net = predict.load("models/mobilenet_v2.pnet")        # doctest: +SKIP
+    >>> net                                                   # doctest: +SKIP
+    <Network mobilenet_v2.pnet: (3, 224, 224) -> (1000,), 3,487,816 parameters, 1000 labels>
+    """
+
+    def __init__(self, model, *, max_batch=16):
+        """Wraps an open ``predict.format.ModelFile``; it is closed with the Network."""
+        header = model.header
+        self._model = model
+        self._header = header
+        self._tensors = header["tensors"]
+        self._inputs = [(io["name"], io["tensor"]) for io in header["inputs"]]
+        self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
+        self._lock = threading.Lock()
+        self._features_net = None
+        self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
+        self.path = model.path
+        self.sha256 = model.sha256
+        self.max_batch = max_batch
+        self.max_pixels = DEFAULT_MAX_PIXELS
+        # Probabilities come from a softmax; a model that ends in one already gives them.
+        producer = {layer["output"]: layer["op"] for layer in header["layers"]}
+        self._ends_in_softmax = producer.get(self._outputs[0][1]) == "softmax"
+
+    # -- what the model is ----------------------------------------------------------
+
+    @property
+    def labels(self):
+        """The class names by output index (a new list; empty when the file has none)."""
+        return list(self._header["labels"])
+
+    @property
+    def preprocess_spec(self):
+        """The header's ``preprocess`` map (a copy), or None for a non-image model."""
+        return copy.deepcopy(self._header["preprocess"])
+
+    @property
+    def input_shape(self):
+        """One sample of the (first) input, source layout, e.g. ``(3, 224, 224)``."""
+        return self._shape(self._inputs[0][1])
+
+    @property
+    def input_names(self):
+        return [name for name, _ in self._inputs]
+
+    @property
+    def output_names(self):
+        return [name for name, _ in self._outputs]
+
+    @property
+    def closed(self):
+        return self._net is None
+
+    def _shape(self, tensor):
+        return tuple(self._tensors[tensor]["shape"])
+
+    def info(self):
+        """A description of the model, for people and for ``predict info --json``.
+
+        Keys: path, file_bytes, sha256, layers, tensors, ops (op -> count),
+        parameters, weight_bytes, macs (multiply-accumulates per sample),
+        inputs and outputs (name, tensor, shape), features (name and shape,
+        or None), input_shape, preprocess, labels (how many), provenance,
+        max_batch, arena_bytes and scratch_bytes (the C core's memory).
+
+        >>> net.info()["ops"]                                 # doctest: +SKIP
+        {'add': 10, 'conv': 35, 'depthwise': 17, 'fc': 1, 'global_avgpool': 1, 'reshape': 1}
+        """
+        with self._lock:
+            net = self._live()
+            arena, scratch = net.arena_bytes, net.scratch_bytes
+        header = self._header
+        summary = graph.summarize(header)
+        features = header["features"]
+        return {
+            "path": self.path,
+            "file_bytes": self._model.size,
+            "sha256": self.sha256,
+            "format_version": header["version"],
+            **summary,
+            "features": None if features is None else {
+                "name": self._tensors[features]["name"], "shape": list(self._shape(features))},
+            "input_shape": list(self.input_shape),
+            "preprocess": self.preprocess_spec,
+            "provenance": dict(header["provenance"]),
+            "max_batch": self.max_batch,
+            "arena_bytes": arena,
+            "scratch_bytes": scratch,
+        }
+
+    def __repr__(self):
+        name = os.path.basename(self.path)
+        if self.closed:
+            return f"<Network {name}: closed>"
+        outputs = ", ".join(_shape_text(self._shape(t)) for _, t in self._outputs)
+        parameters = sum(math.prod(b["shape"]) for b in self._header["blobs"])
+        return (f"<Network {name}: {_shape_text(self.input_shape)} -> {outputs}, "
+                f"{parameters:,} parameters, {len(self._header['labels'])} labels>")
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self):
+        """Frees the C networks, then unmaps the file.  Idempotent.
+
+        The order matters: the C side points into the mapping until it is freed.
+        """
+        with self._lock:
+            nets = [n for n in (self._features_net, self._net) if n is not None]
+            self._features_net = self._net = None
+            for net in nets:
+                net.close()
+            if self._model is not None:
+                self._model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _live(self):
+        """The C network, or a clear error once closed.  Call with the lock held."""
+        if self._net is None:
+            raise NativeError(f"{self.path}: the network is closed", status="PD_ERR_STATE")
+        return self._net
+
+    # -- running arrays ------------------------------------------------------------------
+
+    def _check_input(self, name, tensor, x):
+        shape = self._shape(tensor)
+        expected = _shape_text(("N",) + shape)
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.dtype.kind != "f":
+            raise InputError(f"input {name!r}: expected a float32 array, got {x.dtype}")
+        if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+            hint = " (add the batch dimension: x[None])" if tuple(x.shape) == shape else ""
+            raise InputError(f"input {name!r}: expected shape {expected}, got "
+                             f"{_shape_text(x.shape)}{hint}")
+        return x.astype(np.float32, copy=False)
+
+    def _gather_inputs(self, x):
+        """The run's inputs as a list in header order, checked and float32."""
+        if isinstance(x, dict):
+            names = [name for name, _ in self._inputs]
+            unknown = sorted(set(x) - set(names), key=str)
+            missing = [n for n in names if n not in x]
+            if unknown or missing:
+                raise InputError(f"inputs: expected {names}; missing {missing}, unknown {unknown}")
+            arrays = [self._check_input(name, t, x[name]) for name, t in self._inputs]
+        else:
+            if len(self._inputs) != 1:
+                raise InputError(f"this network has {len(self._inputs)} inputs: pass a dict "
+                                 f"{{name: array}} with {self.input_names}")
+            (name, tensor), = self._inputs
+            arrays = [self._check_input(name, tensor, x)]
+        batches = {a.shape[0] for a in arrays}
+        if len(batches) != 1:
+            raise InputError(f"inputs: every input needs the same batch size, got "
+                             f"{[a.shape[0] for a in arrays]}")
+        return arrays
+
+    def _run_core(self, arrays, outputs, get_net):
+        """Runs source-layout float32 arrays through a C network, max_batch at a time;
+        returns the outputs (tensor indices ``outputs``) in the source layout."""
+        n = arrays[0].shape[0]
+        shapes = [self._shape(t) for t in outputs]
+        if n == 0:
+            with self._lock:
+                get_net()  # a closed network still says so
+            return [np.zeros((0,) + s, np.float32) for s in shapes]
+        in_shapes = [self._shape(t) for _, t in self._inputs]
+        chunks = []
+        for start in range(0, n, self.max_batch):
+            stop = start + self.max_batch
+            core_in = [_to_core(a[start:stop], s) for a, s in zip(arrays, in_shapes)]
+            with self._lock:
+                core_out = get_net().run(core_in)
+            chunks.append([_from_core(y, s) for y, s in zip(core_out, shapes)])
+        if len(chunks) == 1:
+            return chunks[0]
+        return [np.concatenate(parts) for parts in zip(*chunks)]
+
+    def run(self, x):
+        """Runs a batch in the source model's layout; returns its output(s).
+
+        ``x`` is a float array (float32; other float types are converted) of
+        shape ``(N, *input_shape)``, e.g. ``(N, 3, 224, 224)`` (the batch
+        dimension is required, even for one sample), or a dict
+        ``{input_name: array}``.  Returns a float32 array ``(N, *output
+        shape)``, e.g. ``(N, 1000)`` logits, or a dict ``{output_name:
+        array}`` when the network has several outputs.  Batches larger than
+        ``max_batch`` are run in pieces.  Raises InputError for a wrong dtype
+        or shape.
+
+        >>> net.run(np.zeros((2, 3, 224, 224), np.float32)).shape   # doctest: +SKIP
+        (2, 1000)
+        """
+        arrays = self._gather_inputs(x)
+        outputs = self._run_core(arrays, [t for _, t in self._outputs], self._live)
+        if len(outputs) == 1:
+            return outputs[0]
+        return {name: y for (name, _), y in zip(self._outputs, outputs)}
+
+    # -- photos ----------------------------------------------------------------------------
+
+    def _photo_batches(self, images, what):
+        """(an iterator of preprocessed batches of up to max_batch photos, whether
+        ``images`` was a list rather than one photo)."""
+        spec = self._header["preprocess"]
+        if spec is None:
+            raise InputError(f"{what} needs photos, but this network has no preprocess spec "
+                             f"(not an image model); use run() with arrays")
+        if len(self._inputs) != 1:
+            raise InputError(f"{what} needs a network with one input; this one has "
+                             f"{len(self._inputs)}")
+        if isinstance(images, (list, tuple)):
+            many, photos = True, list(images)
+        elif isinstance(images, np.ndarray) and images.ndim == 4:
+            many, photos = True, list(images)
+        else:
+            many, photos = False, [images]
+        max_pixels = self.max_pixels
+
+        def batches():  # lazily, so a long list never sits in memory as one tensor
+            for start in range(0, len(photos), self.max_batch):
+                part = photos[start:start + self.max_batch]
+                yield np.stack([preprocess(p, spec, max_pixels=max_pixels) for p in part])
+
+        return batches(), many
+
+    def classify(self, images, top=5):
+        """Names what is in photos: the ``top`` classes with their probabilities.
+
+        ``images`` is one photo (a path, bytes, a file object, a PIL image or
+        an ``(H, W, C)`` array; see ``predict.image``) or a list of them (or
+        an ``(N, H, W, C)`` array).  One photo gives a list of ``(label,
+        probability)`` pairs, most likely first; a list gives one such list
+        per photo.  Probabilities are the softmax of the first output (or the
+        output itself when the model ends in a softmax).  Labels come from
+        the file, or are the class index as a string when it has none.
+        ``top`` is clipped to the number of classes; ``None`` means all.
+        A photo that cannot be read raises ImageError naming it.
+
+        >>> net.classify("chelsea.jpg", top=2)                # doctest: +SKIP
+        [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...)]
+        """
+        labels = self._header["labels"]
+        ranked, many = self._rank(images, top, "classify")
+        results = [[(labels[i] if i < len(labels) else str(i), p) for i, p in pairs]
+                   for pairs in ranked]
+        return results if many else results[0]
+
+    def _rank(self, images, top, what):
+        """classify() with class indices instead of labels: ([[(index, probability)]
+        per photo], whether ``images`` was a list).  The CLI's JSON uses the indices."""
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+            raise InputError(f"top must be a positive integer or None, got {top!r}")
+        batches, many = self._photo_batches(images, what)
+        ranked = []
+        for batch in batches:
+            output = self.run(batch)
+            scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
+            scores = scores.reshape(scores.shape[0], -1)
+            probs = scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
+            k = probs.shape[1] if top is None else min(top, probs.shape[1])
+            for p in probs:
+                order = np.argsort(-p, kind="stable")[:k]
+                ranked.append([(int(i), float(p[i])) for i in order])
+        return ranked, many
+
+    def _features_core(self):
+        """The C network that outputs the features tensor, built on first use (lock held)."""
+        net = self._live()
+        if self._features_net is None:
+            self._features_net = _native().NativeNet(self._header, self._model.arrays,
+                                           max_batch=self.max_batch,
+                                           outputs=[self._header["features"]])
+        return self._features_net
+
+    def features(self, images):
+        """The penultimate features of photos, for search or similarity.
+
+        Returns a float32 vector ``(D,)`` for one photo, ``(N, D)`` for a list
+        (the header's ``features`` tensor, flattened).  Raises InputError if
+        the model names no features tensor.
+
+        >>> net.features("chelsea.jpg").shape                 # doctest: +SKIP
+        (1280,)
+        """
+        tensor = self._header["features"]
+        if tensor is None:
+            raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+        batches, many = self._photo_batches(images, "features")
+        parts = []
+        for batch in batches:
+            (y,) = self._run_core([batch], [tensor], self._features_core)
+            parts.append(y.reshape(y.shape[0], -1))
+        d = math.prod(self._shape(tensor))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, d), np.float32)
+        return vectors if many else vectors[0]
