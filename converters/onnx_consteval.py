@@ -14,7 +14,11 @@ set and every input it uses is a constant.
     array([7])
 """
 
+import math
+
 import numpy as np
+
+from predict.errors import ConversionError
 
 
 class NotFoldable(Exception):
@@ -178,6 +182,50 @@ _EVAL = {
 FOLDABLE = frozenset(_EVAL) | {"Dropout", "Shape", "Size"}
 
 
+# The largest constant a folded node may produce. Real exporters fold shapes and small tables;
+# a model that asks for more (ConstantOfShape of [10**6, 10**6], an outer product by
+# broadcasting) is hostile or broken, and must not make the converter allocate gigabytes.
+MAX_CONSTANT_ELEMENTS = 1 << 26
+
+
+def _result_size(node, inputs):
+    """The element count the node's constant result would have, computed before making it."""
+    op = node.op_type
+    given = [np.asarray(i) for i in inputs if i is not None]
+    if op == "ConstantOfShape" and given:
+        return math.prod(int(v) for v in given[0].reshape(-1))
+    if op == "Expand" and len(given) > 1:
+        shape = tuple(int(v) for v in given[1].reshape(-1))
+        return math.prod(np.broadcast_shapes(given[0].shape, shape))
+    if op == "Range" and len(given) == 3:
+        start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in given)
+        if delta == 0 or not all(map(math.isfinite, (start, limit, delta))):
+            return 0  # numpy refuses it: NotFoldable
+        return max(0, math.ceil((limit - start) / delta))
+    if op == "Gather" and len(given) == 2:
+        data, indices = given
+        axis = node.attr("axis", 0) % max(data.ndim, 1)
+        return math.prod(data.shape[:axis]) * indices.size * math.prod(data.shape[axis + 1:])
+    if op == "Concat":
+        return sum(g.size for g in given)
+    if len(given) > 1:  # elementwise with broadcasting
+        try:
+            return math.prod(np.broadcast_shapes(*(g.shape for g in given)))
+        except ValueError:
+            return 0  # no broadcast: numpy refuses it, NotFoldable
+    return max((g.size for g in given), default=0)
+
+
+def _check_result_size(node, inputs):
+    try:
+        size = _result_size(node, inputs)
+    except (ValueError, TypeError, OverflowError, IndexError, ZeroDivisionError):
+        return  # malformed: the evaluation itself reports it
+    if size > MAX_CONSTANT_ELEMENTS:
+        raise ConversionError(f"node {node.name!r} ({node.op_type}) would make a constant of "
+                              f"{size} elements, more than the limit of {MAX_CONSTANT_ELEMENTS}")
+
+
 def evaluate(node, inputs, opset):
     """The node's outputs, given all its (used) inputs as numpy arrays.
 
@@ -190,6 +238,7 @@ def evaluate(node, inputs, opset):
     array([ 1, -1])
     """
     op = node.op_type
+    _check_result_size(node, inputs)
     if op == "Dropout":
         # Inference: the data passes through; a requested mask is all ones.
         return [inputs[0], np.ones(inputs[0].shape, dtype=bool)][:len(node.outputs)]

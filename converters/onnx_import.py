@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from predict.errors import ConversionError, UnsupportedModelError
+from predict.errors import ConversionError, PredictError, UnsupportedModelError
 
 CONVERTER_VERSION = "1"
 
@@ -134,7 +134,8 @@ def convert_onnx(model, *, input_shape=None, labels=None, preprocess=None, prove
     header (provenance gains the source's sha256, the converter and the time).
 
     Raises UnsupportedModelError listing every node it cannot convert, and
-    ConversionError for a model that is malformed or under-specified.
+    ConversionError for a model that is malformed or under-specified, or whose
+    weights hold NaN or infinity; nothing else, whatever the file holds.
 
     >>> from onnx import helper, TensorProto
     >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
@@ -145,12 +146,43 @@ def convert_onnx(model, *, input_shape=None, labels=None, preprocess=None, prove
     >>> header["layers"][0]["op"], arrays[0].shape, header["labels"]
     ('fc', (2, 4), ['a', 'b'])
     """
+    proto, source, sha = _load(model)
+    try:
+        header, arrays = _convert(proto, source, sha, input_shape, labels, preprocess,
+                                  provenance, features)
+    except PredictError:
+        raise
+    except Exception as e:
+        # Models come from strangers: a malformed one that slips past the checks (a tensor
+        # whose data disagrees with its dims, an attribute of the wrong type...) must still
+        # end as the converter's own error, never as a stray exception.
+        text = f"{type(e).__name__}: {e}"
+        raise ConversionError(f"{source or 'the model'} is malformed or not supported "
+                              f"({text[:300]})") from e
+    _check_finite(header, arrays)
+    return header, arrays
+
+
+def _check_finite(header, arrays):
+    """Refuses NaN or infinite weights, which no trained model holds, naming their layer."""
+    for index, array in enumerate(arrays):
+        finite = np.isfinite(array)
+        if finite.all():
+            continue
+        users = [f"layer {layer['name']!r} ({key})" for layer in header["layers"]
+                 for key in ("weight", "bias") if layer.get(key) == index]
+        users += [f"constant {t['name']!r}" for t in header["tensors"] if t["blob"] == index]
+        value = float(array.reshape(-1)[int(np.argmin(finite.reshape(-1)))])
+        raise ConversionError(f"the weights of {', '.join(users) or f'blob {index}'} hold "
+                              f"{value}; a model's weights must be finite")
+
+
+def _convert(proto, source, sha, input_shape, labels, preprocess, provenance, features):
     from .onnx_graph import read_graph
     from .onnx_layers import emit
     from .onnx_walk import walk
     from .simplify import simplify
 
-    proto, source, sha = _load(model)
     view = read_graph(proto)
     walked = walk(view, input_shape)
     problems = list(walked.problems)

@@ -20,8 +20,10 @@ work); every buffer the C net points into is kept alive by the NativeNet.
     [0.0, 2.0, 0.0, 4.0]
 """
 
+import os
 import re
 import threading
+import weakref
 
 import numpy as np
 
@@ -63,6 +65,19 @@ _PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "e
 _DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
 _WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
 _WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+
+# NativeNets alive in this process: a forked child gives each a fresh lock, since one held by
+# another thread at fork time would stay held in the child, where that thread does not exist.
+_LIVE = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for net in list(_LIVE):
+        net._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 if lib.pd_version() != EXPECTED_VERSION:
     raise ImportError(
@@ -314,6 +329,7 @@ class NativeNet:
         self._in_ptrs = ffi.new("void *[]", max(1, len(input_ids)))
         self._out_ptrs = ffi.new("void *[]", max(1, len(output_ids)))
         self._err = err
+        _LIVE.add(self)
 
     def _check(self, status, err, what):
         if status == lib.PD_OK:

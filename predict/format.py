@@ -3,9 +3,10 @@ aligned blobs, one SHA-256.
 
 Reading maps the file and hands out the weights as read-only numpy views into the mapping, so a
 model costs no copy and no parse time beyond its header. Nothing a file says is trusted: the
-preamble, the checksum and then every header field (``predict.graph.validate``) are checked
-before any array exists, and every refusal is a ``ModelFormatError`` naming the file and the
-field. Writing is atomic: a reader never sees half a file.
+preamble, the checksum, every header field (``predict.graph.validate``) and then every weight
+(no NaN or infinity) are checked before any array is handed out, and every refusal is a
+``ModelFormatError`` naming the file and the field. Writing is atomic: a reader never sees
+half a file.
 
 Example::
 
@@ -38,6 +39,7 @@ PREAMBLE = struct.Struct("<8sIIQ")
 CHECKSUM_SIZE = 32
 _MIN_SIZE = PREAMBLE.size + CHECKSUM_SIZE
 _HASH_CHUNK = 16 * 2**20
+_FINITE_CHUNK = 2**20       # elements per isfinite() pass: bounds the temporary mask
 
 
 def _align(n):
@@ -188,6 +190,11 @@ def _parse(mapping, path, limits):
         _check_zeros(mapping, path, data_start + position, data_start + start,
                      "the data section between blobs")
         position = stop
+    bad = _first_non_finite(mapping, data_start, header["blobs"])
+    if bad is not None:
+        blob, element, value = bad
+        raise ModelFormatError(f"{path}: blob {blob} ({_blob_user(header, blob)}): element "
+                               f"{element} is {value}; weights must be finite")
     # Nothing can fail past this point: no array outlives a refused file.
     arrays = [
         np.frombuffer(mapping, dtype=DTYPES[blob["dtype"]], count=int(np.prod(blob["shape"])),
@@ -195,6 +202,38 @@ def _parse(mapping, path, limits):
         for blob in header["blobs"]
     ]
     return ModelFile(header, arrays, sha256, path, size, data_start, mapping)
+
+
+def _first_non_finite(mapping, data_start, blobs):
+    """(blob index, flat element index, value) of the first NaN or infinity in the float blobs,
+    or None. A NaN weight poisons every output it reaches, and no trained convnet holds one: it
+    is corruption or a forgery, refused like any other. The views made here are gone when this
+    returns, so a refusal can still unmap the file."""
+    for index, blob in enumerate(blobs):
+        dtype = DTYPES[blob["dtype"]]
+        if dtype.kind != "f":
+            continue
+        count = blob["nbytes"] // dtype.itemsize
+        for start in range(0, count, _FINITE_CHUNK):
+            view = np.frombuffer(mapping, dtype, min(_FINITE_CHUNK, count - start),
+                                 data_start + blob["offset"] + start * dtype.itemsize)
+            finite = np.isfinite(view)
+            if not finite.all():
+                at = int(np.argmin(finite))
+                return index, start + at, float(view[at])
+    return None
+
+
+def _blob_user(header, blob):
+    """What reads a blob, for a message: "layer 3 'conv1' weight", "tensor 5 'c'" or "unused"."""
+    for t, tensor in enumerate(header["tensors"]):
+        if tensor["blob"] == blob:
+            return f"tensor {t} {tensor['name']!r}"
+    for i, layer in enumerate(header["layers"]):
+        for key in ("weight", "bias"):
+            if layer.get(key) == blob and not isinstance(layer.get(key), bool):
+                return f"layer {i} {layer['name']!r} {key}"
+    return "unused"
 
 
 def _verify_checksum(mapping, path, checksum_at):
@@ -243,8 +282,9 @@ def write_pnet(path, header, arrays, limits=None):
 
     ``header`` is the header of docs/format.md without ``blobs`` (``format`` and ``version`` may
     be left out too); blob i is ``arrays[i]``, a float32 array of any byte order and layout (it
-    is written C-contiguous little-endian). The header is validated first, so a file this writes
-    is one ``read_pnet`` accepts; raises ModelFormatError if not. ``limits`` defaults to the
+    is written C-contiguous little-endian, and must hold no NaN or infinity). The header is
+    validated first, so a file this writes is one ``read_pnet`` accepts; raises
+    ModelFormatError if not. ``limits`` defaults to the
     reader's defaults::
 
         >>> sha = write_pnet("tiny.pnet", header, [weight, bias])  # doctest: +SKIP
@@ -255,6 +295,12 @@ def write_pnet(path, header, arrays, limits=None):
     if "blobs" in header:
         raise ModelFormatError("header: has 'blobs'; write_pnet makes the blob table from arrays")
     data = [_blob_array(i, a) for i, a in enumerate(arrays)]
+    for i, (_, array) in enumerate(data):
+        finite = np.isfinite(array)
+        if not finite.all():
+            at = int(np.argmin(finite.reshape(-1)))
+            raise ModelFormatError(f"arrays[{i}]: element {at} is {float(array.reshape(-1)[at])}; "
+                                   f"weights must be finite")
     blobs, data_size = [], 0
     for name, array in data:
         offset = _align(data_size)

@@ -61,6 +61,11 @@ class Limits:
         >>> read_pnet("model.pnet", limits=strict)        # doctest: +SKIP
 
     The writer applies the default limits too, so it never writes a file a default reader refuses.
+
+    ``max_activation_bytes`` bounds the C core's memory for a loaded network (its activation
+    arena for ``max_batch`` samples plus the convolution scratch); ``predict.load`` checks it,
+    since a small file can describe layers whose outputs are huge. MobileNetV2 at 224x224 needs
+    about 6 MiB a sample.
     """
 
     max_file_bytes: int = 2 * 2**30
@@ -69,6 +74,7 @@ class Limits:
     max_tensors: int = 1_000_000
     max_layers: int = 100_000
     max_blobs: int = 100_000
+    max_activation_bytes: int = 4 * 2**30
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,15 +625,19 @@ def _tensor_index(value, where, field, tensors):
 
 def _check_io(ios, field, tensors):
     _list(ios, "header", field, 1, len(tensors))
-    seen = {}
+    seen, names = {}, {}
     for i, io in enumerate(ios):
         where = f"{field}[{i}]"
         _map(io, where, ("name", "tensor"))
-        _str(io["name"], where, "name")
+        name = _str(io["name"], where, "name")
         t = _tensor_index(io["tensor"], where, "tensor", tensors)
         if t in seen:
             _fail(where, f"tensor {t} is already {field}[{seen[t]}]")
-        seen[t] = i
+        # Network.run takes and returns {name: array} for several inputs or outputs: two
+        # entries of one name would make one of them unreachable.
+        if name in names:
+            _fail(where, f"name {_q(name)} is already {field}[{names[name]}]'s")
+        seen[t], names[name] = i, i
     return list(seen)
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from predict.errors import ImageError, InputError
+from predict.errors import ImageError, InputError, PredictError
 
 __all__ = [
     "DECODED_FORMATS",
@@ -85,6 +85,16 @@ _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 # at once can restore each other's state.  Our own uses take turns (the
 # guarded call only parses a header, so the wait is short).
 _WARNINGS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child():
+    # Held by another thread at fork time, the lock would stay held in the child forever.
+    global _WARNINGS_LOCK
+    _WARNINGS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _decodable_formats():
@@ -182,6 +192,8 @@ def _open_lazy(src, max_pixels):
         ) from None
     except (OSError, ValueError, SyntaxError, struct.error, EOFError) as e:
         raise ImageError(f"{name}: cannot read the image: {e}") from None
+    except Exception as e:  # a plugin tripping over a malformed header (see _DecodeErrors)
+        raise ImageError(f"{name}: cannot read the image ({type(e).__name__}: {e})") from None
 
     close = _leave_open if callers_file else img.close
     width, height = img.size
@@ -218,6 +230,13 @@ class _DecodeErrors:
                 f"{self.name}: refusing a possible decompression bomb: {value}") from None
         if issubclass(kind, (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError)):
             raise ImageError(f"{self.name}: cannot decode the image: {value}") from None
+        if issubclass(kind, Exception) and not issubclass(kind, PredictError):
+            # Pillow's plugins trust parts of a file they should not: a TIFF whose strip
+            # offsets are stored as doubles ends in a TypeError deep in ImageFile.load (found
+            # by fuzzing, tests/hostile/image/). A photo from a stranger may fail any way it
+            # likes; the caller still gets an ImageError naming it.
+            raise ImageError(f"{self.name}: cannot decode the image "
+                             f"({kind.__name__}: {value})") from None
         return False
 
 
@@ -319,7 +338,7 @@ def _orientation(img):
     """The EXIF orientation (1-8; 1 when absent or unreadable)."""
     try:
         value = img.getexif().get(_EXIF_ORIENTATION, 1)
-    except (OSError, ValueError, SyntaxError, struct.error, KeyError, TypeError, IndexError):
+    except Exception:
         # A photo with a mangled EXIF block still has good pixels; metadata
         # is optional, so it is read as "no rotation" rather than refused.
         return 1
@@ -402,7 +421,9 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
     EXIF orientation, converted to RGB or grey (transparency over white),
     resized with Pillow's antialiasing filter, centre-cropped, divided by
     ``scale`` and normalized with ``mean`` and ``std``; BGR models get the
-    channels reversed before normalization.
+    channels reversed before normalization.  Both the decoded photo and the
+    resized one must stay within ``max_pixels`` (ImageError otherwise): a
+    thin strip resized by its short side would otherwise become a huge image.
 
     >>> spec = {"size": [4, 4], "resize": 0, "interpolation": "bilinear",
     ...         "channels": "RGB", "scale": 255.0, "mean": [0.5] * 3, "std": [0.5] * 3}
@@ -421,6 +442,13 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
             upright = img.transpose(method) if method is not None else img
             converted = _to_mode(upright, spec.channels)
             size = _resized_size(*converted.size, spec)
+            if max_pixels is not None and size[0] * size[1] > max_pixels:
+                # A thin strip resized by its short side, or a model whose resize is huge,
+                # would make a bigger image than any photo we agree to decode.
+                raise ImageError(
+                    f"{name}: resizing {converted.width}x{converted.height} to {size[0]}x"
+                    f"{size[1]} would make {size[0] * size[1]:,} pixels, more than the limit"
+                    f" of {max_pixels:,} (max_pixels)")
             resized = converted.resize(size, spec.resample, reducing_gap=None)
             pixels = np.asarray(resized)
     finally:

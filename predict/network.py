@@ -21,37 +21,87 @@ import copy
 import math
 import os
 import threading
+import weakref
 
 import numpy as np
 
 from predict import graph
-from predict.errors import InputError, NativeError
+from predict.errors import InputError, ModelFormatError, NativeError
 from predict.format import read_pnet
 from predict.image import DEFAULT_MAX_PIXELS, preprocess
 
-__all__ = ["Network", "load"]
+__all__ = ["MAX_BATCH", "Network", "load"]
+
+# The largest max_batch a network accepts: one C run's batch. Bigger inputs to run() are split,
+# so this bounds memory (the arena grows with it), not what a caller may pass.
+MAX_BATCH = 4096
+
+
+def _check_max_batch(max_batch):
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not (
+            1 <= max_batch <= MAX_BATCH):
+        raise InputError(f"max_batch must be an integer from 1 to {MAX_BATCH}, got {max_batch!r}")
 
 
 def load(path, *, max_batch=16, limits=None):
     """Loads a .pnet model file into a Network.
 
-    ``max_batch`` is the largest batch one C run takes (the activation
-    arena is sized for it); bigger batches are split.  ``limits`` (a
-    ``predict.format.Limits``) bounds what the file may ask for.  Raises
-    ModelFormatError for a missing, corrupt or invalid file.
+    ``max_batch`` (1 to ``MAX_BATCH``) is the largest batch one C run takes
+    (the activation arena is sized for it); bigger batches are split.
+    ``limits`` (a ``predict.format.Limits``) bounds what the file may ask
+    for: its size, its header, its tensors, and the activation memory the
+    network needs for ``max_batch`` samples.  Raises ModelFormatError for a
+    missing, corrupt or invalid file or one beyond the limits, InputError for
+    a bad ``max_batch``.
 
     >>> net = load("models/mobilenet_v2.pnet")                # doctest: +SKIP
     >>> net.input_shape, len(net.labels)                      # doctest: +SKIP
     ((3, 224, 224), 1000)
     """
-    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
-        raise InputError(f"max_batch must be an integer >= 1, got {max_batch!r}")
+    _check_max_batch(max_batch)
     model = read_pnet(path, limits)
     try:
-        return Network(model, max_batch=max_batch)
+        return Network(model, max_batch=max_batch, limits=limits)
     except BaseException:
         model.close()
         raise
+
+
+def _peak_lower_bound(header, max_batch):
+    """Bytes the activation arena needs at least: every layer's run-time inputs and output are
+    alive together. Cheap, from the header alone, so an absurd request is refused before the
+    C core is asked to allocate it."""
+    tensors = header["tensors"]
+    most = 0
+    for layer in header["layers"]:
+        alive = {t for t in layer["inputs"] + [layer["output"]] if tensors[t]["blob"] is None}
+        most = max(most, sum(math.prod(tensors[t]["shape"]) for t in alive))
+    return most * 4 * max_batch
+
+
+def _check_activation_memory(path, needed, max_batch, limit, exact):
+    if needed > limit:
+        amount = f"{needed:,} bytes" if exact else f"at least {needed:,} bytes"
+        raise ModelFormatError(
+            f"{path}: the network needs {amount} of activation memory for max_batch "
+            f"{max_batch}, more than the limit of {limit:,} bytes "
+            f"(Limits.max_activation_bytes); load it with a smaller max_batch or higher limits")
+
+
+# Networks alive in this process, so that a forked child can give each fresh locks.
+_LIVE = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    """A lock held by another thread at fork time stays held forever in the child, where that
+    thread does not exist; the child gets fresh ones. The C network itself needs nothing: a
+    run rewrites the arena from its inputs, and the core keeps no other state."""
+    for net in list(_LIVE):
+        net._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _native():
@@ -102,9 +152,14 @@ class Network:
     <Network mobilenet_v2.pnet: (3, 224, 224) -> (1000,), 3,487,816 parameters, 1000 labels>
     """
 
-    def __init__(self, model, *, max_batch=16):
-        """Wraps an open ``predict.format.ModelFile``; it is closed with the Network."""
+    def __init__(self, model, *, max_batch=16, limits=None):
+        """Wraps an open ``predict.format.ModelFile``; it is closed with the Network.
+        ``limits`` bounds the activation memory (``Limits.max_activation_bytes``)."""
+        _check_max_batch(max_batch)
+        limit = (limits or graph.Limits()).max_activation_bytes
         header = model.header
+        _check_activation_memory(model.path, _peak_lower_bound(header, max_batch), max_batch,
+                                 limit, exact=False)
         self._model = model
         self._header = header
         self._tensors = header["tensors"]
@@ -113,6 +168,14 @@ class Network:
         self._lock = threading.Lock()
         self._features_net = None
         self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
+        needed = self._net.arena_bytes + self._net.scratch_bytes
+        try:
+            _check_activation_memory(model.path, needed, max_batch, limit, exact=True)
+        except ModelFormatError:
+            self._net.close()
+            raise
+        self._activation_limit = limit
+        _LIVE.add(self)
         self.path = model.path
         self.sha256 = model.sha256
         self.max_batch = max_batch
@@ -370,11 +433,18 @@ class Network:
 
     def _features_core(self):
         """The C network that outputs the features tensor, built on first use (lock held)."""
-        net = self._live()
+        self._live()
         if self._features_net is None:
-            self._features_net = _native().NativeNet(self._header, self._model.arrays,
-                                           max_batch=self.max_batch,
-                                           outputs=[self._header["features"]])
+            built = _native().NativeNet(self._header, self._model.arrays,
+                                        max_batch=self.max_batch,
+                                        outputs=[self._header["features"]])
+            try:
+                _check_activation_memory(self.path, built.arena_bytes + built.scratch_bytes,
+                                         self.max_batch, self._activation_limit, exact=True)
+            except ModelFormatError:
+                built.close()
+                raise
+            self._features_net = built
         return self._features_net
 
     def features(self, images):
