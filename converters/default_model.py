@@ -6,6 +6,7 @@ read without torch (``converters.torch_checkpoint``), rebuilt as an ONNX graph
 (``converters.mobilenet_v2``) and converted like any ONNX model::
 
     python -m converters.default_model -o models/mobilenet_v2.pnet [--onnx models/mobilenet_v2.onnx]
+    python -m converters.default_model -o /tmp/mobilenet_v2_96.pnet --size 96
 """
 
 import argparse
@@ -81,11 +82,14 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def build(output, *, onnx_path=None, checkpoint=None):
+def build(output, *, onnx_path=None, checkpoint=None, input_size=224):
     """Convert the MobileNetV2 checkpoint to ``output`` (.pnet); return the file's sha256.
 
     ``onnx_path``, if given, also receives the intermediate ONNX graph (the reference that
     onnxruntime can run). ``checkpoint`` overrides the packaged checkpoint's path.
+    ``input_size`` makes a network for smaller square inputs (the same weights; 96 runs about
+    5x faster than 224 and still gives useful features, e.g. for tests and small devices); the
+    preprocessing keeps ImageNet's resize-to-crop ratio of 256/224.
 
     >>> build("models/mobilenet_v2.pnet", onnx_path="models/mobilenet_v2.onnx")  # doctest: +SKIP
     '3f1c...'
@@ -104,7 +108,7 @@ def build(output, *, onnx_path=None, checkpoint=None):
         if len(prefix) == 8 and not source_sha256.startswith(prefix):
             raise ConversionError(f"{name} is corrupt: its sha256 {source_sha256} does not start "
                                   f"with {prefix}; reinstall it with `{_INSTALL_HINT}`")
-    model = build_onnx(load_state_dict(checkpoint))
+    model = build_onnx(load_state_dict(checkpoint), input_size=input_size)
     for path in (output, onnx_path):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder:
@@ -115,7 +119,11 @@ def build(output, *, onnx_path=None, checkpoint=None):
             f.write(model.SerializeToString())
         os.replace(tmp, onnx_path)
     provenance = {"source": name, "source_sha256": source_sha256, "description": DESCRIPTION}
-    return convert_onnx_file(model, output, labels=imagenet_labels(), preprocess=dict(PREPROCESS),
+    preprocess = dict(PREPROCESS)
+    if input_size != PREPROCESS["size"][0]:
+        preprocess.update(size=[input_size, input_size], resize=round(input_size * 256 / 224))
+        provenance["input_size"] = str(input_size)
+    return convert_onnx_file(model, output, labels=imagenet_labels(), preprocess=preprocess,
                              provenance=provenance, features="features")
 
 
@@ -128,9 +136,12 @@ def main(argv=None):
     parser.add_argument("--onnx", help="also save the intermediate ONNX graph here")
     parser.add_argument("--checkpoint", help="a MobileNetV2 checkpoint to use instead of the "
                                              "packaged one")
+    parser.add_argument("--size", type=int, default=224,
+                        help="the square input size (default 224; smaller runs faster)")
     args = parser.parse_args(argv)
     try:
-        sha = build(args.output, onnx_path=args.onnx, checkpoint=args.checkpoint)
+        sha = build(args.output, onnx_path=args.onnx, checkpoint=args.checkpoint,
+                    input_size=args.size)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -111,7 +111,7 @@ class Network:
         self._inputs = [(io["name"], io["tensor"]) for io in header["inputs"]]
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
         self._lock = threading.Lock()
-        self._features_net = None
+        self._features_nets = {}  # tensor index -> NativeNet exposing it, built on demand
         self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
         self.path = model.path
         self.sha256 = model.sha256
@@ -204,8 +204,10 @@ class Network:
         The order matters: the C side points into the mapping until it is freed.
         """
         with self._lock:
-            nets = [n for n in (self._features_net, self._net) if n is not None]
-            self._features_net = self._net = None
+            nets = list(self._features_nets.values())
+            nets += [self._net] if self._net is not None else []
+            self._features_nets = {}
+            self._net = None
             for net in nets:
                 net.close()
             if self._model is not None:
@@ -368,33 +370,83 @@ class Network:
                 ranked.append([(int(i), float(p[i])) for i in order])
         return ranked, many
 
-    def _features_core(self):
-        """The C network that outputs the features tensor, built on first use (lock held)."""
-        net = self._live()
-        if self._features_net is None:
-            self._features_net = _native().NativeNet(self._header, self._model.arrays,
-                                           max_batch=self.max_batch,
-                                           outputs=[self._header["features"]])
-        return self._features_net
+    def feature_tensor(self, layer=None):
+        """The tensor index and name that ``features(layer=...)`` returns.
 
-    def features(self, images):
-        """The penultimate features of photos, for search or similarity.
+        ``layer`` None is the header's features tensor (the penultimate
+        embedding); otherwise the name of any tensor of the graph
+        (``info()`` and ``layer_names()`` list them).  Raises InputError for
+        a name the graph does not have, or a model without features.
+
+        >>> net.feature_tensor()                              # doctest: +SKIP
+        (65, 'features')
+        """
+        if layer is None:
+            tensor = self._header["features"]
+            if tensor is None:
+                raise InputError(f"{os.path.basename(self.path)} names no features tensor; "
+                                 f"pass layer=NAME (one of its tensors)")
+            return tensor, self._tensors[tensor]["name"]
+        if not isinstance(layer, str):
+            raise InputError(f"layer must be a tensor name (str) or None, got {layer!r}")
+        for index, t in enumerate(self._tensors):
+            if t["name"] == layer:
+                if index in {t for _, t in self._inputs}:
+                    raise InputError(f"layer {layer!r} is the network's input, not a layer output")
+                return index, layer
+        names = self.layer_names()
+        close = [n for n in names if layer.lower() in n.lower()][:5]
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise InputError(f"{os.path.basename(self.path)} has no tensor named {layer!r} "
+                         f"({len(names)} layer outputs, e.g. {names[-1]!r}; see "
+                         f"Network.layer_names()){hint}")
+
+    def layer_names(self):
+        """The names of the layer outputs ``features(layer=...)`` can return, in graph order.
+
+        >>> net.layer_names()[-2:]                            # doctest: +SKIP
+        ['features', 'logits']
+        """
+        return [self._tensors[layer["output"]]["name"] for layer in self._header["layers"]]
+
+    def _features_core(self, tensor):
+        """The C network that outputs ``tensor``, built on first use (lock held)."""
+        net = self._live()
+        if tensor not in self._features_nets:
+            self._features_nets[tensor] = _native().NativeNet(
+                self._header, self._model.arrays, max_batch=self.max_batch, outputs=[tensor])
+        return self._features_nets[tensor]
+
+    def features(self, images, layer=None, *, tta=False):
+        """The penultimate features of photos (or a named layer's output), for search,
+        similarity or learning new classes (``predict.learn``).
 
         Returns a float32 vector ``(D,)`` for one photo, ``(N, D)`` for a list
-        (the header's ``features`` tensor, flattened).  Raises InputError if
-        the model names no features tensor.
+        (the tensor flattened in the source layout, channels first).
+        ``layer`` None is the header's features tensor; a tensor name (see
+        ``layer_names()``) picks another one.  ``tta=True`` averages the
+        features of the centre crop and of its mirror image (test-time
+        augmentation: steadier features for twice the work).  Raises
+        InputError if the model names no features tensor or has no tensor
+        called ``layer``.
 
         >>> net.features("chelsea.jpg").shape                 # doctest: +SKIP
         (1280,)
+        >>> net.features(["a.jpg", "b.jpg"], layer="features.18.2.out").shape  # doctest: +SKIP
+        (2, 62720)
         """
-        tensor = self._header["features"]
-        if tensor is None:
-            raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+        tensor, _ = self.feature_tensor(layer)
         batches, many = self._photo_batches(images, "features")
+        get_net = lambda: self._features_core(tensor)  # noqa: E731
         parts = []
         for batch in batches:
-            (y,) = self._run_core([batch], [tensor], self._features_core)
-            parts.append(y.reshape(y.shape[0], -1))
+            (y,) = self._run_core([batch], [tensor], get_net)
+            y = y.reshape(y.shape[0], -1).astype(np.float32, copy=False)
+            if tta:
+                (mirrored,) = self._run_core([np.ascontiguousarray(batch[..., ::-1])],
+                                             [tensor], get_net)
+                y = (y + mirrored.reshape(y.shape).astype(np.float32, copy=False)) * 0.5
+            parts.append(y)
         d = math.prod(self._shape(tensor))
         vectors = np.concatenate(parts) if parts else np.zeros((0, d), np.float32)
         return vectors if many else vectors[0]
