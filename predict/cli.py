@@ -1,6 +1,8 @@
-"""The ``predict`` command: classify photos, convert models, describe model files.
+"""The ``predict`` command: classify photos, learn new classes, convert models, describe them.
 
     predict classify photos/*.jpg --top 3
+    predict learn --class cat=photos/cats --class dog=photos/dogs -o pets.predictor
+    predict classify --predictor pets.predictor photos/*.jpg
     predict convert resnet18.onnx -o resnet18.pnet --labels classes.txt
     predict info models/mobilenet_v2.pnet
 
@@ -14,6 +16,9 @@ import json
 import os
 import sys
 import textwrap
+
+import numpy as np
+from tqdm import tqdm
 
 import predict
 from predict.errors import ConversionError, ImageError, PredictError
@@ -49,10 +54,24 @@ def _classify(args):
     path = args.model or _default_model()
     failed = 0
     with predict.load(path, max_batch=1) as net:
-        labels = net.labels
+        if args.predictor:
+            learned = predict.load_predictor(args.predictor, network=net)
+            labels = learned.classes
+            tta = True if args.tta else None  # None: as the predictor was trained
+
+            def rank(photo):
+                probs = learned.probabilities(net, photo, tta=tta)
+                order = np.argsort(-probs, kind="stable")[:args.top]
+                return [(int(i), float(probs[i])) for i in order]
+        else:
+            labels = net.labels
+
+            def rank(photo):
+                return net._rank([photo], args.top, "classify", tta=args.tta)[0][0]
+
         for photo in args.photos:
             try:
-                (ranked,), _ = net._rank([photo], args.top, "classify")
+                ranked = rank(photo)
             except ImageError as e:
                 failed += 1
                 _fail_line(str(e))
@@ -72,6 +91,76 @@ def _classify(args):
     if failed:
         _fail_line(f"{failed} of {len(args.photos)} photos failed")
     return 1 if failed else 0
+
+
+# -- learn ------------------------------------------------------------------------------------
+
+def _classes(pairs):
+    """["cat=DIR", ...] -> {"cat": "DIR", ...}, checked."""
+    classes = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or not folder:
+            raise CommandError(f"--class {pair!r}: expected NAME=FOLDER, e.g. --class cat=photos/cats")
+        if name in classes:
+            raise CommandError(f"--class {name!r} is given twice")
+        if not os.path.isdir(folder):
+            raise CommandError(f"--class {name}={folder}: no such folder")
+        classes[name] = folder
+    if len(classes) < 2:
+        raise CommandError("give at least two classes: --class NAME=FOLDER --class NAME=FOLDER")
+    return classes
+
+
+def _learn_report(learned, output, sha):
+    t = learned.training
+    names = learned.classes
+    width = max(len(n) for n in names)
+    lines = [f"learned {len(names)} classes from {sum(t['examples'].values())} photos "
+             f"({learned.layer!r}, {learned.feature_dim} features"
+             f"{', with mirrored crops' if learned.tta else ''})"]
+    lines += [f"  {n:<{width}}  {t['examples'][n]} photos" for n in names]
+    lines.append(f"held-out accuracy {t['cv_accuracy']:.1%} ({t['folds']}-fold cross-validation, "
+                 f"L2 penalty {learned.penalty:.3g})")
+    lines.append("confusion (rows: true class, columns: predicted):")
+    for n, row in zip(names, t["cv_confusion"]):
+        lines.append(f"  {n:<{width}}  " + " ".join(f"{v:>5}" for v in row))
+    lines.append(f"time: features {t['features_seconds']:.1f} s, fitting {t['fit_seconds']:.1f} s")
+    lines.append(f"wrote {output} (sha256 {sha})")
+    return "\n".join(lines)
+
+
+def _learn(args):
+    classes = _classes(args.classes)
+    path = args.model or _default_model()
+    with predict.load(path, max_batch=16) as net:
+        net.feature_tensor(args.layer)  # an unknown layer fails before any photo is read
+        from predict.learning import photos_in
+
+        photos = {name: photos_in(folder) for name, folder in classes.items()}
+        empty = [f"{name}={classes[name]}" for name, found in photos.items() if not found]
+        if empty:
+            raise CommandError(f"no photos in {', '.join(empty)}")
+        total = sum(len(found) for found in photos.values())
+        with tqdm(total=total, unit="photo", desc="features", file=sys.stderr,
+                  disable=args.json or not sys.stderr.isatty()) as bar:
+            def progress(done, _total):
+                bar.update(done - bar.n)
+
+            learned = predict.learn(net, photos, layer=args.layer, tta=args.tta,
+                                    folds=args.folds, seed=args.seed, progress=progress)
+    for photo, message in learned.skipped:
+        print(f"predict: warning: skipped {message}", file=sys.stderr)
+    sha = learned.save(args.output)
+    if args.json:
+        print(json.dumps({"output": args.output, "sha256": sha, "classes": learned.classes,
+                          "layer": learned.layer, "tta": learned.tta, "penalty": learned.penalty,
+                          "skipped": [m for _, m in learned.skipped],
+                          **{k: v for k, v in learned.training.items()}}))
+    else:
+        print(_learn_report(learned, args.output, sha))
+    return 0
 
 
 # -- convert --------------------------------------------------------------------------------
@@ -258,8 +347,8 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog="predict", description=textwrap.fill(
-            "Fast, small convnet inference: classify photos with .pnet models, convert ONNX "
-            "models to .pnet, describe model files.", 79),
+            "Fast, small convnet inference: classify photos with .pnet models, teach them new "
+            "classes from example photos, convert ONNX models to .pnet, describe model files.", 79),
         epilog="example:\n  predict classify photo.jpg\n\n"
                "Run `predict COMMAND --help` for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,7 +370,42 @@ def build_parser():
     p.add_argument("--json", action="store_true",
                    help='one JSON object per photo and line: {"path", "predictions": '
                         '[{"index", "label", "probability"}]} or {"path", "error"}')
+    p.add_argument("--predictor", "-p", metavar="FILE",
+                   help="name the classes learned by `predict learn` instead of the model's "
+                        "own; the model must be the one it was trained on")
+    p.add_argument("--tta", action="store_true",
+                   help="also look at each photo's mirror image and average (twice the work); "
+                        "a predictor learned with --tta always does")
     p.set_defaults(run=_classify)
+
+    p = _subcommand(
+        commands, "learn", "learn new classes from example photos",
+        "Teach the model new classes from a folder of example photos per class (a few dozen "
+        "each is often enough): the photos go through the model once, a logistic-regression "
+        "head is fitted on their features with its regularization chosen by cross-validation, "
+        "the held-out accuracy is printed, and the predictor is saved for `predict classify "
+        "--predictor`. Photos that cannot be read are skipped and listed on stderr.",
+        "predict learn --class cat=photos/cats --class dog=photos/dogs -o pets.predictor")
+    p.add_argument("--class", "-c", dest="classes", action="append", required=True,
+                   metavar="NAME=FOLDER",
+                   help="a class and its folder of photos (searched recursively); repeat for "
+                        "each class, two or more")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the predictor file to write")
+    p.add_argument("--model", "-m",
+                   help=f"the .pnet model (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
+    p.add_argument("--layer", metavar="TENSOR",
+                   help="learn on this tensor's output instead of the model's penultimate "
+                        "features (names: `predict info --json`)")
+    p.add_argument("--tta", action="store_true",
+                   help="average each photo's features with its mirror image's, when learning "
+                        "and when classifying (twice the work)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds for choosing the regularization (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="how the folds are shuffled (default 0)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document with the training report")
+    p.set_defaults(run=_learn)
 
     p = _subcommand(
         commands, "convert", "convert an ONNX model to .pnet",

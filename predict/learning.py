@@ -127,6 +127,8 @@ def fit_predictor(features, net, *, layer=None, tta=False, folds=5,
     0.975
     """
     _, layer_name = net.feature_tensor(layer)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise InputError(f"folds must be an integer >= 2, got {folds!r}")
     names = list(features)
     if len(names) < 2:
         raise InputError(f"learning needs at least 2 classes, got {len(names)}: {names}")

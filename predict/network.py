@@ -159,7 +159,8 @@ class Network:
         Keys: path, file_bytes, sha256, layers, tensors, ops (op -> count),
         parameters, weight_bytes, macs (multiply-accumulates per sample),
         inputs and outputs (name, tensor, shape), features (name and shape,
-        or None), input_shape, preprocess, labels (how many), provenance,
+        or None), layer_outputs (the tensor names ``features(layer=...)``
+        takes), input_shape, preprocess, labels (how many), provenance,
         max_batch, arena_bytes and scratch_bytes (the C core's memory).
 
         >>> net.info()["ops"]                                 # doctest: +SKIP
@@ -179,6 +180,7 @@ class Network:
             **summary,
             "features": None if features is None else {
                 "name": self._tensors[features]["name"], "shape": list(self._shape(features))},
+            "layer_outputs": self.layer_names(),
             "input_shape": list(self.input_shape),
             "preprocess": self.preprocess_spec,
             "provenance": dict(header["provenance"]),
@@ -330,7 +332,7 @@ class Network:
 
         return batches(), many
 
-    def classify(self, images, top=5):
+    def classify(self, images, top=5, *, tta=False):
         """Names what is in photos: the ``top`` classes with their probabilities.
 
         ``images`` is one photo (a path, bytes, a file object, a PIL image or
@@ -341,18 +343,20 @@ class Network:
         output itself when the model ends in a softmax).  Labels come from
         the file, or are the class index as a string when it has none.
         ``top`` is clipped to the number of classes; ``None`` means all.
+        ``tta=True`` averages the probabilities of the centre crop and of its
+        mirror image (test-time augmentation, twice the work).
         A photo that cannot be read raises ImageError naming it.
 
         >>> net.classify("chelsea.jpg", top=2)                # doctest: +SKIP
         [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...)]
         """
         labels = self._header["labels"]
-        ranked, many = self._rank(images, top, "classify")
+        ranked, many = self._rank(images, top, "classify", tta=tta)
         results = [[(labels[i] if i < len(labels) else str(i), p) for i, p in pairs]
                    for pairs in ranked]
         return results if many else results[0]
 
-    def _rank(self, images, top, what):
+    def _rank(self, images, top, what, tta=False):
         """classify() with class indices instead of labels: ([[(index, probability)]
         per photo], whether ``images`` was a list).  The CLI's JSON uses the indices."""
         if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
@@ -360,15 +364,21 @@ class Network:
         batches, many = self._photo_batches(images, what)
         ranked = []
         for batch in batches:
-            output = self.run(batch)
-            scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
-            scores = scores.reshape(scores.shape[0], -1)
-            probs = scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
+            probs = self._probabilities(batch)
+            if tta:
+                probs = (probs + self._probabilities(np.ascontiguousarray(batch[..., ::-1]))) / 2
             k = probs.shape[1] if top is None else min(top, probs.shape[1])
             for p in probs:
                 order = np.argsort(-p, kind="stable")[:k]
                 ranked.append([(int(i), float(p[i])) for i in order])
         return ranked, many
+
+    def _probabilities(self, batch):
+        """float64 class probabilities (N, K) of a preprocessed batch."""
+        output = self.run(batch)
+        scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
+        scores = scores.reshape(scores.shape[0], -1)
+        return scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
 
     def feature_tensor(self, layer=None):
         """The tensor index and name that ``features(layer=...)`` returns.
