@@ -62,9 +62,7 @@ def _examples(classes):
         if isinstance(source, (str, os.PathLike)):
             photos = photos_in(source)
             where = f" in {os.fspath(source)}"
-        elif isinstance(source, np.ndarray) and source.ndim == 4:
-            photos, where = list(source), ""
-        else:
+        else:  # a list of photos, or an (N, H, W[, C]) array of them
             photos, where = list(source), ""
         if not photos:
             raise InputError(f"class {name!r}: no photos{where}")

@@ -300,6 +300,12 @@ def test_cli_learn_then_classify_with_the_predictor(tiny, other, folders, tmp_pa
     row = json.loads(capsys.readouterr().out)
     assert row["path"] == photos[1] and row["predictions"][0]["label"] == "blue"
     assert len(row["predictions"]) == 1 and row["predictions"][0]["index"] == 1
+    # --tta without a predictor: the model's own classes, mirror image averaged
+    assert main(["classify", "-m", model, "--json", "--tta", "--top", "3", photos[0]]) == 0
+    row = json.loads(capsys.readouterr().out)
+    want = tiny[0].classify(photos[0], top=3, tta=True)
+    assert [(p["label"], round(p["probability"], 6)) for p in row["predictions"]] == \
+        [(label, round(p, 6)) for label, p in want]
     # applied to another model: one line naming both checksums, exit 2
     assert main(["classify", "-p", str(out), "-m", other.path, photos[0]]) == 2
     err = capsys.readouterr().err
@@ -336,3 +342,13 @@ def test_cli_learn_help_has_an_example(capsys):
         main(["learn", "--help"])
     assert e.value.code == 0
     assert "example:\n  predict learn --class cat=" in capsys.readouterr().out
+
+
+def test_learning_on_another_layer_records_it(tiny, colours, tmp_path):
+    net = tiny[0]
+    learned = learn(net, colours, layer="conv", folds=2)
+    assert learned.layer == "conv" and learned.feature_dim == 4 * 16 * 16
+    path = tmp_path / "conv.predictor"
+    learned.save(path)
+    back = load_predictor(path, network=net)
+    assert back.classify(net, tinted(900, 0), top=1)[0][0] == "red"
