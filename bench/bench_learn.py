@@ -1,6 +1,6 @@
 """How long `predict learn` takes on 200 photos: feature extraction and fitting, measured apart.
 
-    PYTHONPATH=. python bench/bench_learn.py                   # builds MobileNetV2 224 in a temp dir
+    PYTHONPATH=. python bench/bench_learn.py       # builds MobileNetV2 224 in a temp dir
     PYTHONPATH=. python bench/bench_learn.py --model models/mobilenet_v2.pnet --fit-rounds 5
     PYTHONPATH=. python bench/bench_learn.py --size 96 --tasks faces,textures,digits,scenes
 
@@ -131,8 +131,9 @@ def main(argv=None):
     c = result["conditions"]
     fit = result["fit_seconds"]
     n = result["photos"]
-    print(f"model {c['model']} input {c['input']}, batches of {c['max_batch']}, core v"
-          f"{c['core_version']}{', cpu features ' + str(c['cpu_features']) if 'cpu_features' in c else ''}")
+    flags = f", cpu features {c['cpu_features']}" if "cpu_features" in c else ""
+    print(f"model {c['model']} input {c['input']}, batches of {c['max_batch']}, "
+          f"core v{c['core_version']}{flags}")
     print(f"cpu {c['cpu']} x{c['cpus']}, python {c['python']}, numpy {c['numpy']}, load average "
           f"{result['load_before']:.2f} before, {result['load_after']:.2f} after")
     print(f"{n} photos (lfw_subset, 25x25 arrays):")

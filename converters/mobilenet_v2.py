@@ -209,7 +209,8 @@ def build_onnx(state_dict, *, opset=13, input_size=INPUT_SIZE):
                                   ["logits"], name="classifier.1", alpha=1.0, beta=1.0, transB=1))
     graph = helper.make_graph(
         nodes, "mobilenet_v2",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, input_size, input_size])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                       ["N", 3, input_size, input_size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", NUM_CLASSES])],
         initializers)
     opsets = [helper.make_opsetid("", opset)]

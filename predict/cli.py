@@ -102,7 +102,8 @@ def _classes(pairs):
         name, sep, folder = pair.partition("=")
         name = name.strip()
         if not sep or not name or not folder:
-            raise CommandError(f"--class {pair!r}: expected NAME=FOLDER, e.g. --class cat=photos/cats")
+            raise CommandError(
+                f"--class {pair!r}: expected NAME=FOLDER, e.g. --class cat=photos/cats")
         if name in classes:
             raise CommandError(f"--class {name!r} is given twice")
         if not os.path.isdir(folder):

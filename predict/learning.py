@@ -73,7 +73,9 @@ def _examples(classes):
 
 
 def _describe(photo):
-    return os.fspath(photo) if isinstance(photo, (str, os.PathLike)) else f"<{type(photo).__name__}>"
+    if isinstance(photo, (str, os.PathLike)):
+        return os.fspath(photo)
+    return f"<{type(photo).__name__}>"
 
 
 def extract_features(net, photos, *, layer=None, tta=False, progress=None):

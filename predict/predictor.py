@@ -118,7 +118,7 @@ class Predictor:
     # -- applying it ---------------------------------------------------------------------
 
     def predict_features(self, features):
-        """Class probabilities for feature vectors: ``(N, K)`` for ``(N, D)``, ``(K,)`` for ``(D,)``.
+        """Class probabilities of feature vectors: ``(N, K)`` for ``(N, D)``, ``(K,)`` for ``(D,)``.
 
         The features must come from this predictor's model and layer (and with ``tta`` if it
         was trained with it): ``net.features(photos, layer=p.layer, tta=p.tta)``.  Columns

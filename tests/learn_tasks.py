@@ -62,8 +62,10 @@ def textures(per_class=12, seed=2):
 
     rng = np.random.default_rng(seed)
     images = {name: getattr(data, name)() for name in ("brick", "grass", "gravel")}
-    train = {n: _crops(im, per_class, rng, (0, 0.5), (0, 1), (0.2, 0.4)) for n, im in images.items()}
-    test = {n: _crops(im, per_class, rng, (0.5, 1), (0, 1), (0.2, 0.4)) for n, im in images.items()}
+    train = {n: _crops(im, per_class, rng, (0, 0.5), (0, 1), (0.2, 0.4))
+             for n, im in images.items()}
+    test = {n: _crops(im, per_class, rng, (0.5, 1), (0, 1), (0.2, 0.4))
+            for n, im in images.items()}
     return train, test
 
 
@@ -88,8 +90,10 @@ def scenes(per_class=8, seed=3):
     images = {name: getattr(data, name)() for name in ("chelsea", "coffee", "astronaut", "rocket")}
     sample = load_sample_images()
     images.update(china=sample.images[0], flower=sample.images[1])
-    train = {n: _crops(im, per_class, rng, (0, 1), (0, 0.5), (0.4, 0.5)) for n, im in images.items()}
-    test = {n: _crops(im, per_class, rng, (0, 1), (0.5, 1), (0.4, 0.5)) for n, im in images.items()}
+    train = {n: _crops(im, per_class, rng, (0, 1), (0, 0.5), (0.4, 0.5))
+             for n, im in images.items()}
+    test = {n: _crops(im, per_class, rng, (0, 1), (0.5, 1), (0.4, 0.5))
+            for n, im in images.items()}
     return train, test
 
 

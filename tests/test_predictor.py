@@ -268,7 +268,7 @@ def test_the_wrong_model_is_refused_naming_both_checksums(tiny, other, learned, 
         wrong.check_network(tiny[0])
 
 
-# -- the command line -------------------------------------------------------------------------------
+# -- the command line ---------------------------------------------------------------------------
 
 @pytest.fixture
 def folders(colours, tmp_path):
