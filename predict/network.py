@@ -399,9 +399,10 @@ class Network:
             return tensor, self._tensors[tensor]["name"]
         if not isinstance(layer, str):
             raise InputError(f"layer must be a tensor name (str) or None, got {layer!r}")
+        inputs = {tensor for _, tensor in self._inputs}
         for index, t in enumerate(self._tensors):
             if t["name"] == layer:
-                if index in {t for _, t in self._inputs}:
+                if index in inputs:
                     raise InputError(f"layer {layer!r} is the network's input, not a layer output")
                 return index, layer
         names = self.layer_names()
@@ -436,9 +437,10 @@ class Network:
         ``layer`` None is the header's features tensor; a tensor name (see
         ``layer_names()``) picks another one.  ``tta=True`` averages the
         features of the centre crop and of its mirror image (test-time
-        augmentation: steadier features for twice the work).  Raises
-        InputError if the model names no features tensor or has no tensor
-        called ``layer``.
+        augmentation: steadier features for twice the work).  Each layer
+        asked for gets its own C network (its own activation arena), kept
+        until ``close()``.  Raises InputError if the model names no features
+        tensor or has no tensor called ``layer``.
 
         >>> net.features("chelsea.jpg").shape                 # doctest: +SKIP
         (1280,)
