@@ -112,6 +112,7 @@ class Network:
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
         self._lock = threading.Lock()
         self._features_net = None
+        self._scores_net = None
         self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
         self.path = model.path
         self.sha256 = model.sha256
@@ -204,8 +205,8 @@ class Network:
         The order matters: the C side points into the mapping until it is freed.
         """
         with self._lock:
-            nets = [n for n in (self._features_net, self._net) if n is not None]
-            self._features_net = self._net = None
+            nets = [n for n in (self._features_net, self._scores_net, self._net) if n is not None]
+            self._features_net = self._scores_net = self._net = None
             for net in nets:
                 net.close()
             if self._model is not None:
@@ -367,6 +368,42 @@ class Network:
                 order = np.argsort(-p, kind="stable")[:k]
                 ranked.append([(int(i), float(p[i])) for i in order])
         return ranked, many
+
+    def scores(self, batch, features=False):
+        """Class probabilities (and optionally features) of preprocessed photos, in one run.
+
+        ``batch`` is a float32 ``(N, *input_shape)`` array of samples made by
+        ``predict.image.preprocess``.  Returns ``(probabilities, features)``:
+        float64 ``(N, classes)`` (softmax of the first output, as ``classify``
+        ranks them) and float32 ``(N, D)`` or None.  With ``features`` both
+        come from one pass through the network.  The batch runner uses this.
+
+        >>> probs, feats = net.scores(np.zeros((2, 3, 224, 224), np.float32), features=True)  # doctest: +SKIP
+        >>> probs.shape, feats.shape                          # doctest: +SKIP
+        ((2, 1000), (2, 1280))
+        """
+        arrays = self._gather_inputs(batch)
+        first = self._outputs[0][1]
+        if features:
+            tensor = self._header["features"]
+            if tensor is None:
+                raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+            logits, vectors = self._run_core(arrays, [first, tensor], self._scores_core)
+            vectors = vectors.reshape(vectors.shape[0], -1)
+        else:
+            (logits,), vectors = self._run_core(arrays, [first], self._live), None
+        logits = logits.reshape(logits.shape[0], -1)
+        probs = logits.astype(np.float64) if self._ends_in_softmax else _softmax(logits)
+        return probs, vectors
+
+    def _scores_core(self):
+        """The C network that outputs scores and features together (lock held)."""
+        net = self._live()
+        if self._scores_net is None:
+            self._scores_net = _native().NativeNet(
+                self._header, self._model.arrays, max_batch=self.max_batch,
+                outputs=[self._outputs[0][1], self._header["features"]])
+        return self._scores_net
 
     def _features_core(self):
         """The C network that outputs the features tensor, built on first use (lock held)."""
