@@ -28,14 +28,15 @@ class ModelPlugin(WorkerPlugin):
     """Carries a model file's bytes to each worker and saves them there once."""
 
     def __init__(self, sha256, data):
-        self.sha256 = sha256
+        self.sha256 = sha256  # the model's own checksum (predict.format), checked on load
         self.data = data
+        self.digest = hashlib.sha256(data).hexdigest()  # of the bytes in transit
         self.name = f"predict-model-{sha256[:16]}"
 
     def setup(self, worker):
         from predict.batch.worker import register_model_file
 
-        if hashlib.sha256(self.data).hexdigest() != self.sha256:
+        if hashlib.sha256(self.data).hexdigest() != self.digest:
             raise PredictError(f"the model's bytes arrived damaged on {worker.address}")
         path = os.path.join(worker.local_directory, f"predict-{self.sha256[:16]}.pnet")
         if not os.path.exists(path):

@@ -86,17 +86,20 @@ def check_sources(sources):
 
 
 def _walk(top):
-    """Photos under a folder, depth first, each folder's entries sorted by name.
+    """Photos under a folder: each folder's photos in name order, then its subfolders.
 
     Folders are followed through symlinks but visited once each, by
-    (device, inode): that is what survives ``loop -> ..``.  A folder that
-    cannot be read is skipped with a warning on stderr: it has no photos we
-    could tag, and the run goes on.
+    (device, inode): that is what survives ``loop -> ..``.  Symlinked folders
+    wait until the real tree is walked, so a photo is named by its real
+    path when it has one under ``top``.  A folder that cannot be read is
+    skipped with a warning on stderr: it has no photos we could tag, and the
+    run goes on.
     """
     seen = set()
     stack = [os.path.abspath(top)]
-    while stack:
-        folder = stack.pop()
+    links = []
+    while stack or links:
+        folder = stack.pop() if stack else links.pop(0)
         try:
             info = os.stat(folder)
         except OSError as e:
@@ -116,9 +119,12 @@ def _walk(top):
         for name, entry in entries:
             try:
                 is_dir = entry.is_dir()  # follows symlinks
+                is_link = is_dir and entry.is_symlink()
             except OSError:
-                is_dir = False
-            if is_dir:
+                is_dir = is_link = False
+            if is_link:
+                links.append(entry.path)
+            elif is_dir:
                 subfolders.append(entry.path)
             elif _is_photo_name(name):
                 yield entry.path
