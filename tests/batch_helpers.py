@@ -18,10 +18,11 @@ def real_photos():
             ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field")]
 
 
-def make_collection(folder, count, megapixels=(0.05, 0.3), seed=0):
+def make_collection(folder, count, megapixels=(0.05, 0.3), seed=0, png_every=5):
     """Writes ``count`` JPEG/PNG photos made from the real photos under ``folder``
     (in a few subfolders), each resized to a size drawn from ``megapixels``,
-    cropped and flipped at random.  Returns their absolute paths, sorted."""
+    cropped and flipped at random; every ``png_every``-th is a PNG (0: none).
+    Returns their absolute paths, sorted."""
     rng = np.random.default_rng(seed)
     photos = [Image.fromarray(a) for _, a in real_photos()]
     paths = []
@@ -38,7 +39,7 @@ def make_collection(folder, count, megapixels=(0.05, 0.3), seed=0):
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         sub = os.path.join(folder, f"roll{i % 4}")
         os.makedirs(sub, exist_ok=True)
-        if i % 5 == 4:
+        if png_every and i % png_every == png_every - 1:
             path = os.path.join(sub, f"img{i:05d}.png")
             img.save(path, compress_level=1)
         else:

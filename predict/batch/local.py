@@ -3,8 +3,10 @@
 Workers start from a fork server that has already imported numpy, Pillow and
 predict (fast to start, and no fork of a driver that has threads).  Each
 worker ignores Ctrl-C, so only the driver handles it and stops cleanly, and
-asks Linux to kill it when its parent dies, so a killed driver leaves no
-orphans behind.
+watches the driver: when the driver dies (even by SIGKILL) its workers exit,
+then the fork server, so a killed driver leaves no orphans behind.  (Linux's
+PR_SET_PDEATHSIG cannot do it: a worker's parent is the fork server, which
+itself lives as long as any worker holds its "alive" pipe.)
 
     >>> make = process_pool(2)
     >>> with make() as pool:
@@ -12,17 +14,15 @@ orphans behind.
     1024
 """
 
-import ctypes
 import multiprocessing
 import os
+import select
 import signal
-import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["default_workers", "process_pool"]
-
-_PR_SET_PDEATHSIG = 1
-
 
 def default_workers():
     """The cores this process may use (its CPU affinity), at least 1."""
@@ -32,14 +32,30 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker():
+def _watch(driver):
+    """Exits this worker as soon as the driver process is gone."""
+    try:
+        fd = os.pidfd_open(driver)   # Linux >= 5.3: readable once the process has exited
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(driver, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue
+    os._exit(0)
+
+
+def _init_worker(driver):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # best effort: without it an orphan still exits when its queue closes
+    threading.Thread(target=_watch, args=(driver,), name="predict-watch-driver",
+                     daemon=True).start()
 
 
 def _context():
@@ -60,6 +76,7 @@ def process_pool(workers, mp_context=None):
     context = mp_context or _context()
 
     def make():
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(os.getpid(),))
 
     return make
