@@ -151,3 +151,34 @@ def test_a_photo_that_kills_dask_workers_is_isolated(cluster, model, tmp_path):
     assert got[poison]["error"] == faults.crash_error(faults.ISOLATE_AFTER)
     assert [p for p, r in got.items() if r["error"]] == [poison]
     assert summary["isolated"] == 1
+
+
+@pytest.mark.slow
+def test_thousands_of_camera_sized_photos_on_dask_match_local_and_classify(cluster, model,
+                                                                          tmp_path, capsys):
+    """1,200 JPEG/PNG files of 1-12 megapixels (120 distinct encodings, each
+    linked under 10 names) through Dask, the local pool and classify."""
+    folder = tmp_path / "camera"
+    distinct = make_collection(str(folder / "distinct"), 120, megapixels=(1.0, 12.0), png_every=8)
+    paths = []
+    for copy in range(10):
+        for i, src in enumerate(distinct):
+            dst = folder / f"card{copy}" / f"{i:03d}{os.path.splitext(src)[1]}"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
+            paths.append(str(dst))
+    local, remote = str(tmp_path / "local.sqlite"), str(tmp_path / "dask.sqlite")
+    fast = tag([str(folder)], model, local, top=3, workers=2, progress=False)
+    cluster[1].wait_for_workers(WORKERS, timeout=60)
+    spread = tag([str(folder)], model, remote, top=3, progress=False,
+                 scheduler=cluster[0].scheduler_address)
+    print(f"\nlocal pool: {fast['photos_per_second']:.1f} photos/s; Dask ({WORKERS} workers): "
+          f"{spread['photos_per_second']:.1f} photos/s")
+    got = rows(remote)
+    assert len(got) == len(paths) + len(distinct) and not any(r["error"] for r in got.values())
+    assert_same_tags(got, rows(local))
+    for start in range(0, len(paths), 200):
+        main(["classify", "--json", "--top", "3", "--model", model, *paths[start:start + 200]])
+        for line in capsys.readouterr().out.splitlines():
+            record = json.loads(line)
+            assert got[record["path"]]["classes"] == [p["index"] for p in record["predictions"]]

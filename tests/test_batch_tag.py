@@ -119,3 +119,22 @@ def test_the_command_line_tags_a_path_list_and_exports(model, collection, tmp_pa
     assert sorted(r["path"] for r in exported) == sorted(got)
     assert main(["tag", str(tmp_path / "nothing-here"), "--model", model, "--db", db]) == 2
     assert "no such folder, file or pattern" in capsys.readouterr().err
+
+
+def test_the_local_runtime_never_imports_dask(model, collection, tmp_path):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import sys\n"
+        "from predict.cli import main\n"
+        f"code = main(['tag', {collection[1][0]!r}, '--model', {model!r}, '--db', "
+        f"{str(tmp_path / 't.sqlite')!r}, '--workers', '1', '--no-progress'])\n"
+        "assert code == 0, code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', "
+        "'pyarrow'))\n"
+        "assert not loaded, loaded\n")
+    env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
