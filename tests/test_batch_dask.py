@@ -172,8 +172,9 @@ def test_thousands_of_camera_sized_photos_on_dask_match_local_and_classify(clust
     cluster[1].wait_for_workers(WORKERS, timeout=60)
     spread = tag([str(folder)], model, remote, top=3, progress=False,
                  scheduler=cluster[0].scheduler_address)
-    print(f"\nlocal pool: {fast['photos_per_second']:.1f} photos/s; Dask ({WORKERS} workers): "
-          f"{spread['photos_per_second']:.1f} photos/s")
+    with capsys.disabled():
+        print(f"\nlocal pool: {fast['photos_per_second']:.1f} photos/s; Dask ({WORKERS} workers): "
+              f"{spread['photos_per_second']:.1f} photos/s")
     got = rows(remote)
     assert len(got) == len(paths) + len(distinct) and not any(r["error"] for r in got.values())
     assert_same_tags(got, rows(local))
