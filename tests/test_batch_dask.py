@@ -183,3 +183,14 @@ def test_thousands_of_camera_sized_photos_on_dask_match_local_and_classify(clust
         for line in capsys.readouterr().out.splitlines():
             record = json.loads(line)
             assert got[record["path"]]["classes"] == [p["index"] for p in record["predictions"]]
+
+
+def test_the_command_line_starts_a_local_dask_cluster(model, collection, tmp_path, capsys):
+    folder, good, broken = collection
+    db = str(tmp_path / "tags.sqlite")
+    code = main(["tag", folder, "--model", model, "--db", db, "--dask-local", "2",
+                 "--no-progress", "--shard-size", "16"])
+    err = capsys.readouterr().err
+    assert code == 1, err   # the broken files failed
+    assert f"tagged {len(good)} photos, {len(broken)} failed" in err
+    assert len(rows(db)) == len(good) + len(broken)
