@@ -52,7 +52,10 @@ def connect(scheduler=None, local_workers=None):
     (``tcp://host:port``), or a new local one of ``local_workers`` processes
     with one thread each (and its dashboard, when bokeh is installed)."""
     if scheduler:
-        return Client(scheduler), None
+        try:
+            return Client(scheduler, timeout=30), None
+        except (OSError, TimeoutError) as e:
+            raise PredictError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
                            dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster), cluster

@@ -104,8 +104,7 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
         try:
             if make_executor is None:
                 if scheduler or dask_local:
-                    from predict.batch import cluster as dask_cluster
-
+                    dask_cluster = _import_cluster()
                     client, cluster = dask_cluster.connect(scheduler, dask_local)
                     if on_cluster is not None:
                         on_cluster(client)
@@ -141,6 +140,15 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
         "interrupted": interrupted,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _import_cluster():
+    try:
+        from predict.batch import cluster
+    except ImportError as e:
+        raise InputError(f"--scheduler and --dask-local need Dask ({e}): "
+                         f"pip install 'predict[cluster]'") from None
+    return cluster
 
 
 def _task():
