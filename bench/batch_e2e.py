@@ -75,6 +75,22 @@ def ours(paths, model, db):
     return summary["seconds"], decode / 1000.0, infer / 1000.0
 
 
+def decode_only(paths, spec):
+    """(naive full decode + resize, predict's draft-mode preprocess) in ms/photo, no inference."""
+    from predict.image import preprocess
+
+    t0 = time.perf_counter()
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        s = 256 / min(img.size)
+        img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.BILINEAR)
+    t1 = time.perf_counter()
+    for path in paths:
+        preprocess(path, spec)
+    t2 = time.perf_counter()
+    return (t1 - t0) / len(paths) * 1000, (t2 - t1) / len(paths) * 1000
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=24)
@@ -92,10 +108,14 @@ def main():
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
         paths = make_photos(tmp, args.photos)
+        from converters.default_model import PREPROCESS
+
         results = {"naive": [], "predict tag": []}
+        decodes = []
         for _ in range(args.rounds):   # interleaved: A B A B
             results["naive"].append(naive(paths, session))
             results["predict tag"].append(ours(paths, model, os.path.join(tmp, "t.sqlite")))
+            decodes.append(decode_only(paths, PREPROCESS))
     n = args.photos
     rates = {}
     for name, runs in results.items():
@@ -106,6 +126,10 @@ def main():
         spread = ", ".join(f"{n / r[0]:.2f}" for r in runs)
         print(f"{name:12s} {n / seconds:7.2f} photos/s per core (rounds: {spread}); "
               f"decode {decode:6.1f} ms/photo, inference {infer:6.1f} ms/photo")
+    full = statistics.median(d[0] for d in decodes)
+    draft = statistics.median(d[1] for d in decodes)
+    print(f"decoding alone, one thread: full decode + resize {full:.1f} ms/photo, predict's "
+          f"draft-mode preprocess {draft:.1f} ms/photo ({full / draft:.1f}x)")
     print(f"predict tag / naive: {rates['predict tag'] / rates['naive']:.2f}x "
           f"({n} JPEGs of 1632x1224, MobileNetV2 float32)")
 
