@@ -5,6 +5,8 @@
     predict classify --predictor pets.predictor photos/*.jpg
     predict convert resnet18.onnx -o resnet18.pnet --labels classes.txt
     predict info models/mobilenet_v2.pnet
+    predict tag ~/Photos --db tags.sqlite
+    predict export tags.sqlite --format csv
 
 Errors predict knows about (``predict.PredictError``) print one line to stderr
 and exit 2; ``classify`` keeps going past a photo it cannot read and exits 1
@@ -348,8 +350,9 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog="predict", description=textwrap.fill(
-            "Fast, small convnet inference: classify photos with .pnet models, teach them new "
-            "classes from example photos, convert ONNX models to .pnet, describe model files.", 79),
+            "Fast, small convnet inference: classify photos with .pnet models, tag whole "
+            "collections into a database, teach models new classes from example photos, "
+            "convert ONNX models to .pnet, describe model files.", 79),
         epilog="example:\n  predict classify photo.jpg\n\n"
                "Run `predict COMMAND --help` for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -449,6 +452,11 @@ def build_parser():
     p.add_argument("model", metavar="MODEL", help="the .pnet file")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=_info)
+
+    from predict.batch.command import add_commands
+
+    add_commands(commands, _subcommand,
+                 f"the .pnet model (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
     return parser
 
 

@@ -111,7 +111,7 @@ class Network:
         self._inputs = [(io["name"], io["tensor"]) for io in header["inputs"]]
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
         self._lock = threading.Lock()
-        self._features_nets = {}  # tensor index -> NativeNet exposing it, built on demand
+        self._extra_nets = {}  # output tensor indices -> NativeNet exposing them, built on demand
         self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
         self.path = model.path
         self.sha256 = model.sha256
@@ -206,9 +206,9 @@ class Network:
         The order matters: the C side points into the mapping until it is freed.
         """
         with self._lock:
-            nets = list(self._features_nets.values())
+            nets = list(self._extra_nets.values())
             nets += [self._net] if self._net is not None else []
-            self._features_nets = {}
+            self._extra_nets = {}
             self._net = None
             for net in nets:
                 net.close()
@@ -380,6 +380,35 @@ class Network:
         scores = scores.reshape(scores.shape[0], -1)
         return scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
 
+    def scores(self, batch, features=False):
+        """Class probabilities (and optionally features) of preprocessed photos, in one run.
+
+        ``batch`` is a float32 ``(N, *input_shape)`` array of samples made by
+        ``predict.image.preprocess``.  Returns ``(probabilities, features)``:
+        float64 ``(N, classes)`` (softmax of the first output, as ``classify``
+        ranks them) and float32 ``(N, D)`` or None.  With ``features`` both
+        come from one pass through the network.  The batch runner uses this.
+
+        >>> probs, feats = net.scores(np.zeros((2, 3, 224, 224), np.float32), features=True)  # doctest: +SKIP
+        >>> probs.shape, feats.shape                          # doctest: +SKIP
+        ((2, 1000), (2, 1280))
+        """
+        arrays = self._gather_inputs(batch)
+        first = self._outputs[0][1]
+        if features:
+            tensor = self._header["features"]
+            if tensor is None:
+                raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+            logits, vectors = self._run_core(arrays, [first, tensor],
+                                             lambda: self._core_for((first, tensor)))
+            vectors = vectors.reshape(vectors.shape[0], -1)
+        else:
+            (logits,), vectors = self._run_core(arrays, [first], self._live), None
+        logits = logits.reshape(logits.shape[0], -1)
+        probs = logits.astype(np.float64) if self._ends_in_softmax else _softmax(logits)
+        return probs, vectors
+
+
     def feature_tensor(self, layer=None):
         """The tensor index and name that ``features(layer=...)`` returns.
 
@@ -420,13 +449,14 @@ class Network:
         """
         return [self._tensors[layer["output"]]["name"] for layer in self._header["layers"]]
 
-    def _features_core(self, tensor):
-        """The C network that outputs ``tensor``, built on first use (lock held)."""
-        net = self._live()
-        if tensor not in self._features_nets:
-            self._features_nets[tensor] = _native().NativeNet(
-                self._header, self._model.arrays, max_batch=self.max_batch, outputs=[tensor])
-        return self._features_nets[tensor]
+    def _core_for(self, outputs):
+        """The C network that outputs the tensors ``outputs``, built on first use (lock held)."""
+        self._live()
+        outputs = tuple(outputs)
+        if outputs not in self._extra_nets:
+            self._extra_nets[outputs] = _native().NativeNet(
+                self._header, self._model.arrays, max_batch=self.max_batch, outputs=list(outputs))
+        return self._extra_nets[outputs]
 
     def features(self, images, layer=None, *, tta=False):
         """The penultimate features of photos (or a named layer's output), for search,
@@ -449,7 +479,7 @@ class Network:
         """
         tensor, _ = self.feature_tensor(layer)
         batches, many = self._photo_batches(images, "features")
-        get_net = lambda: self._features_core(tensor)  # noqa: E731
+        get_net = lambda: self._core_for((tensor,))  # noqa: E731
         parts = []
         for batch in batches:
             (y,) = self._run_core([batch], [tensor], get_net)
