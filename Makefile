@@ -8,7 +8,7 @@ MODEL ?= models/mobilenet_v2.pnet
 SAMPLES := build/samples
 NATIVE_SRC := $(shell find native -name '*.c' -o -name '*.h' -o -name '*.py')
 
-.PHONY: all setup build model samples demo test test-slow clean help
+.PHONY: all setup build model samples demo test test-slow ctest cross cross-python clean help
 
 all: demo
 
@@ -16,6 +16,9 @@ help:
 	@echo "make demo       set up, build the default model, classify the sample photos"
 	@echo "make test       set up and run the test suite"
 	@echo "make test-slow  the slow tests too"
+	@echo "make ctest      the C kernel tests, every kernel family this CPU runs"
+	@echo "make cross      the C kernel tests for aarch64 and armv7 under qemu-user"
+	@echo "make cross-python  the Python core tests under an arm64 Python in qemu"
 	@echo "make model      build $(MODEL) from the shipped MobileNetV2 checkpoint"
 	@echo "make clean      remove the virtual environment and build outputs"
 
@@ -57,6 +60,23 @@ test: $(VENV)/.native
 
 test-slow: $(VENV)/.native
 	$(PY) -m pytest -q -m slow
+
+# The C kernel tests (native/tests): a plain C program, no Python needed.
+CTEST_SRC := $(shell find native/src native/tests -name '*.c' | sort)
+CTEST_DEPS := $(CTEST_SRC) $(shell find native -name '*.h')
+build/ctest/ctest: $(CTEST_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Inative/include -Inative/src $(CTEST_SRC) -lm -o $@
+
+ctest: build/ctest/ctest
+	build/ctest/ctest
+
+# ARM without ARM hardware (qemu-user); installs its tools when run as root.
+cross:
+	tools/cross.sh
+
+cross-python:
+	tools/cross_python.sh
 
 clean:
 	rm -rf $(VENV) build models predict/_core*.so predict/_core.c *.egg-info

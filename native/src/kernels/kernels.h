@@ -54,6 +54,15 @@ typedef void (*pd_gemm_f32_fn)(size_t m, size_t n, size_t k, const float *a, siz
                                const float *b, size_t ldb, const float *bias, float *c,
                                size_t ldc, const pd_act_params *act);
 
+/* The int8 GEMM accumulator of docs/quantization.md, before requantization:
+ * c[i*ldc + j] = bias[j] + sum_p a[i*lda + p] * b[j*ldb + p] for i < m, j < n,
+ * a uint8 activations, b int8 weights in [-127, 127] (one row of k per output
+ * column, like the float GEMM), bias int32 or NULL, in wrapping 32-bit
+ * arithmetic.  Integer only, so every family returns exactly the same c. */
+typedef void (*pd_gemm_u8i8_fn)(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                                const int8_t *b, size_t ldb, const int32_t *bias, int32_t *c,
+                                size_t ldc);
+
 /* Floats of scratch a convolution needs (per call), SIZE_MAX if it overflows. */
 typedef size_t (*pd_conv_scratch_fn)(const pd_window_shape *s);
 
@@ -101,9 +110,10 @@ typedef void (*pd_pad_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims 
                               float *y);
 
 typedef struct pd_kernels {
-    const char *name; /* "ref", later "avx2", "neon" ... */
+    const char *name; /* "ref", "neon", "neondot", later "avx2" ... */
     pd_act_f32_fn act_f32;
     pd_gemm_f32_fn gemm_f32;
+    pd_gemm_u8i8_fn gemm_u8i8;
     pd_conv_scratch_fn conv_f32_scratch;
     pd_conv_f32_fn conv_f32;
     pd_depthwise_f32_fn depthwise_f32;
@@ -121,8 +131,24 @@ typedef struct pd_kernels {
 /* The reference family: every entry filled, portable C. */
 const pd_kernels *pd_kernels_ref(void);
 
-/* The family nets are built with: the best one this CPU runs (for now the
- * reference).  Read-only, the same for the life of the process. */
+/* The ARM families (kernels/arm/): NULL where they were not built (another
+ * architecture).  Whether the CPU runs them is select.c's business. */
+const pd_kernels *pd_kernels_neon(void);
+const pd_kernels *pd_kernels_neondot(void);
+
+/* The family called name if it was built and this CPU runs it, else NULL. */
+const pd_kernels *pd_kernels_find(const char *name);
+
+/* The family called name if it was built, whether or not this CPU runs it:
+ * only for tests that prove a family's code needs its instructions. */
+const pd_kernels *pd_kernels_built(const char *name);
+
+/* The family a net is built with: the one PREDICT_ISA names if this CPU runs
+ * it, otherwise the best one it runs.  Every table is read-only; a net keeps
+ * the one it was built with. */
 const pd_kernels *pd_kernels_get(void);
+
+/* The name of family i, best first (built or not); NULL past the last. */
+const char *pd_kernel_family_name(size_t i);
 
 #endif

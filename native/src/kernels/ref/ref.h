@@ -9,6 +9,8 @@
 void pd_act_f32_ref(float *y, const float *x, size_t n, const pd_act_params *act);
 void pd_gemm_f32_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, const float *bias, float *c, size_t ldc, const pd_act_params *act);
+void pd_gemm_u8i8_ref(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                      size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
 size_t pd_conv_f32_scratch_ref(const pd_window_shape *s);
 void pd_conv_f32_ref(const pd_kernels *k, const pd_window_shape *s, size_t batch, const float *x,
                      const float *w, const float *bias, const pd_act_params *act, float *y,

@@ -1,0 +1,150 @@
+/* main.c: runs the C kernel tests for every kernel family this CPU supports.
+ *
+ *   ctest                          every family that was built and that the CPU runs
+ *   ctest neon ref                 only these (one the CPU lacks is a failure)
+ *   ctest --expect-default neon    also checks which family a net gets by default
+ *   ctest --unchecked neondot      runs the family's kernels even if the CPU lacks
+ *                                  them: must crash (SIGILL) on such a CPU, which
+ *                                  proves the fallback above is not vacuous
+ *
+ * Each family runs in a child process: a crash (e.g. SIGILL when a family
+ * runs on a CPU without its instructions) is reported with its signal, and
+ * the exit status is non-zero if anything failed.  With --unchecked the exit
+ * status is 0 only if the family crashed with SIGILL. */
+/* setenv, unsetenv, strsignal, fork: POSIX.1-2008. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "kernels/cpu.h"
+
+/* Runs the tests of one family in a child; returns its wait status, or -1. */
+static int run_child(const char *name, const pd_kernels *table, int direct_only)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return -1;
+    }
+    if (pid == 0) {
+        if (direct_only) {
+            /* The expected SIGILL leaves no core file behind. */
+            struct rlimit none = {0, 0};
+            setrlimit(RLIMIT_CORE, &none);
+        }
+        pd_test_family = name;
+        pd_test_table = table;
+        pd_test_gemm();
+        pd_test_int8();
+        if (!direct_only) {
+            pd_test_conv();
+            pd_test_depthwise();
+            pd_test_whole_net();
+        }
+        fflush(stderr);
+        _exit(pd_test_failures == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0) {
+        perror("waitpid");
+        return -1;
+    }
+    return status;
+}
+
+/* 0 if the family passed, 1 otherwise. */
+static int run_family(const char *name)
+{
+    const pd_kernels *table = pd_kernels_find(name);
+    if (table == NULL) {
+        printf("%-8s FAILED: not built or not supported by this CPU\n", name);
+        return 1;
+    }
+    int status = run_child(name, table, 0);
+    if (status != -1 && WIFSIGNALED(status)) {
+        printf("%-8s CRASHED with signal %d (%s)\n", name, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return 1;
+    }
+    int ok = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    printf("%-8s %s\n", name, ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+
+/* 0 if the family, forced onto this CPU, died of SIGILL. */
+static int run_unchecked(const char *name)
+{
+    const pd_kernels *table = pd_kernels_built(name);
+    if (table == NULL) {
+        printf("%-8s FAILED: not built for this architecture\n", name);
+        return 1;
+    }
+    if (pd_kernels_find(name) != NULL) {
+        printf("%-8s FAILED: this CPU supports it, nothing to prove\n", name);
+        return 1;
+    }
+    int status = run_child(name, table, 1);
+    if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) {
+        printf("%-8s forced onto a CPU without it: SIGILL, as it must (so dispatch is what avoids it)\n",
+               name);
+        return 0;
+    }
+    printf("%-8s FAILED: forced onto a CPU without it, it did not die of SIGILL (status %#x)\n", name,
+           (unsigned)status);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *expect = NULL;
+    const char *named[16];
+    int n_named = 0, failed = 0, ran = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--expect-default") == 0 && i + 1 < argc) {
+            expect = argv[++i];
+        } else if (strcmp(argv[i], "--unchecked") == 0 && i + 1 < argc) {
+            return run_unchecked(argv[++i]);
+        } else if (argv[i][0] == '-' || n_named == (int)(sizeof named / sizeof named[0])) {
+            fprintf(stderr, "usage: %s [--expect-default FAMILY] [--unchecked FAMILY] [FAMILY...]\n",
+                    argv[0]);
+            return 2;
+        } else {
+            named[n_named++] = argv[i];
+        }
+    }
+
+    uint32_t cpu = pd_cpu_features();
+    unsetenv("PREDICT_ISA");
+    const char *dflt = pd_kernels_get()->name;
+    printf("cpu features: neon %s, dotprod %s; default family: %s\n", (cpu & PD_CPU_NEON) ? "yes" : "no",
+           (cpu & PD_CPU_NEON_DOT) ? "yes" : "no", dflt);
+    if (expect != NULL && strcmp(expect, dflt) != 0) {
+        printf("FAIL: the default family is %s, expected %s\n", dflt, expect);
+        failed++;
+    }
+
+    if (n_named > 0) {
+        for (int i = 0; i < n_named; i++, ran++)
+            failed += run_family(named[i]);
+    } else {
+        for (size_t i = 0; pd_kernel_family_name(i) != NULL; i++) {
+            const char *name = pd_kernel_family_name(i);
+            if (pd_kernels_find(name) == NULL) {
+                printf("%-8s skipped: not built or not supported by this CPU\n", name);
+                continue;
+            }
+            failed += run_family(name);
+            ran++;
+        }
+    }
+    printf("%d famil%s tested, %s\n", ran, ran == 1 ? "y" : "ies", failed ? "FAILED" : "all ok");
+    return failed ? 1 : 0;
+}
