@@ -1,0 +1,132 @@
+/* gemm_f32_avx512.c: the float32 GEMM of kernels.h with AVX-512F.
+ *
+ * A 12 x 16 micro-kernel: one zmm holds a whole PANELS16 row, so each k step
+ * is one load of B and 12 broadcast FMAs into 12 accumulators (of 32
+ * registers).  Partial panels use a lane mask, never a separate code path.
+ * The last rows of a GEMM take an 8- or 4-row variant, so a short tail does
+ * not pay for 12 rows.  Same loop order and k blocking as the AVX2 kernel
+ * (gemm_f32_avx2.c); the output stage is applied in registers for none /
+ * relu / clip / leakyrelu, by the reference otherwise. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#include <immintrin.h>
+
+#include "kernels/ref/ref.h"
+#include "kernels/x86/x86.h"
+#include "predict.h"
+
+#define KC 256
+
+static inline int inreg(const pd_act_params *act)
+{
+    return act->kind == PD_ACT_NONE || act->kind == PD_ACT_RELU || act->kind == PD_ACT_CLIP ||
+           act->kind == PD_ACT_LEAKYRELU;
+}
+
+/* vmaxps / vminps return the second operand when either is NaN, as the
+ * reference's comparisons do (see act_avx2.h). */
+static inline __m512 act16(__m512 x, const pd_act_params *act)
+{
+    switch (act->kind) {
+    case PD_ACT_RELU:
+        return _mm512_max_ps(_mm512_setzero_ps(), x);
+    case PD_ACT_CLIP:
+        return _mm512_min_ps(_mm512_set1_ps(act->beta), _mm512_max_ps(_mm512_set1_ps(act->alpha), x));
+    case PD_ACT_LEAKYRELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(act->alpha));
+    }
+    default:
+        return x;
+    }
+}
+
+static inline __attribute__((always_inline)) void tile(
+    const int MR, size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+    size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc, const pd_act_params *act,
+    int first, int last)
+{
+    const float *rows[12];
+    for (int r = 0; r < MR; r++)
+        rows[r] = a + (size_t)(r < (int)mr ? r : (int)mr - 1) * lda;
+    __m512 acc[12];
+    for (int r = 0; r < MR; r++) {
+        if (!first)
+            acc[r] = _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
+        else if (bias != NULL)
+            acc[r] = _mm512_maskz_loadu_ps(mask, bias);
+        else
+            acc[r] = _mm512_setzero_ps();
+    }
+    const float *bp = b + p0 * bw;
+    for (size_t p = p0; p < p1; p++, bp += bw) {
+        const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
+        for (int r = 0; r < MR; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+    }
+    const int in = inreg(act);
+    for (int r = 0; r < MR && r < (int)mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        _mm512_mask_storeu_ps(cr, mask, last && in ? act16(acc[r], act) : acc[r]);
+        if (last && !in)
+            pd_act_f32_ref(cr, cr, bw, act);
+    }
+}
+
+static void tile12(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                   const pd_act_params *act, int first, int last)
+{
+    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+static void tile8(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                        const float *bias, float *c, size_t ldc, const pd_act_params *act)
+{
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        const size_t bw = n - j0 < 16 ? n - j0 : 16;
+        const __mmask16 mask = (__mmask16)((1u << bw) - 1u);
+        const float *panel = b + j0 * k;
+        const float *pb = bias != NULL ? bias + j0 : NULL;
+        for (size_t p0 = 0; p0 < k; p0 += KC) {
+            const size_t p1 = k - p0 < KC ? k : p0 + KC;
+            const int first = p0 == 0, last = p1 == k;
+            size_t i0 = 0;
+            for (; i0 + 12 <= m; i0 += 12)
+                tile12(p0, p1, a + i0 * lda, lda, 12, panel, bw, mask, pb, c + i0 * ldc + j0, ldc,
+                       act, first, last);
+            while (i0 < m) {
+                const size_t rest = m - i0;
+                const size_t mr = rest > 8 ? 12 : rest > 4 ? 8 : 4;
+                const size_t rows = rest < mr ? rest : mr;
+                if (mr == 12)
+                    tile12(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0,
+                           ldc, act, first, last);
+                else if (mr == 8)
+                    tile8(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0,
+                          ldc, act, first, last);
+                else
+                    tile4(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0,
+                          ldc, act, first, last);
+                i0 += rows;
+            }
+        }
+    }
+}
+#endif
