@@ -32,18 +32,35 @@ size_t pd_conv_f32_scratch_ref(const pd_window_shape *s, size_t pixels)
 
 /* col[(p - p0)][(kh * kernel_w + kw) * cg + ci] = x[ih][iw][c0 + ci] or 0 for
  * output pixels p0 <= p < p1.  Coordinates in int64: a stride times an output
- * index may pass INT32_MAX. */
+ * index may pass INT32_MAX.  With one group and no dilation along w, the taps
+ * of a kernel row that are all inside the input are one contiguous run of the
+ * NHWC input (kernel_w pixels of cg = C channels): one copy. */
 static void im2col(const pd_window_shape *s, const float *x, int32_t c0, int32_t cg, size_t p0,
                    size_t p1, float *col)
 {
+    const size_t run = (size_t)s->kernel_w * (size_t)cg;
+    const int whole_rows = cg == s->in.c && s->dilation_w == 1;
     for (size_t p = p0; p < p1; p++) {
         const int64_t oh = (int64_t)(p / (size_t)s->out.w), ow = (int64_t)(p % (size_t)s->out.w);
+        const int64_t iw0 = ow * s->stride_w - s->pad_left;
+        const int row_inside = whole_rows && iw0 >= 0 && iw0 + s->kernel_w <= s->in.w;
         for (int32_t kh = 0; kh < s->kernel_h; kh++) {
             int64_t ih = oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
+            if (ih < 0 || ih >= s->in.h) {
+                memset(col, 0, run * sizeof(float));
+                col += run;
+                continue;
+            }
+            const float *xrow = x + (size_t)ih * (size_t)s->in.w * (size_t)s->in.c + c0;
+            if (row_inside) {
+                memcpy(col, xrow + (size_t)iw0 * (size_t)s->in.c, run * sizeof(float));
+                col += run;
+                continue;
+            }
             for (int32_t kw = 0; kw < s->kernel_w; kw++) {
-                int64_t iw = ow * s->stride_w - s->pad_left + (int64_t)kw * s->dilation_w;
-                if (ih >= 0 && ih < s->in.h && iw >= 0 && iw < s->in.w)
-                    memcpy(col, x + ((size_t)ih * s->in.w + iw) * s->in.c + c0, (size_t)cg * sizeof(float));
+                int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
+                if (iw >= 0 && iw < s->in.w)
+                    memcpy(col, xrow + (size_t)iw * (size_t)s->in.c, (size_t)cg * sizeof(float));
                 else
                     memset(col, 0, (size_t)cg * sizeof(float));
                 col += cg;

@@ -5,10 +5,8 @@
  * PANELS16 weight matrix read in place: one panel is k rows of 16 (the last
  * panel narrower, read with masked loads), exactly one micro-kernel's width.
  * A is read in place too (NHWC activations, or im2col rows), one broadcast
- * per row and k.  Loops: panels outside, rows of 6 inside, so a panel (16 x k
- * floats) stays in L1/L2 while every row tile streams past it; with large k
- * the k loop is cut in blocks of KC so the panel slice stays in L1.
- * Rows past m read a duplicate of the last row and are not stored. */
+ * per row and k.  Loops as in BLIS (pd_gemm_f32_avx2 below).  Rows past m
+ * read a duplicate of the last row and are not stored. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
@@ -20,7 +18,9 @@
 #include "kernels/x86/x86.h"
 
 #define MR 6
-#define KC 256
+#define KC 256 /* k per block: a panel slice is 16 KiB, in L1 */
+#define NC 256 /* columns per block: KC x NC floats of B are 256 KiB, in L2 */
+#define MC 24  /* rows per pass over a column block: their KC floats stay in L1 */
 
 /* C rows [0, mr) x cols [0, nr) of the tile, over p in [p0, p1): acc starts
  * from bias (first block) or C (later blocks); the last block applies the
@@ -31,6 +31,7 @@ static inline __attribute__((always_inline)) void tile(
 {
     const __m256i mlo = pd_mask8_avx2(nr), mhi = pd_mask8_avx2(nr > 8 ? nr - 8 : 0);
     __m256 acc[MR][2];
+    _Pragma("GCC unroll 6")
     for (int r = 0; r < MR; r++) {
         if (!first) {
             const float *cr = c + (size_t)(r < (int)mr ? r : 0) * ldc;
@@ -47,6 +48,7 @@ static inline __attribute__((always_inline)) void tile(
     for (size_t p = p0; p < p1; p++, bp += bw) {
         const __m256 b0 = full ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(bp, mlo);
         const __m256 b1 = full ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(bp + 8, mhi);
+        _Pragma("GCC unroll 6")
         for (int r = 0; r < MR; r++) {
             const __m256 a = _mm256_broadcast_ss(rows[r] + p);
             acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
@@ -54,6 +56,7 @@ static inline __attribute__((always_inline)) void tile(
         }
     }
     const int inreg = pd_act_inreg_avx2(act);
+    _Pragma("GCC unroll 6")
     for (int r = 0; r < (int)mr; r++) {
         float *cr = c + (size_t)r * ldc;
         __m256 v0 = acc[r][0], v1 = acc[r][1];
@@ -87,29 +90,36 @@ static void tile_part(size_t p0, size_t p1, const float *const *rows, const floa
     tile(p0, p1, rows, b, nr, mr, nr, bias, c, ldc, act, first, last, 0);
 }
 
+/* BLIS loop order without packing A (see gemm_f32_avx512.c): columns in
+ * blocks of NC, k in blocks of KC, rows in blocks of MC, then each panel of
+ * the column block against the MC rows, 6 at a time. */
 void pd_gemm_f32_avx2(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                       const float *bias, float *c, size_t ldc, const pd_act_params *act)
 {
-    for (size_t j0 = 0; j0 < n; j0 += 16) {
-        const size_t nr = n - j0 < 16 ? n - j0 : 16;
-        const float *panel = b + j0 * k;
-        const float *pb = bias != NULL ? bias + j0 : NULL;
-        for (size_t p0 = 0; p0 < k || p0 == 0; p0 += KC) {
+    for (size_t jc = 0; jc < n; jc += NC) {
+        const size_t jend = n - jc < NC ? n : jc + NC;
+        for (size_t p0 = 0; p0 < k; p0 += KC) {
             const size_t p1 = k - p0 < KC ? k : p0 + KC;
             const int first = p0 == 0, last = p1 == k;
-            for (size_t i0 = 0; i0 < m; i0 += MR) {
-                const size_t mr = m - i0 < MR ? m - i0 : MR;
-                const float *rows[MR];
-                for (size_t r = 0; r < MR; r++)
-                    rows[r] = a + (i0 + (r < mr ? r : mr - 1)) * lda;
-                float *ct = c + i0 * ldc + j0;
-                if (nr == 16)
-                    tile_full(p0, p1, rows, panel, mr, pb, ct, ldc, act, first, last);
-                else
-                    tile_part(p0, p1, rows, panel, nr, mr, pb, ct, ldc, act, first, last);
+            for (size_t ic = 0; ic < m; ic += MC) {
+                const size_t iend = m - ic < MC ? m : ic + MC;
+                for (size_t j0 = jc; j0 < jend; j0 += 16) {
+                    const size_t nr = jend - j0 < 16 ? jend - j0 : 16;
+                    const float *panel = b + j0 * k;
+                    const float *pb = bias != NULL ? bias + j0 : NULL;
+                    for (size_t i0 = ic; i0 < iend; i0 += MR) {
+                        const size_t mr = iend - i0 < MR ? iend - i0 : MR;
+                        const float *rows[MR];
+                        for (size_t r = 0; r < MR; r++)
+                            rows[r] = a + (i0 + (r < mr ? r : mr - 1)) * lda;
+                        float *ct = c + i0 * ldc + j0;
+                        if (nr == 16)
+                            tile_full(p0, p1, rows, panel, mr, pb, ct, ldc, act, first, last);
+                        else
+                            tile_part(p0, p1, rows, panel, nr, mr, pb, ct, ldc, act, first, last);
+                    }
+                }
             }
-            if (k == 0)
-                break;
         }
     }
 }

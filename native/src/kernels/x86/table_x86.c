@@ -9,6 +9,7 @@
 void pd_kernels_fill_avx2(pd_kernels *k)
 {
     k->gemm_f32 = pd_gemm_f32_avx2;
+    k->conv_f32 = pd_conv_f32_avx2;
     k->depthwise_f32 = pd_depthwise_f32_avx2;
     k->binary_f32 = pd_binary_f32_avx2;
     k->global_avgpool_f32 = pd_global_avgpool_f32_avx2;
