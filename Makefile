@@ -66,7 +66,7 @@ CTEST_SRC := $(shell find native/src native/tests -name '*.c' | sort)
 CTEST_DEPS := $(CTEST_SRC) $(shell find native -name '*.h')
 build/ctest/ctest: $(CTEST_DEPS)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Inative/include -Inative/src $(CTEST_SRC) -lm -o $@
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Inative/include -Inative/src $(CTEST_SRC) -pthread -lm -o $@
 
 ctest: build/ctest/ctest
 	build/ctest/ctest

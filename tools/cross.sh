@@ -21,8 +21,8 @@ mkdir -p "$OUT"
 CFLAGS=(-std=c11 -O2 -Wall -Wextra -Werror -Inative/include -Inative/src)
 mapfile -t SOURCES < <(find native/src native/tests -name '*.c' | sort)
 
-aarch64-linux-gnu-gcc "${CFLAGS[@]}" "${SOURCES[@]}" -lm -o "$OUT/ctest-aarch64"
-arm-linux-gnueabihf-gcc "${CFLAGS[@]}" "${SOURCES[@]}" -lm -o "$OUT/ctest-armv7"
+aarch64-linux-gnu-gcc "${CFLAGS[@]}" "${SOURCES[@]}" -pthread -lm -o "$OUT/ctest-aarch64"
+arm-linux-gnueabihf-gcc "${CFLAGS[@]}" "${SOURCES[@]}" -pthread -lm -o "$OUT/ctest-armv7"
 
 A64=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
 A32=(qemu-arm -L /usr/arm-linux-gnueabihf)

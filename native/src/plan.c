@@ -128,8 +128,8 @@ done:
     return st;
 }
 
-/* The scratch buffer is per call (one sample at a time), so it does not scale
- * with the batch. */
+/* Each thread has its own scratch for one conv task (PD_CONV_TILE output
+ * pixels of one sample), so it scales with neither the batch nor the image. */
 static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
 {
     size_t most = 0;
@@ -138,7 +138,7 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
         if (layer->op != PD_OP_CONV)
             continue;
         pd_window_shape s = pd_layer_window(net, layer);
-        size_t floats = net->kernels->conv_f32_scratch(&s), bytes;
+        size_t floats = net->kernels->conv_f32_scratch(&s, PD_CONV_TILE), bytes;
         if (floats == SIZE_MAX || !pd_size_mul(floats, sizeof(float), &bytes) ||
             !pd_size_align(bytes, &bytes))
             return pd_fail(err, err_size, PD_ERR_NOMEM, "layer %d (conv): scratch buffer too large",
@@ -146,7 +146,7 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
         if (bytes > most)
             most = bytes;
     }
-    net->scratch_bytes = most;
+    net->thread_scratch_bytes = most;
     return PD_OK;
 }
 

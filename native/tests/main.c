@@ -1,6 +1,6 @@
 /* main.c: runs the C kernel tests for every kernel family this CPU supports.
  *
- *   ctest                          every family that was built and that the CPU runs
+ *   ctest                          every family built here that the CPU runs
  *   ctest neon ref                 only these (one the CPU lacks is a failure)
  *   ctest --expect-default neon    also checks which family a net gets by default
  *   ctest --unchecked neondot      runs the family's kernels even if the CPU lacks
@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "kernels/cpu.h"
 
 /* Runs the tests of one family in a child; returns its wait status, or -1. */
 static int run_child(const char *name, const pd_kernels *table, int direct_only)
@@ -60,12 +59,23 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
     return status;
 }
 
+/* Family name of this build, whether or not the CPU runs it; NULL if unknown. */
+static const pd_kernels *family(const char *name, int *supported)
+{
+    const pd_kernels *k;
+    for (size_t i = 0; (k = pd_kernels_family(i, supported)) != NULL; i++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
 /* 0 if the family passed, 1 otherwise. */
 static int run_family(const char *name)
 {
-    const pd_kernels *table = pd_kernels_find(name);
-    if (table == NULL) {
-        printf("%-8s FAILED: not built or not supported by this CPU\n", name);
+    int supported = 0;
+    const pd_kernels *table = family(name, &supported);
+    if (table == NULL || !supported) {
+        printf("%-8s FAILED: %s\n", name, table == NULL ? "not built here" : "this CPU lacks it");
         return 1;
     }
     int status = run_child(name, table, 0);
@@ -81,12 +91,13 @@ static int run_family(const char *name)
 /* 0 if the family, forced onto this CPU, died of SIGILL. */
 static int run_unchecked(const char *name)
 {
-    const pd_kernels *table = pd_kernels_built(name);
+    int supported = 0;
+    const pd_kernels *table = family(name, &supported);
     if (table == NULL) {
         printf("%-8s FAILED: not built for this architecture\n", name);
         return 1;
     }
-    if (pd_kernels_find(name) != NULL) {
+    if (supported) {
         printf("%-8s FAILED: this CPU supports it, nothing to prove\n", name);
         return 1;
     }
@@ -121,11 +132,12 @@ int main(int argc, char **argv)
         }
     }
 
-    uint32_t cpu = pd_cpu_features();
+    const int32_t cpu = pd_cpu_features();
     unsetenv("PREDICT_ISA");
-    const char *dflt = pd_kernels_get()->name;
-    printf("cpu features: neon %s, dotprod %s; default family: %s\n", (cpu & PD_CPU_NEON) ? "yes" : "no",
-           (cpu & PD_CPU_NEON_DOT) ? "yes" : "no", dflt);
+    const char *dflt = pd_isa_name();
+    printf("cpu features 0x%x (avx2 %d, avx512 %d, neon %d, neondot %d); default family: %s\n",
+           (unsigned)cpu, !!(cpu & PD_CPU_AVX2), !!(cpu & PD_CPU_AVX512), !!(cpu & PD_CPU_NEON),
+           !!(cpu & PD_CPU_NEONDOT), dflt);
     if (expect != NULL && strcmp(expect, dflt) != 0) {
         printf("FAIL: the default family is %s, expected %s\n", dflt, expect);
         failed++;
@@ -135,13 +147,14 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_named; i++, ran++)
             failed += run_family(named[i]);
     } else {
-        for (size_t i = 0; pd_kernel_family_name(i) != NULL; i++) {
-            const char *name = pd_kernel_family_name(i);
-            if (pd_kernels_find(name) == NULL) {
-                printf("%-8s skipped: not built or not supported by this CPU\n", name);
+        const pd_kernels *k;
+        int supported = 0;
+        for (size_t i = 0; (k = pd_kernels_family(i, &supported)) != NULL; i++) {
+            if (!supported) {
+                printf("%-8s skipped: this CPU lacks it\n", k->name);
                 continue;
             }
-            failed += run_family(name);
+            failed += run_family(k->name);
             ran++;
         }
     }

@@ -57,8 +57,8 @@ int pd_test_close(const float *got, const float *want, size_t n, float rel, cons
     return 1;
 }
 
-/* PREDICT_ISA is read at every net build (select.c), so one process builds
- * the reference net and the family's net side by side. */
+/* PREDICT_ISA is read at every net build (kernels.h, "Choosing"), so one
+ * process builds the reference net and the family's net side by side. */
 int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
                     const void *const *inputs, void *const *outputs, const char *what)
 {
@@ -69,8 +69,8 @@ int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
     CHECK(st == PD_OK, "%s: build with %s: %s: %s", what, family, pd_status_name(st), err);
     if (st != PD_OK)
         return st;
-    CHECK(strcmp(net->kernels->name, family) == 0, "%s: PREDICT_ISA=%s built a net with family %s",
-          what, family, net->kernels->name);
+    CHECK(strcmp(pd_net_isa_name(net), family) == 0, "%s: PREDICT_ISA=%s built a net with family %s",
+          what, family, pd_net_isa_name(net));
     st = pd_net_run(net, batch, inputs, outputs, err, sizeof err);
     CHECK(st == PD_OK, "%s: run with %s: %s: %s", what, family, pd_status_name(st), err);
     pd_net_free(net);

@@ -3,10 +3,11 @@
  * ones.  Clamps are exact, so the result equals the reference bit for bit,
  * NaN included: vmax/vmin would turn a NaN into the bound, so the clamp is a
  * compare-and-select that keeps x wherever the reference keeps x. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEON
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
-
-#if defined(PD_NEON_BUILD)
 
 #include <math.h>
 
@@ -48,6 +49,4 @@ void pd_act_f32_neon(float *y, const float *x, size_t n, const pd_act_params *ac
         y[i] = x[i] < lo_s ? lo_s : x[i] > hi_s ? hi_s : x[i];
 }
 
-#else
-typedef int pd_activation_neon_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -4,11 +4,13 @@
  * one tap too, so each output pixel is a sum over taps of two contiguous
  * channel vectors: 16 channels (four accumulators) at a time, then 4, then
  * the last few in scalar code.  Any kernel, stride, dilation and padding:
- * taps that fall in the padding are skipped, as in the reference. */
+ * taps that fall in the padding are skipped, as in the reference.  Output
+ * rows [r0, r1) of one sample, so the core can split a layer over threads. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEON
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
-
-#if defined(PD_NEON_BUILD)
 
 #include <stdbool.h>
 
@@ -75,23 +77,18 @@ static void pixel(const pd_window_shape *s, const float *xs, int32_t oh, int32_t
     }
 }
 
-void pd_depthwise_f32_neon(const pd_window_shape *s, size_t batch, const float *x, const float *w,
-                           const float *bias, const pd_act_params *act, float *y)
+void pd_depthwise_f32_neon(const pd_window_shape *s, const float *x, const float *w,
+                           const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                           int32_t r1)
 {
     const size_t c = (size_t)s->in.c;
-    const size_t in_sample = (size_t)s->in.h * (size_t)s->in.w * c;
-    for (size_t n = 0; n < batch; n++) {
-        const float *xs = x + n * in_sample;
-        for (int32_t oh = 0; oh < s->out.h; oh++) {
-            for (int32_t ow = 0; ow < s->out.w; ow++) {
-                float *out = y + ((n * (size_t)s->out.h + (size_t)oh) * (size_t)s->out.w + (size_t)ow) * c;
-                pixel(s, xs, oh, ow, w, bias, out);
-                pd_act_f32_neon(out, out, c, act);
-            }
+    for (int32_t oh = r0; oh < r1; oh++) {
+        for (int32_t ow = 0; ow < s->out.w; ow++) {
+            float *out = y + ((size_t)oh * (size_t)s->out.w + (size_t)ow) * c;
+            pixel(s, x, oh, ow, w, bias, out);
+            pd_act_f32_neon(out, out, c, act);
         }
     }
 }
 
-#else
-typedef int pd_depthwise_f32_neon_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -7,10 +7,11 @@
  * exact (|255 * 127| < 2^15 * 2) and lane sums wrap like the reference's
  * uint32 sum, so the result equals the reference exactly.  Tiles of 2 rows of
  * A by 4 columns (8 accumulators, fits armv7's 16 registers). */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEON
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
-
-#if defined(PD_NEON_BUILD)
 
 static inline __attribute__((always_inline)) void tile(size_t mr, size_t nr, size_t k,
                                                        const uint8_t *a, size_t lda,
@@ -77,6 +78,4 @@ void pd_gemm_u8i8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t ld
         band(1, n, k, a + i * lda, lda, b, ldb, bias, c + i * ldc, ldc);
 }
 
-#else
-typedef int pd_gemm_u8i8_neon_unused; /* ISO C forbids an empty translation unit */
 #endif

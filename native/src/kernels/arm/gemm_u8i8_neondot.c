@@ -11,7 +11,9 @@
  * short "+dotprod" form fails to inline vdotq_s32 with GCC 12).  Its code
  * raises SIGILL on a CPU without the extension, e.g. a Cortex-A53: select.c
  * only uses it when getauxval reports HWCAP_ASIMDDP. */
-#if defined(__aarch64__)
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEONDOT
 #pragma GCC target("arch=armv8.2-a+dotprod")
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
@@ -86,6 +88,4 @@ void pd_gemm_u8i8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t
         band(1, n, k, a + i * lda, lda, b, ldb, bias, c + i * ldc, ldc);
 }
 
-#else
-typedef int pd_gemm_u8i8_neondot_unused; /* ISO C forbids an empty translation unit */
 #endif
