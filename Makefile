@@ -8,7 +8,7 @@ MODEL ?= models/mobilenet_v2.pnet
 SAMPLES := build/samples
 NATIVE_SRC := $(shell find native -name '*.c' -o -name '*.h' -o -name '*.py')
 
-.PHONY: all setup build model samples demo test test-slow clean help
+.PHONY: all setup build model samples demo test test-slow bench clean help
 
 all: demo
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test       set up and run the test suite"
 	@echo "make test-slow  the slow tests too"
 	@echo "make model      build $(MODEL) from the shipped MobileNetV2 checkpoint"
+	@echo "make bench      predict vs onnxruntime on MobileNetV2 (bench/results/*.json)"
 	@echo "make clean      remove the virtual environment and build outputs"
 
 # The virtual environment, with the runtime, the converter and the test tools.
@@ -54,6 +55,11 @@ demo: $(MODEL) $(SAMPLES)/.done
 
 test: $(VENV)/.native
 	$(PY) -m pytest -q
+
+# Side by side with onnxruntime in one run; prints a table and writes bench/results/*.json.
+# (The dev extra that setup installs includes the bench extra's onnx and onnxruntime.)
+bench: $(VENV)/.native
+	$(PY) bench/bench_mobilenet.py
 
 test-slow: $(VENV)/.native
 	$(PY) -m pytest -q -m slow
