@@ -8,7 +8,7 @@ MODEL ?= models/mobilenet_v2.pnet
 SAMPLES := build/samples
 NATIVE_SRC := $(shell find native -name '*.c' -o -name '*.h' -o -name '*.py')
 
-.PHONY: all setup build model samples demo test test-slow ctest cross cross-python clean help
+.PHONY: all setup build model samples demo test test-slow ctest cross cross-python bench clean help
 
 all: demo
 
@@ -20,6 +20,7 @@ help:
 	@echo "make cross      the C kernel tests for aarch64 and armv7 under qemu-user"
 	@echo "make cross-python  the Python core tests under an arm64 Python in qemu"
 	@echo "make model      build $(MODEL) from the shipped MobileNetV2 checkpoint"
+	@echo "make bench      predict vs onnxruntime on MobileNetV2 (bench/results/*.json)"
 	@echo "make clean      remove the virtual environment and build outputs"
 
 # The virtual environment, with the runtime, the converter and the test tools.
@@ -57,6 +58,11 @@ demo: $(MODEL) $(SAMPLES)/.done
 
 test: $(VENV)/.native
 	$(PY) -m pytest -q
+
+# Side by side with onnxruntime in one run; prints a table and writes bench/results/*.json.
+# (The dev extra that setup installs includes the bench extra's onnx and onnxruntime.)
+bench: $(VENV)/.native
+	$(PY) bench/bench_mobilenet.py
 
 test-slow: $(VENV)/.native
 	$(PY) -m pytest -q -m slow

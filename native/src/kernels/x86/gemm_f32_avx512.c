@@ -57,15 +57,10 @@ static inline __attribute__((always_inline)) void tile(
     for (int r = 0; r < MR; r++)
         rows[r] = a + (size_t)(r < (int)mr ? r : (int)mr - 1) * lda;
     __m512 acc[12];
+    const __m512 start = first && bias != NULL ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
     _Pragma("GCC unroll 12")
-    for (int r = 0; r < MR; r++) {
-        if (!first)
-            acc[r] = _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
-        else if (bias != NULL)
-            acc[r] = _mm512_maskz_loadu_ps(mask, bias);
-        else
-            acc[r] = _mm512_setzero_ps();
-    }
+    for (int r = 0; r < MR; r++)
+        acc[r] = first ? start : _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
     const float *bp = b + p0 * bw;
     for (size_t p = p0; p < p1; p++, bp += bw) {
         const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);

@@ -15,11 +15,12 @@ void pd_kernels_fill_avx2(pd_kernels *k)
     k->global_avgpool_f32 = pd_global_avgpool_f32_avx2;
 }
 
-/* AVX-512 brings its own GEMM and reuses the AVX2 kernels elsewhere (its CPUs
- * all have AVX2; the depthwise and elementwise kernels are memory-bound). */
+/* AVX-512 brings its own GEMM and depthwise kernels and reuses the AVX2 ones
+ * elsewhere (its CPUs all have AVX2; the elementwise kernels are memory-bound). */
 void pd_kernels_fill_avx512(pd_kernels *k)
 {
     pd_kernels_fill_avx2(k);
     k->gemm_f32 = pd_gemm_f32_avx512;
+    k->depthwise_f32 = pd_depthwise_f32_avx512;
 }
 #endif

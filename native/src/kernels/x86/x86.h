@@ -20,6 +20,9 @@ void pd_binary_f32_avx2(int32_t kind, size_t batch, pd_dims ad, const float *a, 
                         float *y);
 void pd_global_avgpool_f32_avx2(pd_dims in, size_t batch, const float *x, float *y);
 
+void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const float *w,
+                             const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                             int32_t r1);
 void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                         const float *bias, float *c, size_t ldc, const pd_act_params *act);
 #endif
