@@ -57,6 +57,7 @@ int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
 void pd_test_gemm(void);
 void pd_test_conv(void);
 void pd_test_depthwise(void);
+void pd_test_eltwise(void);
 void pd_test_whole_net(void);
 void pd_test_int8(void);
 

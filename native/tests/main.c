@@ -46,6 +46,7 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
         if (!direct_only) {
             pd_test_conv();
             pd_test_depthwise();
+            pd_test_eltwise();
             pd_test_whole_net();
         }
         fflush(stderr);

@@ -18,6 +18,12 @@ void pd_gemm_f32_neon(size_t m, size_t n, size_t k, const float *a, size_t lda, 
 void pd_depthwise_f32_neon(const pd_window_shape *s, const float *x, const float *w,
                            const float *bias, const pd_act_params *act, float *y, int32_t r0,
                            int32_t r1);
+#if defined(__aarch64__)
+void pd_binary_f32_neon(int32_t kind, size_t batch, pd_dims ad, const float *a, size_t a_stride,
+                        pd_dims bd, const float *b, size_t b_stride, const pd_act_params *act,
+                        float *y);
+void pd_global_avgpool_f32_neon(pd_dims in, size_t batch, const float *x, float *y);
+#endif
 void pd_gemm_u8i8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                        size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
 #endif
