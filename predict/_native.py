@@ -438,12 +438,12 @@ class NativeNet:
 
     @property
     def max_batch(self):
-        """The largest batch one run takes (the arena is planned for it)."""
+        """The largest batch one run takes (its samples run one after the other)."""
         return self._max_batch
 
     @property
     def arena_bytes(self):
-        """Bytes of activation memory the C net holds for max_batch samples."""
+        """Bytes of activation memory the C net holds (one sample's, whatever max_batch)."""
         return self._arena_bytes
 
     @property

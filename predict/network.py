@@ -35,8 +35,8 @@ __all__ = ["Network", "load"]
 def load(path, *, max_batch=16, limits=None, threads=1):
     """Loads a .pnet model file into a Network.
 
-    ``max_batch`` is the largest batch one C run takes (the activation
-    arena is sized for it); bigger batches are split.  ``threads`` (1 to 64)
+    ``max_batch`` is the largest batch one C run takes (its samples go
+    through the network one after the other); bigger batches are split.  ``threads`` (1 to 64)
     is how many threads one run uses: 1 suits a process per core, more
     lowers the latency of one photo.  ``limits`` (a
     ``predict.format.Limits``) bounds what the file may ask for.  Raises
