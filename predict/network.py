@@ -69,6 +69,14 @@ def _native():
 def _to_core(x, shape):
     """(N, *shape) source layout -> (N, h, w, c) C-contiguous float32."""
     h, w, c = _native().core_dims(list(shape))
+    if 1 < c <= 16 and h * w > 1:
+        # A few channels (an image): one strided copy per channel is ~4x faster than
+        # numpy's general transposing copy, whose innermost stride would be c floats.
+        out = np.empty((x.shape[0], h, w, c), np.float32)
+        flat = x.reshape(x.shape[0], c, h, w)
+        for ch in range(c):
+            out[..., ch] = flat[:, ch]
+        return out
     return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(x.shape[0], h, w, c)
 
 
