@@ -27,6 +27,7 @@ import numpy as np
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.layout import pack_panels16
 
 # The pd_version() this module was written against (native/src/status.c).
 EXPECTED_VERSION = 2
@@ -63,6 +64,9 @@ _PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "e
 _DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
 _WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
 _WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+# An OHWI conv / fc weight is packed into PANELS16 here rather than by the core at build (which
+# would read the blob before its shape is checked); tests turn this off to cover the core's packer.
+_PACK_IN_PYTHON = True
 # The optional "weight_layout" key of conv and fc layers (docs/format.md).
 _LAYOUT_NAMES = {"ohwi": lib.PD_LAYOUT_OHWI, "panels16": lib.PD_LAYOUT_PANELS16}
 _CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
@@ -276,12 +280,18 @@ class _Builder:
             d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
-            if op in ("conv", "fc") and "weight_layout" in layer:
-                if layer["weight_layout"] not in _LAYOUT_NAMES:
-                    raise NativeError(f"{what}: unknown weight_layout {layer['weight_layout']!r}",
-                                      status="PD_ERR_ARGUMENT")
-                d.weight_layout = _LAYOUT_NAMES[layer["weight_layout"]]
             d.weights = self.weights(layer, "weight", what)
+            if op in ("conv", "fc"):
+                layout = layer.get("weight_layout", "ohwi")
+                if layout not in _LAYOUT_NAMES:
+                    raise NativeError(f"{what}: unknown weight_layout {layout!r}",
+                                      status="PD_ERR_ARGUMENT")
+                if layout == "ohwi" and layer.get("weight") is not None and _PACK_IN_PYTHON:
+                    # Packed here, once, so the core never reads a blob before its
+                    # shape is checked (it would pack an OHWI weight at build).
+                    d.weights = self.packed(layer, what)
+                    layout = "panels16"
+                d.weight_layout = _LAYOUT_NAMES[layout]
             d.bias = self.weights(layer, "bias", what)
         if "act" in layer:
             act = layer["act"]
@@ -290,6 +300,18 @@ class _Builder:
                                   status="PD_ERR_ARGUMENT")
             d.act = _ACTS[act["kind"]]
             d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
+
+    def packed(self, layer, what):
+        """A PANELS16 copy of an OHWI conv / fc weight (predict.layout); a blob
+        whose shape cannot be packed goes as it is, and the shape check after
+        the build refuses it."""
+        array = self.blob(layer["weight"], f"{what} weight")
+        try:
+            groups = int(layer.get("groups", 1)) if layer["op"] == "conv" else 1
+            array = pack_panels16(array, groups)
+        except (ValueError, TypeError, ZeroDivisionError, IndexError):
+            pass
+        return self.pointer(array)
 
     def pads(self, layer, what):
         pads = layer["pads"]
@@ -416,12 +438,12 @@ class NativeNet:
 
     @property
     def max_batch(self):
-        """The largest batch one run takes (the arena is planned for it)."""
+        """The largest batch one run takes (its samples run one after the other)."""
         return self._max_batch
 
     @property
     def arena_bytes(self):
-        """Bytes of activation memory the C net holds for max_batch samples."""
+        """Bytes of activation memory the C net holds (one sample's, whatever max_batch)."""
         return self._arena_bytes
 
     @property

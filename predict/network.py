@@ -35,8 +35,8 @@ __all__ = ["Network", "load"]
 def load(path, *, max_batch=16, limits=None, threads=1):
     """Loads a .pnet model file into a Network.
 
-    ``max_batch`` is the largest batch one C run takes (the activation
-    arena is sized for it); bigger batches are split.  ``threads`` (1 to 64)
+    ``max_batch`` is the largest batch one C run takes (its samples go
+    through the network one after the other); bigger batches are split.  ``threads`` (1 to 64)
     is how many threads one run uses: 1 suits a process per core, more
     lowers the latency of one photo.  ``limits`` (a
     ``predict.format.Limits``) bounds what the file may ask for.  Raises
@@ -69,6 +69,14 @@ def _native():
 def _to_core(x, shape):
     """(N, *shape) source layout -> (N, h, w, c) C-contiguous float32."""
     h, w, c = _native().core_dims(list(shape))
+    if 1 < c <= 16 and h * w > 1:
+        # A few channels (an image): one strided copy per channel is ~4x faster than
+        # numpy's general transposing copy, whose innermost stride would be c floats.
+        out = np.empty((x.shape[0], h, w, c), np.float32)
+        flat = x.reshape(x.shape[0], c, h, w)
+        for ch in range(c):
+            out[..., ch] = flat[:, ch]
+        return out
     return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(x.shape[0], h, w, c)
 
 

@@ -220,3 +220,21 @@ def test_forcing_a_family_the_cpu_lacks_is_an_error(isa, monkeypatch):
     g.output(g.layer("activation", [x], [4], act=act("relu")))
     with pytest.raises(NativeError, match=f"PREDICT_ISA={isa}"):
         g.build()
+
+
+def test_the_core_packs_ohwi_weights_like_python(monkeypatch):
+    """With Python's packing off, the core packs an OHWI weight at build (pack.c)."""
+    rng = np.random.default_rng(6)
+    xs = [rng.standard_normal((1, 12, 6, 6)).astype(np.float32)]
+    g = conv_graph(np.random.default_rng(9), 12, 6, 6, 20, (3, 3), pads=(1, 1, 1, 1), groups=2)
+    want = run_with("ref", g, xs, monkeypatch)
+    monkeypatch.setattr(_native, "_PACK_IN_PYTHON", False)
+    np.testing.assert_array_equal(run_with("ref", g, xs, monkeypatch), want)
+    fc = Graph()
+    x = fc.input([19])
+    fc.output(fc.layer("fc", [x], [35], weight=fc.blob(rng.standard_normal((35, 19))), bias=None,
+                       act=act()))
+    xf = [rng.standard_normal((2, 19)).astype(np.float32)]
+    packed = run_with("ref", fc, xf, monkeypatch)
+    monkeypatch.setattr(_native, "_PACK_IN_PYTHON", True)
+    np.testing.assert_array_equal(run_with("ref", fc, xf, monkeypatch), packed)

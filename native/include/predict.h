@@ -138,7 +138,7 @@ typedef struct pd_net_desc {
     const int32_t *inputs;           /* tensor indices the caller fills */
     int32_t n_outputs;
     const int32_t *outputs;          /* tensor indices the caller reads */
-    int32_t max_batch;               /* the arena is planned for this batch */
+    int32_t max_batch;               /* the largest batch a run takes (samples run one by one) */
 } pd_net_desc;
 
 /* The version of this header and library; Python checks it at import. */

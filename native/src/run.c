@@ -1,5 +1,6 @@
-/* run.c: one forward pass.  Copies the inputs into the arena, runs each layer
- * with the net's kernel table, copies the outputs out.  Allocates nothing.
+/* run.c: one forward pass.  Per sample: copies its inputs into the arena, runs
+ * each layer with the net's kernel table, copies its outputs out.  Allocates
+ * nothing.
  *
  * A constant tensor has batch 1 and broadcasts: kernels that read several
  * tensors (binary, concat) take a per-input sample stride, 0 for a constant.
@@ -280,21 +281,22 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
         if (st != PD_OK)
             return st;
     }
-    size_t n = (size_t)batch;
-    for (int32_t i = 0; i < net->n_inputs; i++) {
-        int32_t t = net->inputs[i];
-        memcpy(tensor_arena(net, t), inputs[i], n * net->elems[t] * sizeof(float));
-    }
-    for (int32_t l = 0; l < net->n_layers; l++)
-        execute(net, &net->layers[l], n);
-    for (int32_t i = 0; i < net->n_outputs; i++) {
-        int32_t t = net->outputs[i];
-        size_t sample = net->elems[t] * sizeof(float);
-        const unsigned char *src = (const unsigned char *)tensor_data(net, t);
-        unsigned char *dst = outputs[i];
-        size_t stride = tensor_stride(net, t) * sizeof(float);
-        for (size_t s = 0; s < n; s++)
-            memcpy(dst + s * sample, src + s * stride, sample);
+    /* One sample after the other through the whole net (plan.c): each layer's
+     * working set is one sample's, which stays in cache, and the results are
+     * those of batch 1 bit for bit. */
+    for (size_t s = 0; s < (size_t)batch; s++) {
+        for (int32_t i = 0; i < net->n_inputs; i++) {
+            int32_t t = net->inputs[i];
+            size_t sample = net->elems[t] * sizeof(float);
+            memcpy(tensor_arena(net, t), (const unsigned char *)inputs[i] + s * sample, sample);
+        }
+        for (int32_t l = 0; l < net->n_layers; l++)
+            execute(net, &net->layers[l], 1);
+        for (int32_t i = 0; i < net->n_outputs; i++) {
+            int32_t t = net->outputs[i];
+            size_t sample = net->elems[t] * sizeof(float);
+            memcpy((unsigned char *)outputs[i] + s * sample, tensor_data(net, t), sample);
+        }
     }
     return PD_OK;
 }

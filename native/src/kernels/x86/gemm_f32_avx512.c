@@ -3,8 +3,8 @@
  * A 12 x 16 micro-kernel: one zmm holds a whole PANELS16 row, so each k step
  * is one load of B and 12 broadcast FMAs into 12 accumulators (of 32
  * registers).  Partial panels use a lane mask, never a separate code path.
- * The last rows of a GEMM take an 8- or 4-row variant, so a short tail does
- * not pay for 12 rows.  Every variant sums a row in the same order (bias,
+ * The last rows of a GEMM take an 8-, 5- or 4-row variant, so a short tail
+ * does not pay for 12 rows.  Every variant sums a row in the same order (bias,
  * then k ascending, one FMA each), so a sample's result does not depend on
  * the batch it is in or the tile that computed it.  Loops as in BLIS (pd_gemm_f32_avx512 below); the
  * output stage is applied in registers for none /
@@ -94,6 +94,13 @@ static void tile8(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, c
     tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
+static void tile5(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
 static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
                   const pd_act_params *act, int first, int last)
@@ -111,9 +118,19 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
     const float *pb = bias != NULL ? bias + j0 : NULL;
     const int first = p0 == 0, last = p1 == k;
     size_t i0 = 0;
-    for (; i0 + 12 <= m; i0 += 12)
+    /* m = 12q + 1 (a 7x7 map has 49 pixels): the last 13 rows as 8 + 5
+     * rather than 12 + a 4-row tile holding 3 duplicates. */
+    const size_t full = m % 12 == 1 && m > 12 ? m - 13 : m;
+    for (; i0 + 12 <= full; i0 += 12)
         tile12(p0, p1, a + i0 * lda, lda, 12, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
                first, last);
+    if (full != m) {
+        tile8(p0, p1, a + i0 * lda, lda, 8, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act, first,
+              last);
+        tile5(p0, p1, a + (i0 + 8) * lda, lda, 5, panel, bw, mask, pb, c + (i0 + 8) * ldc + j0, ldc,
+              act, first, last);
+        i0 = m;
+    }
     while (i0 < m) {
         const size_t rest = m - i0;
         const size_t mr = rest > 8 ? 12 : rest > 4 ? 8 : 4;
@@ -141,8 +158,10 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
         const size_t jend = n - jc < NC ? n : jc + NC;
         for (size_t p0 = 0; p0 < k; p0 += KC) {
             const size_t p1 = k - p0 < KC ? k : p0 + KC;
-            for (size_t i0 = 0; i0 < m; i0 += MC) {
-                const size_t rows = m - i0 < MC ? m - i0 : MC;
+            size_t rows;
+            for (size_t i0 = 0; i0 < m; i0 += rows) {
+                /* a short remainder joins the last block (panel_rows splits it well) */
+                rows = m - i0 < MC + 12 ? m - i0 : MC;
                 for (size_t j0 = jc; j0 < jend; j0 += 16)
                     panel_rows(rows, k, p0, p1, a + i0 * lda, lda, b, j0,
                                jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act);
