@@ -52,6 +52,10 @@ int pd_test_close(const float *got, const float *want, size_t n, float rel, cons
  * the outputs.  Returns PD_OK or the failing status (already reported). */
 int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
                     const void *const *inputs, void *const *outputs, const char *what);
+/* The same with threads workers (the core splits GEMM tiles and rows). */
+int32_t pd_test_run_threads(const pd_net_desc *desc, const char *family, int32_t threads,
+                            int32_t batch, const void *const *inputs, void *const *outputs,
+                            const char *what);
 
 /* The test groups, one file each. */
 void pd_test_gemm(void);

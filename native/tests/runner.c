@@ -62,6 +62,13 @@ int pd_test_close(const float *got, const float *want, size_t n, float rel, cons
 int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
                     const void *const *inputs, void *const *outputs, const char *what)
 {
+    return pd_test_run_threads(desc, family, 1, batch, inputs, outputs, what);
+}
+
+int32_t pd_test_run_threads(const pd_net_desc *desc, const char *family, int32_t threads,
+                            int32_t batch, const void *const *inputs, void *const *outputs,
+                            const char *what)
+{
     char err[256];
     pd_net *net = NULL;
     setenv("PREDICT_ISA", family, 1);
@@ -71,7 +78,12 @@ int32_t pd_test_run(const pd_net_desc *desc, const char *family, int32_t batch,
         return st;
     CHECK(strcmp(pd_net_isa_name(net), family) == 0, "%s: PREDICT_ISA=%s built a net with family %s",
           what, family, pd_net_isa_name(net));
-    st = pd_net_run(net, batch, inputs, outputs, err, sizeof err);
+    if (threads != 1) {
+        st = pd_net_set_threads(net, threads, err, sizeof err);
+        CHECK(st == PD_OK, "%s: %d threads: %s: %s", what, threads, pd_status_name(st), err);
+    }
+    if (st == PD_OK)
+        st = pd_net_run(net, batch, inputs, outputs, err, sizeof err);
     CHECK(st == PD_OK, "%s: run with %s: %s: %s", what, family, pd_status_name(st), err);
     pd_net_free(net);
     return st;

@@ -1,7 +1,8 @@
 /* test_net.c: a whole small network through the public API, the family
  * against the reference: conv 3x3/2 + ReLU6, depthwise 3x3 + ReLU, pointwise
  * conv, global average pool, fully connected, softmax (a MobileNet in
- * miniature), two samples in a batch, run twice on the same net. */
+ * miniature), two samples in a batch; then with 2 and 3 threads, which
+ * must give the one-thread result exactly. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -54,7 +55,15 @@ void pd_test_whole_net(void)
     const void *ins[1] = {x};
     void *outs_want[1] = {want}, *outs_got[1] = {got};
     const char *what = "whole net (conv3x3/2, depthwise, pointwise, global avgpool, fc, softmax), batch 2";
-    if (pd_test_run(&desc, "ref", BATCH, ins, outs_want, what) == PD_OK &&
-        pd_test_run(&desc, pd_test_family, BATCH, ins, outs_got, what) == PD_OK)
+    if (pd_test_run(&desc, "ref", BATCH, ins, outs_want, what) != PD_OK)
+        return;
+    if (pd_test_run(&desc, pd_test_family, BATCH, ins, outs_got, what) == PD_OK)
         pd_test_close(got, want, BATCH * CLASSES, 1e-5f, what);
+    /* Two and three threads split the same work: the same sums, the same result. */
+    for (int32_t threads = 2; threads <= 3; threads++) {
+        static float split[BATCH * CLASSES];
+        void *outs_split[1] = {split};
+        if (pd_test_run_threads(&desc, pd_test_family, threads, BATCH, ins, outs_split, what) == PD_OK)
+            pd_test_close(split, got, BATCH * CLASSES, 0.0f, "whole net, threads vs one thread");
+    }
 }
