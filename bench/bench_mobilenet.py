@@ -344,6 +344,38 @@ def print_table(res):
         print(f"  {e}: n/a ({note})")
 
 
+def markdown(res):
+    """The README's table of a result (python bench/bench_mobilenet.py --markdown FILE)."""
+    lat, thr, mem = res["latency"], res["throughput_batch8"], res["memory"]
+    lines = [f"`make bench`, {res['date'][:10]}, {res['cpu']} ({res['cpu_count']} vCPUs, kernels "
+             f"{res['isa']}; load average {res.get('load_average_at_start') or 0:.1f} at the start), "
+             "MobileNetV2 224x224:", "",
+             "| engine | batch 1, 1 thread: median / p90 ms | batch 1, 2 threads: median / p90 ms "
+             "| batch 8 img/s, 1 / 2 threads | peak RSS MB | file MB | load ms |",
+             "|---|---|---|---|---|---|---|"]
+    for e in ENGINES:
+        def g(d, t, k):
+            return d.get(t, {}).get(e, {}).get(k)
+        if e not in res["file_mb"]:
+            lines.append(f"| {e} | n/a | n/a | n/a | n/a | n/a | n/a |")
+            continue
+        lines.append(
+            f"| {e} | {fmt(g(lat, '1', 'median_ms'))} / {fmt(g(lat, '1', 'p90_ms'))} "
+            f"| {fmt(g(lat, '2', 'median_ms'))} / {fmt(g(lat, '2', 'p90_ms'))} "
+            f"| {fmt(g(thr, '1', 'images_per_s'), '.1f')} / {fmt(g(thr, '2', 'images_per_s'), '.1f')} "
+            f"| {fmt(mem[e]['peak_rss_mb'], '.1f')} | {fmt(res['file_mb'][e], '.1f')} "
+            f"| {fmt(res['load_ms'][e], '.1f')} |")
+    r = res["ratios"]["f32"]
+    lines += ["", f"predict / onnxruntime float32: latency {fmt(r['latency_t1'], '.2f')} (1 thread), "
+              f"{fmt(r['latency_t2'], '.2f')} (2 threads); batch-8 throughput {fmt(r['throughput_b8_t1'], '.2f')}"
+              f" / {fmt(r['throughput_b8_t2'], '.2f')}; peak RSS {fmt(r['peak_rss'], '.2f')}; load time "
+              f"{fmt(r['load'], '.2f')}. GEMM: " + ", ".join(
+                  f"{k} {100 * v['fraction_of_peak']:.0f}%" for k, v in res["gemm"].items())
+              + f" of a {res['peak_gmacs']:.1f} GMAC/s peak (16 per cycle at a measured "
+              f"{res['peak']['clock_hz'] / 1e9:.2f} GHz)."]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per figure")
@@ -351,7 +383,11 @@ def main(argv=None):
     ap.add_argument("--work", default=str(ROOT / "build" / "bench"), help="models and tools")
     ap.add_argument("--int8-model", help="a predict int8 .pnet of the same MobileNetV2")
     ap.add_argument("--out", help="the JSON result file (default bench/results/<date>-<cpu>.json)")
+    ap.add_argument("--markdown", metavar="JSON", help="print a result file as the README's table")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(pathlib.Path(args.markdown).read_text(encoding="utf-8"))))
+        return 0
 
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
