@@ -175,18 +175,28 @@ def test_global_avgpool_is_exact(isa, c, h, w, monkeypatch):
 
 
 @pytest.mark.parametrize("isa", ["ref"] + FAMILIES)
-def test_a_sample_does_not_depend_on_its_batch(isa, monkeypatch):
-    """Every tile variant sums in the same order: batch 1 and batch 7 agree bit for bit."""
+@pytest.mark.parametrize("k", [37, 300])
+def test_a_pixel_does_not_depend_on_its_tile(isa, k, monkeypatch):
+    """Every GEMM tile variant (12 rows x 1 or 2 panels, 8, 5, 4 rows, duplicated
+    rows) sums in the same order: a pixel of a 25-pixel image equals the same
+    pixel alone, bit for bit; so does a sample of a batch."""
     if isa not in RUNNABLE:
         pytest.skip(f"this CPU or build cannot run {isa}")
-    rng = np.random.default_rng(0)
-    g = Graph()
-    x = g.input([37])
-    g.output(g.layer("fc", [x], [40], weight=g.blob(rng.standard_normal((40, 37))), bias=None, act=act()))
-    xs = rng.standard_normal((7, 37)).astype(np.float32)
-    whole = run_with(isa, g, [xs], monkeypatch)
-    for i in range(7):
-        np.testing.assert_array_equal(run_with(isa, g, [xs[i:i + 1]], monkeypatch)[0], whole[i])
+    rng = np.random.default_rng(k)
+    weight = rng.standard_normal((40, 1, 1, k)).astype(np.float32)
+
+    def pointwise(w):
+        g = Graph()
+        x = g.input([k, 1, w])
+        g.output(g.layer("conv", [x], [40, 1, w], **window((1, 1)), groups=1, weight=g.blob(weight),
+                         bias=None, act=act()))
+        return g
+    xs = rng.standard_normal((3, k, 1, 25)).astype(np.float32)
+    whole = run_with(isa, pointwise(25), [xs], monkeypatch)
+    for i in (0, 11, 12, 20, 24):
+        np.testing.assert_array_equal(run_with(isa, pointwise(1), [xs[:, :, :, i:i + 1]], monkeypatch)[:, 0, 0],
+                                      whole[:, 0, i])
+    np.testing.assert_array_equal(run_with(isa, pointwise(25), [xs[1:2]], monkeypatch)[0], whole[1])
 
 
 def test_packed_and_ohwi_weights_give_the_same_result(monkeypatch):

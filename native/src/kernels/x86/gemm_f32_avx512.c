@@ -22,6 +22,7 @@
 #define KC 256 /* k per block: a 16-wide panel slice is 16 KiB, in L1 with 12 rows of A */
 #define NC 256 /* columns per block: KC x NC floats of B are 256 KiB, in L2 */
 #define MC 24  /* rows per pass over a column block: A's KC x MC stay in L1 */
+#define SHORT_K 64 /* up to this k, two panels per tile (tile12x2) */
 
 static inline int inreg(const pd_act_params *act)
 {
@@ -108,6 +109,47 @@ static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, c
     tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
+/* 12 rows x two panels (32 columns; the second maybe narrower, mask1): each
+ * broadcast of A feeds two FMAs, which halves the loads and the per-tile
+ * cost next to the FMAs when k is short (24 accumulators of 32 registers).
+ * Each element is summed in the same order as by tile(). */
+static void tile12x2(size_t p0, size_t p1, const float *a, size_t lda, const float *b0,
+                     const float *b1, size_t bw1, __mmask16 mask1, const float *bias, float *c,
+                     size_t ldc, const pd_act_params *act, int first, int last)
+{
+    const float *rows[12];
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++)
+        rows[r] = a + (size_t)r * lda;
+    __m512 acc0[12], acc1[12];
+    const __m512 s0 = first && bias != NULL ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    const __m512 s1 = first && bias != NULL ? _mm512_maskz_loadu_ps(mask1, bias + 16) : _mm512_setzero_ps();
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++) {
+        acc0[r] = first ? s0 : _mm512_loadu_ps(c + (size_t)r * ldc);
+        acc1[r] = first ? s1 : _mm512_maskz_loadu_ps(mask1, c + (size_t)r * ldc + 16);
+    }
+    const float *bp0 = b0 + p0 * 16, *bp1 = b1 + p0 * bw1;
+    for (size_t p = p0; p < p1; p++, bp0 += 16, bp1 += bw1) {
+        const __m512 v0 = _mm512_loadu_ps(bp0), v1 = _mm512_maskz_loadu_ps(mask1, bp1);
+        _Pragma("GCC unroll 12")
+        for (int r = 0; r < 12; r++) {
+            const __m512 av = _mm512_set1_ps(rows[r][p]);
+            acc0[r] = _mm512_fmadd_ps(av, v0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, v1, acc1[r]);
+        }
+    }
+    const int in = inreg(act);
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++) {
+        float *cr = c + (size_t)r * ldc;
+        _mm512_storeu_ps(cr, last && in ? act16(acc0[r], act) : acc0[r]);
+        _mm512_mask_storeu_ps(cr + 16, mask1, last && in ? act16(acc1[r], act) : acc1[r]);
+        if (last && !in)
+            pd_act_f32_ref(cr, cr, 16 + bw1, act);
+    }
+}
+
 /* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1). */
 static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
                        const float *b, size_t j0, size_t bw, const float *bias, float *c,
@@ -162,7 +204,26 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
             for (size_t i0 = 0; i0 < m; i0 += rows) {
                 /* a short remainder joins the last block (panel_rows splits it well) */
                 rows = m - i0 < MC + 12 ? m - i0 : MC;
-                for (size_t j0 = jc; j0 < jend; j0 += 16)
+                size_t j0 = jc;
+                if (k <= SHORT_K) {
+                    /* short k: two panels at a time for the 12-row tiles */
+                    const size_t whole = rows / 12 * 12;
+                    for (; j0 + 16 < jend; j0 += 32) {
+                        const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
+                        for (size_t r0 = 0; r0 < whole; r0 += 12)
+                            tile12x2(p0, p1, a + (i0 + r0) * lda, lda, b + j0 * k, b + (j0 + 16) * k,
+                                     bw1, (__mmask16)((1u << bw1) - 1u),
+                                     bias != NULL ? bias + j0 : NULL, c + (i0 + r0) * ldc + j0, ldc,
+                                     act, p0 == 0, p1 == k);
+                        if (whole < rows) {
+                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b, j0,
+                                       16, bias, c + (i0 + whole) * ldc, ldc, act);
+                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b,
+                                       j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act);
+                        }
+                    }
+                }
+                for (; j0 < jend; j0 += 16)
                     panel_rows(rows, k, p0, p1, a + i0 * lda, lda, b, j0,
                                jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act);
             }
