@@ -8,7 +8,7 @@ MODEL ?= models/mobilenet_v2.pnet
 SAMPLES := build/samples
 NATIVE_SRC := $(shell find native -name '*.c' -o -name '*.h' -o -name '*.py')
 
-.PHONY: all setup build model samples demo test test-slow clean help
+.PHONY: all setup build model samples demo test test-slow ctest cross cross-python bench clean help
 
 all: demo
 
@@ -16,7 +16,11 @@ help:
 	@echo "make demo       set up, build the default model, classify the sample photos"
 	@echo "make test       set up and run the test suite"
 	@echo "make test-slow  the slow tests too"
+	@echo "make ctest      the C kernel tests, every kernel family this CPU runs"
+	@echo "make cross      the C kernel tests for aarch64 and armv7 under qemu-user"
+	@echo "make cross-python  the Python core tests under an arm64 Python in qemu"
 	@echo "make model      build $(MODEL) from the shipped MobileNetV2 checkpoint"
+	@echo "make bench      predict vs onnxruntime on MobileNetV2 (bench/results/*.json)"
 	@echo "make clean      remove the virtual environment and build outputs"
 
 # The virtual environment, with the runtime, the converter and the test tools.
@@ -55,8 +59,30 @@ demo: $(MODEL) $(SAMPLES)/.done
 test: $(VENV)/.native
 	$(PY) -m pytest -q
 
+# Side by side with onnxruntime in one run; prints a table and writes bench/results/*.json.
+# (The dev extra that setup installs includes the bench extra's onnx and onnxruntime.)
+bench: $(VENV)/.native
+	$(PY) bench/bench_mobilenet.py
+
 test-slow: $(VENV)/.native
 	$(PY) -m pytest -q -m slow
+
+# The C kernel tests (native/tests): a plain C program, no Python needed.
+CTEST_SRC := $(shell find native/src native/tests -name '*.c' | sort)
+CTEST_DEPS := $(CTEST_SRC) $(shell find native -name '*.h')
+build/ctest/ctest: $(CTEST_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Inative/include -Inative/src $(CTEST_SRC) -pthread -lm -o $@
+
+ctest: build/ctest/ctest
+	build/ctest/ctest
+
+# ARM without ARM hardware (qemu-user); installs its tools when run as root.
+cross:
+	tools/cross.sh
+
+cross-python:
+	tools/cross_python.sh
 
 clean:
 	rm -rf $(VENV) build models predict/_core*.so predict/_core.c *.egg-info

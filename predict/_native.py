@@ -27,9 +27,10 @@ import numpy as np
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.layout import pack_panels16
 
 # The pd_version() this module was written against (native/src/status.c).
-EXPECTED_VERSION = 1
+EXPECTED_VERSION = 2
 
 _ERR_SIZE = 512
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -63,6 +64,17 @@ _PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "e
 _DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
 _WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
 _WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+# An OHWI conv / fc weight is packed into PANELS16 here rather than by the core at build (which
+# would read the blob before its shape is checked); tests turn this off to cover the core's packer.
+_PACK_IN_PYTHON = True
+# The optional "weight_layout" key of conv and fc layers (docs/format.md).
+_LAYOUT_NAMES = {"ohwi": lib.PD_LAYOUT_OHWI, "panels16": lib.PD_LAYOUT_PANELS16}
+_CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
+                 "avx512vnni": lib.PD_CPU_AVX512VNNI, "neon": lib.PD_CPU_NEON,
+                 "neondot": lib.PD_CPU_NEONDOT}
+# Kernel families and the cpu features each needs (native/src/kernels/select.c).
+_FAMILY_NEEDS = {"ref": (), "avx2": ("avx2",), "avx512": ("avx2", "avx512"), "neon": ("neon",),
+                 "neondot": ("neon", "neondot")}
 
 if lib.pd_version() != EXPECTED_VERSION:
     raise ImportError(
@@ -78,6 +90,56 @@ def version():
     1
     """
     return int(lib.pd_version())
+
+
+def cpu_features():
+    """Names of the SIMD features this CPU and OS support (what the core probed).
+
+    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot"}
+    True
+    """
+    bits = int(lib.pd_cpu_features())
+    return [name for name, bit in _CPU_FEATURES.items() if bits & bit]
+
+
+def isa():
+    """The kernel family a network built now runs with ("ref", "avx2", "avx512",
+    "neon" or "neondot"): the best this CPU runs, or the one PREDICT_ISA forces.
+    Raises NativeError when PREDICT_ISA names a family this CPU or build lacks.
+
+    >>> isa() in ("ref", "avx2", "avx512", "neon", "neondot")
+    True
+    """
+    name = lib.pd_isa_name()
+    if name == ffi.NULL:
+        # pd_net_build says why; build an empty net only to get that message.
+        desc = ffi.new("pd_net_desc *")
+        out = ffi.new("pd_net **")
+        err = ffi.new("char[]", _ERR_SIZE)
+        status = lib.pd_net_build(desc, out, err, _ERR_SIZE)
+        raise NativeError(ffi.string(err).decode("utf-8", "replace"),
+                          status=ffi.string(lib.pd_status_name(status)).decode())
+    return ffi.string(name).decode()
+
+
+def runnable_isas():
+    """Every kernel family this build and CPU can run, the reference first;
+    tests run each of them through PREDICT_ISA.
+
+    >>> runnable_isas()[0]
+    'ref'
+    """
+    have = set(cpu_features())
+    return [name for name, needs in _FAMILY_NEEDS.items()
+            if all(n in have for n in needs) and (name == "ref" or _built(name))]
+
+
+def _built(name):
+    """Whether this build has the family's kernels (x86 families on x86 ...)."""
+    import platform
+    machine = platform.machine().lower()
+    x86 = machine in ("x86_64", "amd64", "i386", "i686")
+    return x86 if name in ("avx2", "avx512") else not x86
 
 
 def core_dims(shape):
@@ -219,6 +281,17 @@ class _Builder:
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
             d.weights = self.weights(layer, "weight", what)
+            if op in ("conv", "fc"):
+                layout = layer.get("weight_layout", "ohwi")
+                if layout not in _LAYOUT_NAMES:
+                    raise NativeError(f"{what}: unknown weight_layout {layout!r}",
+                                      status="PD_ERR_ARGUMENT")
+                if layout == "ohwi" and layer.get("weight") is not None and _PACK_IN_PYTHON:
+                    # Packed here, once, so the core never reads a blob before its
+                    # shape is checked (it would pack an OHWI weight at build).
+                    d.weights = self.packed(layer, what)
+                    layout = "panels16"
+                d.weight_layout = _LAYOUT_NAMES[layout]
             d.bias = self.weights(layer, "bias", what)
         if "act" in layer:
             act = layer["act"]
@@ -227,6 +300,18 @@ class _Builder:
                                   status="PD_ERR_ARGUMENT")
             d.act = _ACTS[act["kind"]]
             d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
+
+    def packed(self, layer, what):
+        """A PANELS16 copy of an OHWI conv / fc weight (predict.layout); a blob
+        whose shape cannot be packed goes as it is, and the shape check after
+        the build refuses it."""
+        array = self.blob(layer["weight"], f"{what} weight")
+        try:
+            groups = int(layer.get("groups", 1)) if layer["op"] == "conv" else 1
+            array = pack_panels16(array, groups)
+        except (ValueError, TypeError, ZeroDivisionError, IndexError):
+            pass
+        return self.pointer(array)
 
     def pads(self, layer, what):
         pads = layer["pads"]
@@ -275,7 +360,7 @@ class NativeNet:
     >>> net.close()
     """
 
-    def __init__(self, header, arrays, max_batch=1, outputs=None):
+    def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
         self._lock = threading.Lock()
         self._net = None
         self._max_batch = _i32(max_batch, "max_batch")
@@ -307,6 +392,12 @@ class NativeNet:
             self.close()
             raise
         self._keep = b.keep
+        if threads != 1:
+            try:
+                self.set_threads(threads)
+            except BaseException:
+                self.close()
+                raise
         self._in_dims = [b.dims[t] for t in input_ids]
         self._out_dims = [b.dims[t] for t in output_ids]
         self._arena_bytes = int(lib.pd_net_arena_bytes(self._net))
@@ -325,19 +416,39 @@ class NativeNet:
         name = ffi.string(lib.pd_status_name(status)).decode()
         raise NativeError(f"{what}: {message} ({name})", status=name)
 
+    def set_threads(self, threads):
+        """Threads a run uses (1 to 64): the caller plus threads - 1 workers."""
+        threads = _i32(threads, "threads")
+        with self._lock:
+            if self._net is None:
+                raise NativeError("the network is closed", status="PD_ERR_STATE")
+            err = ffi.new("char[]", _ERR_SIZE)
+            self._check(lib.pd_net_set_threads(self._net, threads, err, _ERR_SIZE), err, "setting threads")
+            self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
+
+    @property
+    def threads(self):
+        """Threads a run uses."""
+        return int(lib.pd_net_threads(self._net)) if self._net is not None else 0
+
+    @property
+    def isa(self):
+        """The kernel family this network runs with ("ref", "avx2", "avx512" ...)."""
+        return ffi.string(lib.pd_net_isa_name(self._net)).decode() if self._net is not None else None
+
     @property
     def max_batch(self):
-        """The largest batch one run takes (the arena is planned for it)."""
+        """The largest batch one run takes (its samples run one after the other)."""
         return self._max_batch
 
     @property
     def arena_bytes(self):
-        """Bytes of activation memory the C net holds for max_batch samples."""
+        """Bytes of activation memory the C net holds (one sample's, whatever max_batch)."""
         return self._arena_bytes
 
     @property
     def scratch_bytes(self):
-        """Bytes of the im2col scratch buffer."""
+        """Bytes of the im2col scratch buffers (one per thread)."""
         return self._scratch_bytes
 
     def _check_inputs(self, inputs):

@@ -16,6 +16,7 @@ at the end if any failed.  ``python -m predict`` is the same command.
 import argparse
 import json
 import os
+import platform
 import sys
 import textwrap
 
@@ -55,7 +56,7 @@ def _default_model():
 def _classify(args):
     path = args.model or _default_model()
     failed = 0
-    with predict.load(path, max_batch=1) as net:
+    with predict.load(path, max_batch=1, threads=args.threads) as net:
         if args.predictor:
             learned = predict.load_predictor(args.predictor, network=net)
             labels = learned.classes
@@ -326,10 +327,40 @@ def _info_text(info):
     return "\n".join(lines)
 
 
+def _cpu_info():
+    """What the C core found in this CPU and the kernel family it runs with."""
+    from predict import _native
+    from predict.errors import NativeError
+
+    try:
+        isa = _native.isa()
+    except NativeError as e:
+        isa = f"none: {e}"
+    return {"machine": platform.machine(), "cpu_features": _native.cpu_features(),
+            "runnable_isas": _native.runnable_isas(), "isa": isa,
+            "forced_by": "PREDICT_ISA" if os.environ.get("PREDICT_ISA") else None}
+
+
 def _info(args):
-    with predict.load(args.model, max_batch=1) as net:
-        info = net.info()
-    print(json.dumps(info, indent=2) if args.json else _info_text(info))
+    if args.model is None and not args.cpu:
+        _fail_line("give a MODEL, or --cpu")
+        return 2
+    info = {}
+    if args.model is not None:
+        with predict.load(args.model, max_batch=1) as net:
+            info = net.info()
+    if args.cpu:
+        info = {**info, "cpu": _cpu_info()} if info else _cpu_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    if args.model is not None:
+        print(_info_text(info))
+    if args.cpu:
+        cpu = info["cpu"] if args.model is not None else info
+        print(f"cpu         {cpu['machine']}, features: {', '.join(cpu['cpu_features']) or 'none'}")
+        print(f"  kernels   {cpu['isa']}" + (" (forced by PREDICT_ISA)" if cpu["forced_by"] else "")
+              + f"; this CPU runs: {', '.join(cpu['runnable_isas'])}")
     return 0
 
 
@@ -380,6 +411,8 @@ def build_parser():
     p.add_argument("--tta", action="store_true",
                    help="also look at each photo's mirror image and average (twice the work); "
                         "a predictor learned with --tta always does")
+    p.add_argument("--threads", "-t", type=int, default=1,
+                   help="threads one photo's inference uses (default 1)")
     p.set_defaults(run=_classify)
 
     p = _subcommand(
@@ -449,7 +482,10 @@ def build_parser():
         "Print what a .pnet file holds: operators, parameters, sizes, input and output shapes, "
         "preprocessing, labels, memory needed and where the model came from.",
         "predict info models/mobilenet_v2.pnet --json")
-    p.add_argument("model", metavar="MODEL", help="the .pnet file")
+    p.add_argument("model", metavar="MODEL", nargs="?", help="the .pnet file")
+    p.add_argument("--cpu", action="store_true",
+                   help="also (or only) show the CPU's SIMD features and the kernels chosen "
+                        "(PREDICT_ISA=ref|avx2|avx512|neon|neondot forces a family)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=_info)
 

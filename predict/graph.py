@@ -168,8 +168,8 @@ def _show(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _map(value, where, required, what="keys"):
-    """`value` must be a map holding exactly the `required` string keys."""
+def _map(value, where, required, what="keys", optional=()):
+    """`value` must be a map holding exactly the `required` string keys, plus any of `optional`."""
     if not isinstance(value, dict):
         _fail(where, f"must be a map, not {_type_name(value)}")
     for key in value:
@@ -179,7 +179,7 @@ def _map(value, where, required, what="keys"):
     if missing:
         _fail(where, f"missing {'key' if len(missing) == 1 else 'keys'} "
                      f"{', '.join(map(repr, missing))}")
-    unknown = [k for k in value if k not in required]
+    unknown = [k for k in value if k not in required and k not in optional]
     if unknown:
         _fail(where, f"unknown {'key' if len(unknown) == 1 else 'keys'} "
                      f"{', '.join(_q(k) for k in unknown[:5])}")
@@ -425,6 +425,9 @@ _OPS = {
 }
 OPS = tuple(_OPS)
 _LAYER_KEYS = ("op", "name", "inputs", "output")
+# Optional keys: conv and fc weights may be stored packed (docs/format.md, "Weight layouts").
+_OPTIONAL = {"conv": ("weight_layout",), "fc": ("weight_layout",)}
+WEIGHT_LAYOUTS = ("ohwi", "panels16")
 _WEIGHT_OPS = ("conv", "depthwise", "fc")
 
 
@@ -449,8 +452,12 @@ def _layer_keys(layer, where):
     if op not in _OPS:
         _fail(where, f"unknown op {_q(op)} (known: {', '.join(_OPS)})")
     spec = _OPS[op]
-    _map(layer, where, _LAYER_KEYS + spec[1])
+    _map(layer, where, _LAYER_KEYS + spec[1], optional=_OPTIONAL.get(op, ()))
     _str(layer["name"], where, "name")
+    if "weight_layout" in layer:
+        layout = _str(layer["weight_layout"], where, "weight_layout")
+        if layout not in WEIGHT_LAYOUTS:
+            _fail(where, f"unknown weight_layout {_q(layout)} (known: {', '.join(WEIGHT_LAYOUTS)})")
     return spec
 
 

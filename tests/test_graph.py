@@ -597,3 +597,13 @@ def test_garbage_never_escapes_as_another_exception():
                 graph.validate(header)
             except ModelFormatError as e:
                 assert "malformed" not in str(e), (path, value, str(e))
+
+
+def test_weight_layout_is_optional_and_checked():
+    for layout in graph.WEIGHT_LAYOUTS:
+        assert infer(dict(conv(strides=(2, 2)), weight_layout=layout), [[3, 224, 224]],
+                     [[32, 3, 3, 3]]) == [32, 112, 112]
+    with pytest.raises(ModelFormatError, match="unknown weight_layout 'nchw16c'"):
+        infer(dict(conv(), weight_layout="nchw16c"), [[3, 8, 8]], [[32, 3, 3, 3]])
+    with pytest.raises(ModelFormatError, match="weight_layout"):
+        infer(dict(conv(), weight_layout=3), [[3, 8, 8]], [[32, 3, 3, 3]])

@@ -70,11 +70,29 @@ typedef enum pd_act {
     PD_ACT_LEAKYRELU = 7     /* x >= 0 ? x : act_alpha * x */
 } pd_act;
 
-/* Weight layouts; packed SIMD layouts get new numbers, the old ones stay. */
+/* Weight layouts; packed SIMD layouts get new numbers, the old ones stay.
+ * PANELS16 (conv and FC, what the converter writes): per group, the OHWI
+ * matrix [og][K] (og = C_out/groups, K = KH*KW*C_in/groups) cut into panels
+ * of 16 output channels, the last one og mod 16 wide when 16 does not divide
+ * og; each panel is K-major: element (o, k) of a panel starting at output
+ * channel o0 with width b sits at o0*K + k*b + (o - o0).  Same element count
+ * as OHWI, no padding.  The core packs an OHWI weight into PANELS16 once, at
+ * build (an owned copy); a PANELS16 weight is used in place. */
 typedef enum pd_weight_layout {
     PD_LAYOUT_OHWI = 0,      /* conv [C_out][KH][KW][C_in/groups]; FC [C_out][K] */
-    PD_LAYOUT_HWC = 1        /* depthwise [KH][KW][C] */
+    PD_LAYOUT_HWC = 1,       /* depthwise [KH][KW][C] */
+    PD_LAYOUT_PANELS16 = 2   /* conv and FC: see above */
 } pd_weight_layout;
+
+/* CPU features (bits of pd_cpu_features), each including the OS support for
+ * its registers (xgetbv on x86). */
+typedef enum pd_cpu_feature {
+    PD_CPU_AVX2 = 1,         /* AVX2 and FMA3 */
+    PD_CPU_AVX512 = 2,       /* AVX-512 F, BW, DQ, VL */
+    PD_CPU_AVX512VNNI = 4,   /* AVX-512 VNNI (vpdpbusd) */
+    PD_CPU_NEON = 8,         /* aarch64 Advanced SIMD, or armv7 NEON */
+    PD_CPU_NEONDOT = 16      /* aarch64 dot product (sdot / udot) */
+} pd_cpu_feature;
 
 typedef struct pd_tensor_desc {
     int32_t dtype;           /* pd_dtype */
@@ -120,7 +138,7 @@ typedef struct pd_net_desc {
     const int32_t *inputs;           /* tensor indices the caller fills */
     int32_t n_outputs;
     const int32_t *outputs;          /* tensor indices the caller reads */
-    int32_t max_batch;               /* the arena is planned for this batch */
+    int32_t max_batch;               /* the largest batch a run takes (samples run one by one) */
 } pd_net_desc;
 
 /* The version of this header and library; Python checks it at import. */
@@ -146,3 +164,22 @@ size_t pd_net_arena_bytes(const pd_net *net);
 size_t pd_net_scratch_bytes(const pd_net *net);
 
 void pd_net_free(pd_net *net);
+
+/* Threads a run may use (1 by default): the calling thread plus threads - 1
+ * pool workers, which sleep between runs.  A forked child re-creates its
+ * workers on its first run.  1 <= threads <= 64. */
+int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_size);
+int32_t pd_net_threads(const pd_net *net);
+
+/* The kernel family a net built now would run with: "ref", "avx2", "avx512",
+ * "neon" or "neondot".  The CPU is probed once per process; the environment
+ * variable PREDICT_ISA (one of those names) is read at every call and forces
+ * a family.  NULL when PREDICT_ISA names a family this build or CPU cannot
+ * run: then pd_net_build fails with PD_ERR_UNSUPPORTED and says why. */
+const char *pd_isa_name(void);
+
+/* The family a built net runs with (one of the names above). */
+const char *pd_net_isa_name(const pd_net *net);
+
+/* pd_cpu_feature bits of this CPU and OS (0 where the probe is not built). */
+int32_t pd_cpu_features(void);
