@@ -7,8 +7,9 @@ quantization: per-channel int8 weights, uint8 activations, after quant_pre_proce
 the sample photos). A row whose model cannot be made here prints "n/a". Figures, per engine:
 
 - latency at batch 1, 1 and 2 threads: median and p90 of every call, and the spread of the
-  per-round medians. Engines are interleaved in rounds (A B C D, A B C D, ...; MEASURING.md):
-  the machine is shared, so ratios measured in one run mean more than absolute times;
+  per-round medians. Engines are interleaved call by call (A B C D, A B C D, ..., the order
+  flipping every round; MEASURING.md): the machine is shared, so ratios measured in one run mean
+  more than absolute times;
 - throughput at batch 8 (images per second), 1 and 2 threads;
 - peak RSS of a fresh process that imports the engine, loads the model and classifies one photo
   (VmHWM from /proc/self/status, read inside the child), with its RSS after the imports;
@@ -164,16 +165,18 @@ def timed_rounds(models, threads, batch, rounds, calls, x):
             for _ in range(2):
                 run(x)
         for r in range(rounds):
+            # Call by call, A B C A B C ... (the order flips every round): the engines
+            # see the same moments of a shared machine, so their ratio holds.
             order = list(live) if r % 2 == 0 else list(reversed(list(live)))
-            for e in order:
-                run = live[e][0]
-                this = []
-                for _ in range(calls):
+            this = {e: [] for e in live}
+            for _ in range(calls):
+                for e in order:
                     t0 = time.perf_counter()
-                    run(x)
-                    this.append(time.perf_counter() - t0)
-                times[e] += this
-                medians[e].append(float(np.median(this)))
+                    live[e][0](x)
+                    this[e].append(time.perf_counter() - t0)
+            for e in live:
+                times[e] += this[e]
+                medians[e].append(float(np.median(this[e])))
     finally:
         for _, close in live.values():
             close()

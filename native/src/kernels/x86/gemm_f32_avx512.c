@@ -19,9 +19,9 @@
 #include "kernels/x86/x86.h"
 #include "predict.h"
 
-#define KC 256 /* k per block: a 16-wide panel slice is 16 KiB, in L1 with 12 rows of A */
-#define NC 256 /* columns per block: KC x NC floats of B are 256 KiB, in L2 */
-#define MC 24  /* rows per pass over a column block: A's KC x MC stay in L1 */
+#define KC 512 /* most k per block; k is cut in equal blocks, so a panel slice is at most 32 KiB */
+#define NC 256 /* columns per block: KC x NC floats of B are at most 512 KiB, in L2 */
+#define MC 48  /* rows per pass over a column block (7x7 maps' 49 rows in one pass) */
 #define SHORT_K 64 /* up to this k, two panels per tile (tile12x2) */
 
 static inline int inreg(const pd_act_params *act)
@@ -198,8 +198,9 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
 {
     for (size_t jc = 0; jc < n; jc += NC) {
         const size_t jend = n - jc < NC ? n : jc + NC;
-        for (size_t p0 = 0; p0 < k; p0 += KC) {
-            const size_t p1 = k - p0 < KC ? k : p0 + KC;
+        const size_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
+        for (size_t p0 = 0; p0 < k; p0 += kc) {
+            const size_t p1 = k - p0 < kc ? k : p0 + kc;
             size_t rows;
             for (size_t i0 = 0; i0 < m; i0 += rows) {
                 /* a short remainder joins the last block (panel_rows splits it well) */
