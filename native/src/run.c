@@ -135,6 +135,14 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
     float *y = tensor_arena(net, layer->output);
     size_t computed = all_inputs_constant(net, layer) ? 1 : batch;
 
+    if (pd_layer_is_q8(net, layer)) {
+        size_t bytes = elems * pd_dtype_size(net->tensors[layer->output].dtype);
+        pd_run_layer_q8(net, layer, computed);
+        for (size_t n = computed; n < batch; n++)
+            memcpy((unsigned char *)y + n * bytes, y, bytes);
+        return;
+    }
+
     if (!run_layer(net, layer, computed) && layer->act != PD_ACT_NONE) {
         pd_act_params act = layer_act(layer);
         net->kernels->act_f32(y, y, computed * elems, &act);
@@ -166,16 +174,16 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
     size_t n = (size_t)batch;
     for (int32_t i = 0; i < net->n_inputs; i++) {
         int32_t t = net->inputs[i];
-        memcpy(tensor_arena(net, t), inputs[i], n * net->elems[t] * sizeof(float));
+        memcpy(tensor_arena(net, t), inputs[i], n * net->elems[t] * pd_dtype_size(net->tensors[t].dtype));
     }
     for (int32_t l = 0; l < net->n_layers; l++)
         execute(net, &net->layers[l], n);
     for (int32_t i = 0; i < net->n_outputs; i++) {
         int32_t t = net->outputs[i];
-        size_t sample = net->elems[t] * sizeof(float);
+        size_t size = pd_dtype_size(net->tensors[t].dtype), sample = net->elems[t] * size;
         const unsigned char *src = (const unsigned char *)tensor_data(net, t);
         unsigned char *dst = outputs[i];
-        size_t stride = tensor_stride(net, t) * sizeof(float);
+        size_t stride = tensor_stride(net, t) * size;
         for (size_t s = 0; s < n; s++)
             memcpy(dst + s * sample, src + s * stride, sample);
     }
