@@ -456,3 +456,40 @@ def format_report(report):
     for name, why in report.get("fallback", {}).items():
         lines.append(f"  kept float32: {name} ({why})")
     return lines
+
+
+def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float_layers=(),
+                           max_layer_error=None, min_agreement=None, seed=0, log=print):
+    """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
+    model's own preprocessing; returns (header, arrays, report).
+
+    With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
+    fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
+    ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
+
+        >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
+    """
+    from converters import calibration as cal
+    spec = header.get("preprocess")
+    if spec is None:
+        raise ConversionError("calibration with photos needs an image model (a preprocess spec)")
+    photos = list(photos)
+    if len(photos) >= 8:
+        held_photos = photos[3::4]
+        calib_photos = [p for i, p in enumerate(photos) if i % 4 != 3]
+        calib = cal.preprocess_all(calib_photos, spec)
+        _, held = cal.split_sets(held_photos, spec, calib_variants=0, held_variants=2, seed=seed)
+    else:
+        calib = cal.preprocess_all(photos, spec)
+        rng_photos = [p for p in photos]
+        _, held = cal.split_sets(rng_photos, spec, calib_variants=0, held_variants=4, seed=seed)
+        held = held[len(photos):]       # the variants only: the photos themselves calibrated
+    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
+                                    float_layers=float_layers, max_layer_error=max_layer_error)
+    for line in format_report(report):
+        log(line)
+    if min_agreement is not None and report["top1_agreement"] < min_agreement:
+        raise ConversionError(f"int8 top-1 agreement {report['top1_agreement']:.2%} is below "
+                              f"--min-agreement {min_agreement:.2%}; keep more layers float32 "
+                              f"(--float-layers) or calibrate on more photos")
+    return qh, qa, report
