@@ -119,17 +119,20 @@ def _entropy_range(a, bins=2048, levels=256):
     for width in range(levels, bins + 1, 64):
         # Windows containing the zero bin, as far to the right as the data allows.
         start = int(np.clip(zero_bin - width * (-lo) / (hi - lo), 0, bins - width))
-        p = hist[start:start + width].astype(np.float64).copy()
+        inner = hist[start:start + width].astype(np.float64)
+        # p: the clipped distribution, outliers folded into the edge bins; q: the inner bins
+        # merged into `levels` levels and spread back over their non-empty bins. (q from the
+        # unfolded bins, so that clipping has a cost.)
+        p = inner.copy()
         p[0] += hist[:start].sum()
         p[-1] += hist[start + width:].sum()
         if p.sum() == 0:
             continue
-        chunks = np.array_split(np.arange(width), levels)
         q = np.zeros(width)
-        for c in chunks:
-            nz = p[c] > 0
+        for c in np.array_split(np.arange(width), levels):
+            nz = inner[c] > 0
             if nz.any():
-                q[c[nz]] = p[c].sum() / nz.sum()
+                q[c[nz]] = inner[c].sum() / nz.sum()
         pn, qn = p / p.sum(), q / max(q.sum(), 1e-300)
         mask = pn > 0
         kl = float(np.sum(pn[mask] * np.log(pn[mask] / np.maximum(qn[mask], 1e-300))))
@@ -224,7 +227,8 @@ class _Builder:
             w = np.asarray(self.src_arrays[layer["weight"]], np.float64)
             axis = 2 if op == "depthwise" else 0
             wq, ws = quant.quantize_weights(w, axis)
-            b = None if layer["bias"] is None else np.asarray(self.src_arrays[layer["bias"]])
+            b = None if layer["bias"] is None else np.asarray(self.src_arrays[layer["bias"]],
+                                                              np.float64)
             z_in = tensors[layer["inputs"][0]]["zero_point"]
             k = w.size // w.shape[axis]
             if k > quant.K_LIMIT:
@@ -405,7 +409,8 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
                 if layer["name"] in names:
                     int8.discard(i)
                     fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
-            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8), pre_ranges).build()
+            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8),
+                              pre_ranges).build()
             report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
     report.update({
         "method": method, "calibration_images": int(len(calibration)),
