@@ -56,7 +56,7 @@ def main(argv=None):
         src, pre, dst = (os.path.join(d, n) for n in ("f.onnx", "pre.onnx", "q.onnx"))
         with open(src, "wb") as f:
             f.write(model.SerializeToString())
-        quant_pre_process(src, pre)
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
         name = model.graph.input[0].name
 
         class Reader(CalibrationDataReader):

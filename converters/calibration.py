@@ -16,7 +16,7 @@ from predict.errors import ConversionError
 
 _SKIMAGE = ("chelsea", "coffee", "astronaut", "rocket", "camera", "hubble_deep_field",
             "immunohistochemistry", "cat", "horse", "moon", "page", "text", "grass", "gravel",
-            "brick", "colorwheel", "retina", "eagle", "logo")
+            "brick", "colorwheel", "retina", "logo")
 
 
 def packaged_photos():
@@ -27,7 +27,7 @@ def packaged_photos():
         for name in _SKIMAGE:
             try:
                 pixels = np.asarray(getattr(data, name)())
-            except Exception:  # noqa: BLE001 - some need a download; skip those
+            except Exception:  # noqa: BLE001 - a future version may need a download
                 continue
             out.append((name, _rgb(pixels)))
     except ImportError:
