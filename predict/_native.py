@@ -48,6 +48,8 @@ _OPS = {
     "reshape": lib.PD_OP_RESHAPE,
     "pad": lib.PD_OP_PAD,
     "activation": lib.PD_OP_ACTIVATION,
+    "quantize": lib.PD_OP_QUANTIZE,
+    "dequantize": lib.PD_OP_DEQUANTIZE,
 }
 _BINARY = {"add": lib.PD_BIN_ADD, "sub": lib.PD_BIN_SUB, "mul": lib.PD_BIN_MUL, "div": lib.PD_BIN_DIV}
 _ACTS = {
@@ -211,7 +213,11 @@ class _Builder:
         return array
 
     def pointer(self, array):
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        # Integer blobs (int8 weights, int32 biases and multipliers, uint8 tables) keep their
+        # type; anything else is float32, as the float path reads it.
+        if array.dtype not in (np.int8, np.uint8, np.int32):
+            array = np.ascontiguousarray(array, dtype=np.float32)
+        array = np.ascontiguousarray(array)
         buf = ffi.from_buffer(array, require_writable=False)
         self.keep += [array, buf]
         return buf
@@ -226,6 +232,9 @@ class _Builder:
             d = descs[i]
             d.dtype = _DTYPES[t["dtype"]]
             d.h, d.w, d.c = _i32(h, what), _i32(w, what), _i32(c, what)
+            if t["dtype"] == "uint8":
+                d.scale = float(t["scale"])
+                d.zero_point = _i32(t["zero_point"], f"{what} zero_point")
             if t.get("blob") is not None:
                 d.data = self.pointer(_to_core_layout(self.blob(t["blob"], what)))
         self.keep.append(descs)
@@ -280,6 +289,11 @@ class _Builder:
             d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
+            if layer.get("quant") is not None:
+                # An int8 layer reads int8 weights and an int32 bias, whatever the blobs say.
+                self.typed(layer["weight"], np.int8, None, f"{what} weight")
+                if layer.get("bias") is not None:
+                    self.typed(layer["bias"], np.int32, None, f"{what} bias")
             d.weights = self.weights(layer, "weight", what)
             if op in ("conv", "fc"):
                 layout = layer.get("weight_layout", "ohwi")
@@ -300,6 +314,39 @@ class _Builder:
                                   status="PD_ERR_ARGUMENT")
             d.act = _ACTS[act["kind"]]
             d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
+        if layer.get("quant") is not None:
+            self.quant(d, layer["quant"], what)
+
+    def typed(self, index, dtype, shape, what):
+        """Blob ``index`` checked to be ``dtype`` with ``shape`` (None: any shape)."""
+        array = self.blob(index, what)
+        if array.dtype != dtype or (shape is not None and tuple(array.shape) != shape):
+            raise NativeError(f"{what}: blob {index} is {array.dtype} {tuple(array.shape)}, "
+                              f"expected {np.dtype(dtype)}{'' if shape is None else ' ' + str(shape)}",
+                              status="PD_ERR_ARGUMENT")
+        return array
+
+    def quant(self, d, quant, what):
+        """The int8 fields of a layer: multipliers and shifts from the [2, n] int32 params
+        blob (n_q is its row length, so the C side never reads past it), clamps, tables."""
+        params = quant.get("params")
+        if params is not None:
+            array = self.typed(params, np.int32, None, f"{what} quant params")
+            if array.ndim != 2 or array.shape[0] != 2:
+                raise NativeError(f"{what}: quant params must be int32 [2, n], got "
+                                  f"{tuple(array.shape)}", status="PD_ERR_ARGUMENT")
+            ptr = self.pointer(array)
+            d.n_q = array.shape[1]
+            d.q_mult = ffi.cast("int32_t *", ptr)
+            d.q_shift = ffi.cast("int32_t *", ptr) + array.shape[1]
+        d.q_zero = _i32(quant["zero"], f"{what} quant zero")
+        d.q_lo, d.q_hi = _i32(quant["lo"], f"{what} quant lo"), _i32(quant["hi"], f"{what} quant hi")
+        if quant.get("lut") is not None:
+            lut = self.typed(quant["lut"], np.uint8, (256,), f"{what} quant lut")
+            d.q_lut = ffi.cast("uint8_t *", self.pointer(lut))
+        if quant.get("table") is not None:
+            table = self.typed(quant["table"], np.int32, (256,), f"{what} quant table")
+            d.q_table = ffi.cast("int32_t *", self.pointer(table))
 
     def packed(self, layer, what):
         """A PANELS16 copy of an OHWI conv / fc weight (predict.layout); a blob
@@ -400,6 +447,10 @@ class NativeNet:
                 raise
         self._in_dims = [b.dims[t] for t in input_ids]
         self._out_dims = [b.dims[t] for t in output_ids]
+        # uint8 tensors (the int8 path) are read and written as uint8 arrays.
+        types = [np.uint8 if t.get("dtype") == "uint8" else np.float32 for t in header["tensors"]]
+        self._in_types = [types[t] for t in input_ids]
+        self._out_types = [types[t] for t in output_ids]
         self._arena_bytes = int(lib.pd_net_arena_bytes(self._net))
         self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
         self._in_ptrs = ffi.new("void *[]", max(1, len(input_ids)))
@@ -456,8 +507,8 @@ class NativeNet:
             raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
         batch = None
         for i, (x, dims) in enumerate(zip(inputs, self._in_dims)):
-            if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-                raise InputError(f"input {i}: expected a float32 numpy array, got "
+            if not isinstance(x, np.ndarray) or x.dtype != self._in_types[i]:
+                raise InputError(f"input {i}: expected a {np.dtype(self._in_types[i])} numpy array, got "
                                  f"{getattr(x, 'dtype', type(x).__name__)}")
             if x.ndim != 4 or tuple(x.shape[1:]) != dims:
                 raise InputError(f"input {i}: expected shape (batch, {dims[0]}, {dims[1]}, {dims[2]}), "
@@ -481,7 +532,7 @@ class NativeNet:
         >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.float32)])   # doctest: +SKIP
         """
         batch = self._check_inputs(inputs)
-        outputs = [np.empty((batch,) + dims, np.float32) for dims in self._out_dims]
+        outputs = [np.empty((batch,) + dims, dtype) for dims, dtype in zip(self._out_dims, self._out_types)]
         with self._lock:
             if self._net is None:
                 raise NativeError("the network is closed", status="PD_ERR_STATE")

@@ -265,9 +265,14 @@ def _convert(args):
     input_shape = _ints(args.input_shape, 3, "--input-shape") if args.input_shape else None
     spec = _preprocess_spec(args, model, input_shape)
     labels = _read_labels(args.labels) if args.labels else None
-    sha = convert_onnx_file(model, args.output, input_shape=input_shape, labels=labels,
-                            preprocess=spec, features=args.features,
-                            provenance={"source": os.path.basename(args.src)})
+    provenance = {"source": os.path.basename(args.src)}
+    if args.int8:
+        sha = _convert_int8(args, model, input_shape, spec, labels, provenance)
+    else:
+        if args.calibrate or args.float_layers or args.min_agreement is not None:
+            raise CommandError("--calibrate, --float-layers and --min-agreement go with --int8")
+        sha = convert_onnx_file(model, args.output, input_shape=input_shape, labels=labels,
+                                preprocess=spec, features=args.features, provenance=provenance)
     print(f"wrote {args.output} (sha256 {sha})")
     if spec is not None and not any(
             v is not None for v in (args.mean, args.std, args.scale, args.channels)):
@@ -288,6 +293,26 @@ def _size_text(n):
 
 def _shape(dims):
     return str(tuple(dims))
+
+
+def _convert_int8(args, model, input_shape, spec, labels, provenance):
+    """--int8: convert, calibrate on --calibrate PHOTOS_DIR, gate on --min-agreement."""
+    from converters.calibration import folder_photos
+    from converters.onnx_import import convert_onnx
+    from converters.quantize import calibrate_and_quantize
+    from predict.format import write_pnet
+
+    if not args.calibrate:
+        raise CommandError("--int8 needs --calibrate PHOTOS_DIR (photos like the ones the model "
+                           "will see)")
+    header, arrays = convert_onnx(model, input_shape=input_shape, labels=labels,
+                                  preprocess=spec, features=args.features, provenance=provenance)
+    float_layers = [n for n in (args.float_layers or "").split(",") if n]
+    header, arrays, _ = calibrate_and_quantize(
+        header, arrays, folder_photos(args.calibrate), method=args.method,
+        float_layers=float_layers, max_layer_error=args.max_layer_error,
+        min_agreement=args.min_agreement)
+    return write_pnet(args.output, header, arrays)
 
 
 def _info_text(info):
@@ -320,6 +345,13 @@ def _info_text(info):
     lines.append(f"  labels      {info['labels'] or 'none'}")
     lines.append(f"  memory      activations {_size_text(info['arena_bytes'])}, scratch "
                  f"{_size_text(info['scratch_bytes'])} at batch {info['max_batch']}")
+    q = info.get("quantization")
+    if q:
+        lines.append(f"  int8        {q.get('int8_layers')} int8 layers, "
+                     f"{len(q.get('float_layers', []))} float32; calibrated ({q.get('method')}) on "
+                     f"{q.get('calibration_images')} inputs; on {q.get('images')} held-out: top-1 "
+                     f"agreement {q.get('top1_agreement', 0):.2%}, float top-1 in int8 top-5 "
+                     f"{q.get('top5_agreement', 0):.2%}, cosine {q.get('cosine_mean', 0):.4f}")
     heading = "provenance"
     for key, value in sorted(info["provenance"].items()):
         lines.append(f"  {heading:<11} {key}: {value}")
@@ -475,6 +507,18 @@ def build_parser():
                    help="the resize filter (default bilinear)")
     g.add_argument("--no-preprocess", action="store_true",
                    help="store no preprocess: the model is run with arrays only")
+    q = p.add_argument_group("int8 quantization (docs/quantization.md)")
+    q.add_argument("--int8", action="store_true", help="quantize to int8, calibrated on photos")
+    q.add_argument("--calibrate", metavar="PHOTOS_DIR",
+                   help="a folder of photos to calibrate on (every 4th is held out to measure)")
+    q.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile",
+                   help="how activation ranges are chosen (default: percentile 99.99)")
+    q.add_argument("--float-layers", metavar="NAME,...",
+                   help="layers to keep in float32 (names as `predict info --json` lists them)")
+    q.add_argument("--max-layer-error", type=float, metavar="E",
+                   help="keep float32 the layers whose own relative error passes E")
+    q.add_argument("--min-agreement", type=float, metavar="X",
+                   help="fail when int8 top-1 agreement with float32 is below X (0..1)")
     p.set_defaults(run=_convert)
 
     p = _subcommand(

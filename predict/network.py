@@ -198,6 +198,8 @@ class Network:
             "input_shape": list(self.input_shape),
             "preprocess": self.preprocess_spec,
             "provenance": dict(header["provenance"]),
+            # int8 models: how they were quantized and their measured accuracy (or None).
+            "quantization": header.get("quantization"),
             "max_batch": self.max_batch,
             "arena_bytes": arena,
             "scratch_bytes": scratch,

@@ -6,7 +6,7 @@
  * again whatever could make it read or write out of bounds, and reports a
  * status instead of crashing.
  *
- * Layout: activations are NHWC float32 (int8 later).  A source tensor of shape
+ * Layout: activations are NHWC float32, or uint8 on the int8 path.  A source tensor of shape
  * (N, C, *spatial) with 0-2 spatial dims is (N, H, W, C) here, missing spatial
  * dims being 1: (N, K) is (N, 1, 1, K) and (N, C, L) is (N, 1, L, C).
  */
@@ -42,7 +42,9 @@ typedef enum pd_op {
     PD_OP_SOFTMAX = 10,        /* along C */
     PD_OP_RESHAPE = 11,        /* keeps the element order of the source (N, C, H, W) layout */
     PD_OP_PAD = 12,            /* spatial padding */
-    PD_OP_ACTIVATION = 13      /* only the fused activation, for one that has no producer to join */
+    PD_OP_ACTIVATION = 13,     /* only the fused activation, for one that has no producer to join */
+    PD_OP_QUANTIZE = 14,       /* float32 -> uint8 with the output tensor's scale and zero point */
+    PD_OP_DEQUANTIZE = 15      /* uint8 -> float32 with the input tensor's scale and zero point */
 } pd_op;
 
 typedef enum pd_binary {
@@ -125,8 +127,23 @@ typedef struct pd_layer_desc {
     const void *weights;     /* in the model mapping; NULL when the op has none */
     const void *bias;        /* C_out floats, or NULL */
 
-    int32_t act;             /* pd_act */
+    int32_t act;             /* pd_act (float32 layers; an int8 layer's activation is in q_lo/q_hi/q_lut) */
     float act_alpha, act_beta;
+
+    /* int8 layers (output tensor PD_U8), docs/quantization.md: weights int8,
+     * bias int32 with the zero-point term folded in, and the output stage
+     * q = clamp(q_zero + ((x * q_mult[i] + 2^(q_shift[i]-1)) >> q_shift[i]), q_lo, q_hi),
+     * then q = q_lut[q] when q_lut is set.  n_q entries: C_out for conv,
+     * depthwise and fc; kh*kw (one per divisor) for avgpool; 1 for the global
+     * average pool and mul; 2 for add/sub (one shared shift); one per input for
+     * concat; 0 otherwise.  A uint8 pad writes the byte q_zero.  A uint8
+     * softmax reads the 256-entry exp table q_table. */
+    int32_t n_q;
+    const int32_t *q_mult;
+    const int32_t *q_shift;
+    int32_t q_zero, q_lo, q_hi;
+    const uint8_t *q_lut;
+    const int32_t *q_table;
 } pd_layer_desc;
 
 typedef struct pd_net_desc {

@@ -116,6 +116,21 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
 /* shape.c: the window of a conv, depthwise or pool layer whose shapes passed. */
 pd_window_shape pd_layer_window(const pd_net *net, const pd_layer_desc *layer);
 
+/* shape_q8.c: dtype rules of every layer and the int8 parameters of an int8
+ * one.  Needs pd_check_layer to have passed. */
+int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t err_size);
+
+/* run_q8.c: whether a layer runs on the int8 path (output uint8, or a
+ * dequantize), and runs one such layer on batch samples. */
+int pd_layer_is_q8(const pd_net *net, const pd_layer_desc *layer);
+void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch);
+
+/* Bytes of one element of a tensor of this dtype (uint8: 1, others 4). */
+static inline size_t pd_dtype_size(int32_t dtype)
+{
+    return dtype == PD_U8 || dtype == PD_I8 ? 1 : 4;
+}
+
 /* plan.c: arena offsets of every tensor, arena and per-thread scratch sizes. */
 int32_t pd_plan(pd_net *net, char *err, size_t err_size);
 

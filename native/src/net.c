@@ -121,7 +121,8 @@ int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t er
     if ((st = pd_validate_graph(net, err, err_size)) != PD_OK)
         goto fail;
     for (int32_t l = 0; l < net->n_layers; l++)
-        if ((st = pd_check_layer(net, l, err, err_size)) != PD_OK)
+        if ((st = pd_check_layer(net, l, err, err_size)) != PD_OK ||
+            (st = pd_check_layer_q8(net, l, err, err_size)) != PD_OK)
             goto fail;
     if ((st = pd_plan(net, err, err_size)) != PD_OK)
         goto fail;

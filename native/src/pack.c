@@ -23,7 +23,8 @@ int32_t pd_pack_weights(pd_net *net, char *err, size_t err_size)
 {
     for (int32_t l = 0; l < net->n_layers; l++) {
         pd_layer_desc *layer = &net->layers[l];
-        if ((layer->op != PD_OP_CONV && layer->op != PD_OP_FC) || layer->weight_layout != PD_LAYOUT_OHWI)
+        if ((layer->op != PD_OP_CONV && layer->op != PD_OP_FC) || layer->weight_layout != PD_LAYOUT_OHWI ||
+            pd_layer_is_q8(net, layer)) /* int8 weights stay OHWI for the int8 kernels */
             continue;
         const pd_dims in = pd_tensor_dims(&net->tensors[layer->inputs[0]]);
         const size_t cout = (size_t)net->tensors[layer->output].c;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "core.h"
+#include "kernels/q8.h"
 
 typedef struct span {
     int32_t tensor;
@@ -140,8 +141,15 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
         if (layer->op != PD_OP_CONV)
             continue;
         pd_window_shape s = pd_layer_window(net, layer);
-        size_t floats = net->kernels->conv_f32_scratch(&s, PD_CONV_TILE), bytes;
-        if (floats == SIZE_MAX || !pd_size_mul(floats, sizeof(float), &bytes) ||
+        size_t floats, bytes;
+        if (net->tensors[layer->output].dtype == PD_U8) { /* int8 im2col of a whole sample: bytes */
+            floats = 1;
+            bytes = pd_conv_q8_scratch_ref(&s);
+        } else {
+            floats = net->kernels->conv_f32_scratch(&s, PD_CONV_TILE);
+            bytes = sizeof(float);
+        }
+        if (floats == SIZE_MAX || bytes == SIZE_MAX || !pd_size_mul(floats, bytes, &bytes) ||
             !pd_size_align(bytes, &bytes))
             return pd_fail(err, err_size, PD_ERR_NOMEM, "layer %d (conv): scratch buffer too large",
                            (int)l);

@@ -247,6 +247,14 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
     float *y = tensor_arena(net, layer->output);
     size_t computed = all_inputs_constant(net, layer) ? 1 : batch;
 
+    if (pd_layer_is_q8(net, layer)) {
+        size_t bytes = elems * pd_dtype_size(net->tensors[layer->output].dtype);
+        pd_run_layer_q8(net, layer, computed);
+        for (size_t n = computed; n < batch; n++)
+            memcpy((unsigned char *)y + n * bytes, y, bytes);
+        return;
+    }
+
     if (!run_layer(net, layer, computed) && layer->act != PD_ACT_NONE) {
         pd_act_params act = layer_act(layer);
         net->kernels->act_f32(y, y, computed * elems, &act);
@@ -287,14 +295,14 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
     for (size_t s = 0; s < (size_t)batch; s++) {
         for (int32_t i = 0; i < net->n_inputs; i++) {
             int32_t t = net->inputs[i];
-            size_t sample = net->elems[t] * sizeof(float);
+            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
             memcpy(tensor_arena(net, t), (const unsigned char *)inputs[i] + s * sample, sample);
         }
         for (int32_t l = 0; l < net->n_layers; l++)
             execute(net, &net->layers[l], 1);
         for (int32_t i = 0; i < net->n_outputs; i++) {
             int32_t t = net->outputs[i];
-            size_t sample = net->elems[t] * sizeof(float);
+            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
             memcpy((unsigned char *)outputs[i] + s * sample, tensor_data(net, t), sample);
         }
     }

@@ -239,7 +239,7 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
     const pd_layer_desc *layer = &net->layers[index];
     int32_t st;
 
-    if (layer->op < PD_OP_CONV || layer->op > PD_OP_ACTIVATION)
+    if (layer->op < PD_OP_CONV || layer->op > PD_OP_DEQUANTIZE)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,
                        (int)layer->op);
     if ((st = check_counts(net, index, err, err_size)) != PD_OK)
@@ -277,6 +277,8 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
         return check_concat(net, index, err, err_size);
     case PD_OP_SOFTMAX:
     case PD_OP_ACTIVATION:
+    case PD_OP_QUANTIZE:
+    case PD_OP_DEQUANTIZE:
         return expect_dims(net, index, in, err, err_size);
     case PD_OP_RESHAPE:
         if (net->elems[layer->output] != net->elems[layer->inputs[0]])

@@ -42,6 +42,8 @@ const char *pd_op_name(int32_t op)
     case PD_OP_RESHAPE: return "reshape";
     case PD_OP_PAD: return "pad";
     case PD_OP_ACTIVATION: return "activation";
+    case PD_OP_QUANTIZE: return "quantize";
+    case PD_OP_DEQUANTIZE: return "dequantize";
     default: return "op?";
     }
 }
