@@ -295,7 +295,7 @@ class _Builder:
                 if layer.get("bias") is not None:
                     self.typed(layer["bias"], np.int32, None, f"{what} bias")
             d.weights = self.weights(layer, "weight", what)
-            if op in ("conv", "fc"):
+            if op in ("conv", "fc") and layer.get("quant") is None:  # int8 weights stay OHWI
                 layout = layer.get("weight_layout", "ohwi")
                 if layout not in _LAYOUT_NAMES:
                     raise NativeError(f"{what}: unknown weight_layout {layout!r}",

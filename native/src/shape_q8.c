@@ -111,5 +111,8 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
                            (int)j, want_in == PD_U8 ? "uint8" : "float32");
     if (out != PD_U8 || layer->op == PD_OP_QUANTIZE)
         return PD_OK;
+    /* The int8 kernels read OHWI weights; a packed float layout would be misread. */
+    if ((layer->op == PD_OP_CONV || layer->op == PD_OP_FC) && layer->weight_layout != PD_LAYOUT_OHWI)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "int8 weights must be OHWI", LAYER_ARGS);
     return check_params(net, index, err, err_size);
 }
