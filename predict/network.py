@@ -498,16 +498,20 @@ class Network:
         """
         tensor, _ = self.feature_tensor(layer)
         batches, many = self._photo_batches(images, "features")
-        get_net = lambda: self._core_for((tensor,))  # noqa: E731
-        parts = []
-        for batch in batches:
-            (y,) = self._run_core([batch], [tensor], get_net)
-            y = y.reshape(y.shape[0], -1).astype(np.float32, copy=False)
-            if tta:
-                (mirrored,) = self._run_core([np.ascontiguousarray(batch[..., ::-1])],
-                                             [tensor], get_net)
-                y = (y + mirrored.reshape(y.shape).astype(np.float32, copy=False)) * 0.5
-            parts.append(y)
+        parts = [self._batch_features(batch, tensor, tta) for batch in batches]
         d = math.prod(self._shape(tensor))
         vectors = np.concatenate(parts) if parts else np.zeros((0, d), np.float32)
         return vectors if many else vectors[0]
+
+    def _batch_features(self, batch, tensor, tta=False):
+        """float32 ``(N, D)``: tensor index ``tensor`` of a preprocessed batch, flattened; with
+        ``tta`` averaged with the mirrored batch's.  ``features()`` and the batch runner's
+        predictors (``predict.batch.worker``) both use it, so both give the same numbers."""
+        get_net = lambda: self._core_for((tensor,))  # noqa: E731
+        (y,) = self._run_core([batch], [tensor], get_net)
+        y = y.reshape(y.shape[0], -1).astype(np.float32, copy=False)
+        if tta:
+            (mirrored,) = self._run_core([np.ascontiguousarray(batch[..., ::-1])],
+                                         [tensor], get_net)
+            y = (y + mirrored.reshape(y.shape).astype(np.float32, copy=False)) * 0.5
+        return y

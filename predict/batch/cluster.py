@@ -21,30 +21,47 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from predict.errors import PredictError
 
-__all__ = ["ModelPlugin", "connect", "model_executor", "total_threads"]
+__all__ = ["ModelPlugin", "PredictorPlugin", "connect", "model_executor", "total_threads"]
 
 
 class ModelPlugin(WorkerPlugin):
     """Carries a model file's bytes to each worker and saves them there once."""
 
+    kind, suffix = "model", "pnet"
+
     def __init__(self, sha256, data):
         self.sha256 = sha256  # the model's own checksum (predict.format), checked on load
         self.data = data
         self.digest = hashlib.sha256(data).hexdigest()  # of the bytes in transit
-        self.name = f"predict-model-{sha256[:16]}"
+        self.name = f"predict-{self.kind}-{sha256[:16]}"
 
-    def setup(self, worker):
+    def _register(self, sha256, path):
         from predict.batch.worker import register_model_file
 
+        register_model_file(sha256, path)
+
+    def setup(self, worker):
         if hashlib.sha256(self.data).hexdigest() != self.digest:
-            raise PredictError(f"the model's bytes arrived damaged on {worker.address}")
-        path = os.path.join(worker.local_directory, f"predict-{self.sha256[:16]}.pnet")
+            raise PredictError(f"the {self.kind}'s bytes arrived damaged on {worker.address}")
+        path = os.path.join(worker.local_directory,
+                            f"predict-{self.sha256[:16]}.{self.suffix}")
         if not os.path.exists(path):
             tmp = f"{path}.tmp{os.getpid()}"
             with open(tmp, "wb") as f:
                 f.write(self.data)
             os.replace(tmp, path)
-        register_model_file(self.sha256, path)
+        self._register(self.sha256, path)
+
+
+class PredictorPlugin(ModelPlugin):
+    """The same for a predictor file (``predict learn``); ``sha256`` is the file's own."""
+
+    kind, suffix = "predictor", "predictor"
+
+    def _register(self, sha256, path):
+        from predict.batch.worker import register_predictor_file
+
+        register_predictor_file(sha256, path)
 
 
 def connect(scheduler=None, local_workers=None):
@@ -66,11 +83,19 @@ def total_threads(client):
     return max(1, sum(client.nthreads().values()))
 
 
-def model_executor(client, model_path, sha256):
-    """Ships the model to the cluster's workers; returns a maker of executors."""
+def model_executor(client, model_path, sha256, predictor=None):
+    """Ships the model (and the predictor, a ``(path, sha256)`` pair) to the cluster's
+    workers; returns a maker of executors."""
     with open(model_path, "rb") as f:
         data = f.read()
     client.register_plugin(ModelPlugin(sha256, data))
+    if predictor is not None:
+        path, predictor_sha256 = predictor
+        with open(path, "rb") as f:
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != predictor_sha256:
+            raise PredictError(f"{path}: the predictor file changed since the run started")
+        client.register_plugin(PredictorPlugin(predictor_sha256, data))
 
     def make():
         # pure=False: a retried shard must be a new task, not Dask's cached failure.

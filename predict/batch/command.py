@@ -3,6 +3,7 @@
     predict tag ~/Photos --db tags.sqlite --top 5
     predict tag list.txt 'archive/**/*.jpg' --db tags.sqlite --dask-local 4
     predict tag /data/photos --db tags.sqlite --scheduler tcp://10.0.0.5:8786
+    predict tag ~/Photos --db tags.sqlite --predictor pets.predictor
     predict export tags.sqlite --format parquet -o tags.parquet
 """
 
@@ -34,7 +35,8 @@ def _tag(args):
                   dask_local=args.dask_local, shard_size=args.shard_size, batch=args.batch,
                   max_pixels=args.max_pixels, retry_failed=args.retry_failed,
                   progress=not args.no_progress,
-                  on_cluster=_say_dashboard if args.dask_local else None)
+                  on_cluster=_say_dashboard if args.dask_local else None,
+                  predictor=args.predictor)
     print(summary_text(summary), file=sys.stderr)
     if summary["interrupted"]:
         return 130
@@ -72,6 +74,9 @@ def add_commands(commands, subcommand, model_help):
                    help="a folder, a file listing paths (- for stdin), a photo, or a pattern")
     p.add_argument("--db", required=True, help="the SQLite results database (made if missing)")
     p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("--predictor", "-p", metavar="FILE",
+                   help="tag with the classes learned by `predict learn` instead of the "
+                        "model's own; the model must be the one it was trained on")
     p.add_argument("--top", "-k", type=_positive, default=5,
                    help="classes kept per photo (default 5)")
     p.add_argument("--features", action="store_true",

@@ -10,6 +10,11 @@ Tables::
            error,                              -- NULL, or why the photo failed
            decode_ms, infer_ms, worker, tagged_at)
 
+``models.sha256`` is the model's identity: its checksum, or with a predictor
+(``predict tag --predictor``) ``MODEL_SHA256:PREDICTOR_SHA256`` (the predictor
+file's sha256), with the predictor's classes as labels, so tags of the bare
+model and of each predictor are rows of their own.
+
 Writes are upserts on ``(path, model)``: a shard written twice (retried after
 a worker died, or listed twice) leaves one row, so nothing is duplicated, and
 a re-run asks ``done()`` which photos this model has already tagged and

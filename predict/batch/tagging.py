@@ -20,8 +20,8 @@ from predict.batch.progress import Progress, peak_rss_mb
 from predict.batch.shards import make_shards
 from predict.batch.sink_sqlite import SqliteSink
 from predict.batch.source import check_sources, iter_photos
-from predict.batch.worker import Job
-from predict.errors import InputError
+from predict.batch.worker import Job, file_sha256
+from predict.errors import InputError, PredictorError
 from predict.format import read_pnet
 from predict.image import DEFAULT_MAX_PIXELS
 
@@ -30,8 +30,34 @@ __all__ = ["DEFAULT_SHARD_SIZE", "tag"]
 DEFAULT_SHARD_SIZE = 128
 
 
-def _model_facts(path, features):
-    """(sha256, labels, features_dim) of a model file, checked on the driver first."""
+def _check_predictor(path, header, model_path, model_sha256):
+    """(Predictor, its file's sha256): loaded and checked against the model on the driver,
+    so that a predictor for another model is one clear error before any work starts."""
+    from predict.predictor import load_predictor
+
+    learned = load_predictor(path)
+    if learned.model_sha256 != model_sha256:
+        raise PredictorError(
+            f"{path} was trained on the model {learned.model_name} (sha256 "
+            f"{learned.model_sha256}), but {os.path.basename(model_path)} has sha256 "
+            f"{model_sha256}: use the model it was trained on (--model), or train it again "
+            f"on this one (predict learn --model ...)")
+    shapes = {t["name"]: t["shape"] for t in header["tensors"]}
+    if learned.layer not in shapes:
+        raise PredictorError(f"{path}: predictor layer {learned.layer!r} is not a tensor of "
+                             f"{os.path.basename(model_path)}")
+    dim = math.prod(shapes[learned.layer])
+    if dim != learned.feature_dim:
+        raise PredictorError(f"{path}: predictor layer {learned.layer!r} has {dim} features in "
+                             f"{os.path.basename(model_path)}, the predictor expects "
+                             f"{learned.feature_dim}")
+    return learned, file_sha256(path)
+
+
+def _model_facts(path, features, predictor=None):
+    """(sha256, labels, features_dim, predictor's sha256 or None) of a model file (and of
+    the predictor applied to it), checked on the driver first.  With a predictor the
+    labels are its classes."""
     model = read_pnet(path)
     try:
         header = model.header
@@ -44,7 +70,10 @@ def _model_facts(path, features):
             if tensor is None:
                 raise InputError(f"{path} names no features tensor: drop --features")
             dim = math.prod(header["tensors"][tensor]["shape"])
-        return model.sha256, list(header["labels"]), dim
+        if predictor is None:
+            return model.sha256, list(header["labels"]), dim, None
+        learned, predictor_sha256 = _check_predictor(predictor, header, path, model.sha256)
+        return model.sha256, learned.classes, dim, predictor_sha256
     finally:
         model.close()
 
@@ -52,7 +81,7 @@ def _model_facts(path, features):
 def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=None,
         dask_local=None, shard_size=DEFAULT_SHARD_SIZE, batch=16, max_in_flight=None,
         max_pixels=DEFAULT_MAX_PIXELS, retry_failed=False, progress=True, make_executor=None,
-        on_cluster=None):
+        on_cluster=None, predictor=None):
     """Tags the photos of ``sources`` with ``model``, into the SQLite file ``db``.
 
     ``sources``: folders, path-list files or patterns (``predict.batch.source``).
@@ -62,6 +91,11 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
     (``tcp://host:port``), or on a new local Dask cluster of ``dask_local``
     workers.  ``make_executor`` overrides all three (tests).
     ``on_cluster(client)`` is called with the Dask client once it is up.
+    ``predictor``: a predictor file made by ``predict learn`` for ``model``;
+    the rows then hold its classes and probabilities, under a model identity
+    of their own (``MODEL_SHA256:PREDICTOR_SHA256``, the file's sha256), so
+    they sit beside the bare model's rows and a re-run with it resumes.
+    A predictor for another model raises PredictorError before any work.
 
     Returns the summary: photos (rows written by this run), tagged, failed,
     skipped, seconds, photos_per_second, db, crashes, isolated, interrupted
@@ -72,8 +106,15 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
         raise InputError(f"--top must be >= 1, got {top}")
     check_sources(sources)
     model = os.path.abspath(model)
-    sha256, labels, features_dim = _model_facts(model, features)
-    job = Job(model, sha256, top=top, features=features, batch=batch, max_pixels=max_pixels)
+    if predictor is not None:
+        predictor = os.path.abspath(predictor)
+    sha256, labels, features_dim, predictor_sha256 = _model_facts(model, features, predictor)
+    job = Job(model, sha256, top=top, features=features, batch=batch, max_pixels=max_pixels,
+              predictor_path=predictor, predictor_sha256=predictor_sha256)
+    if predictor is None:
+        identity, described = sha256, model
+    else:
+        identity, described = f"{sha256}:{predictor_sha256}", f"{model} + {predictor}"
     counts = {"skipped": 0, "photos": 0, "failed": 0}
     stats = {"crashes": 0, "isolated": 0}
     interrupted = False
@@ -81,7 +122,7 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
     client = cluster = None
     bar = Progress(progress)
     with SqliteSink(db) as sink:
-        model_id = sink.model_id(sha256, model, labels, features_dim)
+        model_id = sink.model_id(identity, described, labels, features_dim)
 
         def skip(chunk):
             return sink.done(model_id, chunk, retry_failed=retry_failed)
@@ -108,7 +149,9 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
                     client, cluster = dask_cluster.connect(scheduler, dask_local)
                     if on_cluster is not None:
                         on_cluster(client)
-                    make_executor = dask_cluster.model_executor(client, model, sha256)
+                    make_executor = dask_cluster.model_executor(
+                        client, model, sha256,
+                        predictor=None if predictor is None else (predictor, predictor_sha256))
                     slots = dask_cluster.total_threads(client)
                 else:
                     slots = workers or default_workers()

@@ -13,7 +13,8 @@ its error; the rest of the shard goes on.  Only a failure of the whole worker
 (the model does not load) raises.
 
 A row is a tuple ``(path, classes, scores, features, error, decode_ms,
-infer_ms)``: the top class indices and their probabilities (lists), the
+infer_ms)``: the top class indices and their probabilities (lists; with a
+predictor, ``predict learn``'s classes and its probabilities), the
 feature vector as little-endian float16 bytes (or None), the error text (or
 None), and the milliseconds spent decoding the photo and its share of the
 batch's inference.  The driver turns rows into sink records.
@@ -23,6 +24,7 @@ batch's inference.  The driver turns rows into sink records.
     'missing.jpg: no such file'
 """
 
+import hashlib
 import os
 import socket
 import threading
@@ -33,10 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from predict.errors import ImageError, ModelFormatError
+from predict.errors import ImageError, ModelFormatError, PredictorError
 from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess
 
-__all__ = ["FEATURE_DTYPE", "Job", "register_model_file", "tag_shard"]
+__all__ = ["FEATURE_DTYPE", "Job", "file_sha256", "register_model_file",
+           "register_predictor_file", "tag_shard"]
 
 # Feature vectors travel and are stored as float16: half the bytes, and
 # about three significant digits, plenty for similarity search.
@@ -49,7 +52,10 @@ class Job:
 
     ``model_path`` is the model file on the driver's machine; a cluster
     worker uses the copy the driver shipped to it (``register_model_file``)
-    instead.  ``model_sha256`` names the model and is checked on load.
+    instead.  ``model_sha256`` names the model and is checked on load.  With a
+    predictor (``predict learn``), ``predictor_path`` and
+    ``predictor_sha256`` (of the whole file, ``file_sha256``) are the same
+    for it: the tags are then its classes and probabilities.
     """
 
     model_path: str
@@ -59,12 +65,16 @@ class Job:
     batch: int = 16
     max_pixels: int = DEFAULT_MAX_PIXELS
     decoders: int = 1
+    predictor_path: str = None
+    predictor_sha256: str = None
 
 
 _lock = threading.Lock()
 _networks = {}      # sha256 -> Network, loaded once per process
 _model_files = {}   # sha256 -> a local copy of the model shipped by the driver
 _pools = {}         # thread count -> the decoding threads
+_predictors = {}    # (model sha256, predictor sha256) -> (Predictor, layer tensor), loaded once
+_predictor_files = {}  # predictor sha256 -> a local copy shipped by the driver
 
 
 def _worker_name():
@@ -76,6 +86,43 @@ def register_model_file(sha256, path):
     """Tells this process where its local copy of a model is (the Dask plugin calls it)."""
     with _lock:
         _model_files[sha256] = path
+
+
+def register_predictor_file(sha256, path):
+    """Tells this process where its local copy of a predictor file is (the Dask plugin)."""
+    with _lock:
+        _predictor_files[sha256] = path
+
+
+def file_sha256(path):
+    """The sha256 of a file's bytes (a predictor's identity in the results database)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _predictor(job, net):
+    """(Predictor, its layer's tensor index) for ``job``, or (None, None) without one."""
+    if job.predictor_sha256 is None:
+        return None, None
+    from predict.predictor import load_predictor
+
+    key = (job.model_sha256, job.predictor_sha256)
+    with _lock:
+        found = _predictors.get(key)
+        if found is None:
+            path = _predictor_files.get(job.predictor_sha256, job.predictor_path)
+            sha = file_sha256(path)
+            if sha != job.predictor_sha256:
+                raise PredictorError(
+                    f"{path}: on {_worker_name()} the predictor's checksum is {sha}, not the "
+                    f"driver's {job.predictor_sha256}: the file changed during the run, or "
+                    f"differs on this machine")
+            learned = load_predictor(path, network=net)
+            found = _predictors[key] = (learned, net.feature_tensor(learned.layer)[0])
+    return found
 
 
 def _network(job):
@@ -119,10 +166,27 @@ def _decode(path, spec, max_pixels):
     return sample, error, (time.perf_counter() - start) * 1000.0
 
 
-def _infer(net, job, samples, rows):
-    """Runs one batch; fills ``rows`` for its photos.  ``samples`` is [(i, path, x, ms)]."""
+def _infer(net, job, samples, rows, learned=None, tensor=None):
+    """Runs one batch; fills ``rows`` for its photos.  ``samples`` is [(i, path, x, ms)].
+
+    With a predictor (``learned``, whose layer is the tensor index ``tensor``), the
+    probabilities are its own, from that layer's output computed as Network.features does
+    (the same C network, and the mirrored batch averaged in when it was trained with tta),
+    so they match ``Predictor.classify`` photo by photo.  Stored features stay the model's
+    own features tensor, as without a predictor.
+    """
     start = time.perf_counter()
-    probs, vectors = net.scores(np.stack([x for _, _, x, _ in samples]), features=job.features)
+    batch = np.stack([x for _, _, x, _ in samples])
+    if learned is None:
+        probs, vectors = net.scores(batch, features=job.features)
+    else:
+        layer = net._batch_features(batch, tensor, learned.tta)
+        probs = learned.predict_features(layer)
+        vectors = None
+        if job.features:
+            own = net.feature_tensor()[0]
+            vectors = (layer if own == tensor and not learned.tta
+                       else net._batch_features(batch, own))
     share = (time.perf_counter() - start) * 1000.0 / len(samples)
     k = min(job.top, probs.shape[1])
     for j, (i, path, _, decode_ms) in enumerate(samples):
@@ -139,6 +203,7 @@ def tag_shard(paths, job):
     Rows are in the order of ``paths``; see the module docstring for a row.
     """
     net = _network(job)
+    learned, tensor = _predictor(job, net)
     spec = _check_spec(net.preprocess_spec)
     pool = _decoders(job.decoders)
     rows = [None] * len(paths)
@@ -164,8 +229,8 @@ def tag_shard(paths, job):
             continue
         batch.append((i, path, sample, decode_ms))
         if len(batch) == job.batch:
-            _infer(net, job, batch, rows)
+            _infer(net, job, batch, rows, learned, tensor)
             batch = []
     if batch:
-        _infer(net, job, batch, rows)
+        _infer(net, job, batch, rows, learned, tensor)
     return {"worker": _worker_name(), "rows": rows}
