@@ -140,12 +140,15 @@ def _few(items, limit=8):
     return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def build_onnx(state_dict, *, opset=13):
+def build_onnx(state_dict, *, opset=13, input_size=INPUT_SIZE):
     """Build torchvision's MobileNetV2 as an ``onnx.ModelProto`` from its state dict.
 
     ``state_dict`` maps torchvision's key names to arrays (as ``load_state_dict`` returns). The
     graph takes ``input`` of shape ``[N, 3, 224, 224]`` (normalized RGB) and returns ``logits``
     ``[N, 1000]``. Raises ``ConversionError`` when a key is missing or extra, or a shape differs.
+    ``input_size`` builds the same network for smaller (or larger) square photos: the network is
+    convolutional up to its global pool, so the weights fit any size from 32 up (fewer pixels run
+    proportionally faster and see less detail).
 
     >>> from converters.torch_checkpoint import load_state_dict
     >>> model = build_onnx(load_state_dict("mobilenet_v2-b0353104.pth"))  # doctest: +SKIP
@@ -162,6 +165,8 @@ def build_onnx(state_dict, *, opset=13):
     if type(opset) is not int or not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ConversionError(f"opset must be an integer from {MIN_OPSET} to "
                               f"{onnx.defs.onnx_opset_version()}, got {opset!r}")
+    if type(input_size) is not int or input_size < 32:
+        raise ConversionError(f"input_size must be an integer >= 32, got {input_size!r}")
     weights = _checked_weights(state_dict)
     initializers = [numpy_helper.from_array(array, key) for key, array in weights.items()]
     initializers.append(numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"))
@@ -204,7 +209,8 @@ def build_onnx(state_dict, *, opset=13):
                                   ["logits"], name="classifier.1", alpha=1.0, beta=1.0, transB=1))
     graph = helper.make_graph(
         nodes, "mobilenet_v2",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                       ["N", 3, input_size, input_size])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", NUM_CLASSES])],
         initializers)
     opsets = [helper.make_opsetid("", opset)]

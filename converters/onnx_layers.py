@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from predict.layout import pack_panels16
+
 
 class Unsupported(Exception):
     """A node the converter cannot map; ``reason`` says why, in a few words."""
@@ -160,7 +162,11 @@ def emit(graph, inputs, outputs, features=None):
                  "inputs": [index[t] for t in layer.inputs], "output": index[layer.output]}
         for key in FORMAT_KEYS[layer.op]:
             value = layer.attrs[key]
-            if key in ("weight", "bias"):
+            if key == "weight" and layer.op in ("conv", "fc"):
+                # Packed once here, read in place by every kernel family (docs/format.md).
+                value = _blob(arrays, pack_panels16(value, layer.attrs.get("groups", 1)))
+                entry["weight_layout"] = "panels16"
+            elif key in ("weight", "bias"):
                 value = None if value is None else _blob(arrays, value)
             elif key in ("kernel", "strides", "dilations", "pads"):
                 value = [int(v) for v in value]

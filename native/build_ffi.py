@@ -52,7 +52,7 @@ ffibuilder.set_source(
     include_dirs=[str(INCLUDE), str(SRC)],
     extra_compile_args=_compile_args,
     extra_link_args=_link_args,
-    libraries=[] if sys.platform == "win32" else ["m"],
+    libraries=[] if sys.platform == "win32" else ["m", "pthread"],
 )
 
 if __name__ == "__main__":

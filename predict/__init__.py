@@ -8,7 +8,13 @@ Load a .pnet model and ask it what is in a photo::
     [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...), ('tiger cat', 0.14...)]
 
 ``Network.run`` takes and returns arrays in the source model's layout,
-``Network.features`` gives the penultimate vectors.  Every error predict
+``Network.features`` gives the penultimate vectors (or any layer's).  ``predict.learn``
+teaches a model new classes from a few example photos each and returns a ``Predictor``;
+``predict.load_predictor`` reads a saved one back::
+
+    >>> pets = predict.learn(net, {"cat": "cats/", "dog": "dogs/"})  # doctest: +SKIP
+    >>> pets.save("pets.predictor")                                  # doctest: +SKIP
+  Every error predict
 raises on purpose is a ``predict.PredictError``.  Converting models
 (``converters``, needing the ``convert`` extra) is separate: importing
 predict never imports onnx.
@@ -22,9 +28,12 @@ from predict.errors import (
     ModelFormatError,
     NativeError,
     PredictError,
+    PredictorError,
     UnsupportedModelError,
 )
+from predict.learning import learn
 from predict.network import Network, load
+from predict.predictor import Predictor, load_predictor
 
 __version__ = "0.1.0"
 
@@ -37,7 +46,11 @@ __all__ = [
     "NativeError",
     "Network",
     "PredictError",
+    "Predictor",
+    "PredictorError",
     "UnsupportedModelError",
     "__version__",
+    "learn",
     "load",
+    "load_predictor",
 ]

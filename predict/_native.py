@@ -29,9 +29,10 @@ import numpy as np
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.layout import pack_panels16
 
 # The pd_version() this module was written against (native/src/status.c).
-EXPECTED_VERSION = 1
+EXPECTED_VERSION = 2
 
 _ERR_SIZE = 512
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -49,6 +50,8 @@ _OPS = {
     "reshape": lib.PD_OP_RESHAPE,
     "pad": lib.PD_OP_PAD,
     "activation": lib.PD_OP_ACTIVATION,
+    "quantize": lib.PD_OP_QUANTIZE,
+    "dequantize": lib.PD_OP_DEQUANTIZE,
 }
 _BINARY = {"add": lib.PD_BIN_ADD, "sub": lib.PD_BIN_SUB, "mul": lib.PD_BIN_MUL, "div": lib.PD_BIN_DIV}
 _ACTS = {
@@ -65,6 +68,17 @@ _PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "e
 _DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
 _WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
 _WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+# An OHWI conv / fc weight is packed into PANELS16 here rather than by the core at build (which
+# would read the blob before its shape is checked); tests turn this off to cover the core's packer.
+_PACK_IN_PYTHON = True
+# The optional "weight_layout" key of conv and fc layers (docs/format.md).
+_LAYOUT_NAMES = {"ohwi": lib.PD_LAYOUT_OHWI, "panels16": lib.PD_LAYOUT_PANELS16}
+_CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
+                 "avx512vnni": lib.PD_CPU_AVX512VNNI, "neon": lib.PD_CPU_NEON,
+                 "neondot": lib.PD_CPU_NEONDOT}
+# Kernel families and the cpu features each needs (native/src/kernels/select.c).
+_FAMILY_NEEDS = {"ref": (), "avx2": ("avx2",), "avx512": ("avx2", "avx512"), "neon": ("neon",),
+                 "neondot": ("neon", "neondot")}
 
 # NativeNets alive in this process: a forked child gives each a fresh lock, since one held by
 # another thread at fork time would stay held in the child, where that thread does not exist.
@@ -93,6 +107,56 @@ def version():
     1
     """
     return int(lib.pd_version())
+
+
+def cpu_features():
+    """Names of the SIMD features this CPU and OS support (what the core probed).
+
+    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot"}
+    True
+    """
+    bits = int(lib.pd_cpu_features())
+    return [name for name, bit in _CPU_FEATURES.items() if bits & bit]
+
+
+def isa():
+    """The kernel family a network built now runs with ("ref", "avx2", "avx512",
+    "neon" or "neondot"): the best this CPU runs, or the one PREDICT_ISA forces.
+    Raises NativeError when PREDICT_ISA names a family this CPU or build lacks.
+
+    >>> isa() in ("ref", "avx2", "avx512", "neon", "neondot")
+    True
+    """
+    name = lib.pd_isa_name()
+    if name == ffi.NULL:
+        # pd_net_build says why; build an empty net only to get that message.
+        desc = ffi.new("pd_net_desc *")
+        out = ffi.new("pd_net **")
+        err = ffi.new("char[]", _ERR_SIZE)
+        status = lib.pd_net_build(desc, out, err, _ERR_SIZE)
+        raise NativeError(ffi.string(err).decode("utf-8", "replace"),
+                          status=ffi.string(lib.pd_status_name(status)).decode())
+    return ffi.string(name).decode()
+
+
+def runnable_isas():
+    """Every kernel family this build and CPU can run, the reference first;
+    tests run each of them through PREDICT_ISA.
+
+    >>> runnable_isas()[0]
+    'ref'
+    """
+    have = set(cpu_features())
+    return [name for name, needs in _FAMILY_NEEDS.items()
+            if all(n in have for n in needs) and (name == "ref" or _built(name))]
+
+
+def _built(name):
+    """Whether this build has the family's kernels (x86 families on x86 ...)."""
+    import platform
+    machine = platform.machine().lower()
+    x86 = machine in ("x86_64", "amd64", "i386", "i686")
+    return x86 if name in ("avx2", "avx512") else not x86
 
 
 def core_dims(shape):
@@ -164,7 +228,11 @@ class _Builder:
         return array
 
     def pointer(self, array):
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        # Integer blobs (int8 weights, int32 biases and multipliers, uint8 tables) keep their
+        # type; anything else is float32, as the float path reads it.
+        if array.dtype not in (np.int8, np.uint8, np.int32):
+            array = np.ascontiguousarray(array, dtype=np.float32)
+        array = np.ascontiguousarray(array)
         buf = ffi.from_buffer(array, require_writable=False)
         self.keep += [array, buf]
         return buf
@@ -179,6 +247,9 @@ class _Builder:
             d = descs[i]
             d.dtype = _DTYPES[t["dtype"]]
             d.h, d.w, d.c = _i32(h, what), _i32(w, what), _i32(c, what)
+            if t["dtype"] == "uint8":
+                d.scale = float(t["scale"])
+                d.zero_point = _i32(t["zero_point"], f"{what} zero_point")
             if t.get("blob") is not None:
                 d.data = self.pointer(_to_core_layout(self.blob(t["blob"], what)))
         self.keep.append(descs)
@@ -233,7 +304,23 @@ class _Builder:
             d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
+            if layer.get("quant") is not None:
+                # An int8 layer reads int8 weights and an int32 bias, whatever the blobs say.
+                self.typed(layer["weight"], np.int8, None, f"{what} weight")
+                if layer.get("bias") is not None:
+                    self.typed(layer["bias"], np.int32, None, f"{what} bias")
             d.weights = self.weights(layer, "weight", what)
+            if op in ("conv", "fc") and layer.get("quant") is None:  # int8 weights stay OHWI
+                layout = layer.get("weight_layout", "ohwi")
+                if layout not in _LAYOUT_NAMES:
+                    raise NativeError(f"{what}: unknown weight_layout {layout!r}",
+                                      status="PD_ERR_ARGUMENT")
+                if layout == "ohwi" and layer.get("weight") is not None and _PACK_IN_PYTHON:
+                    # Packed here, once, so the core never reads a blob before its
+                    # shape is checked (it would pack an OHWI weight at build).
+                    d.weights = self.packed(layer, what)
+                    layout = "panels16"
+                d.weight_layout = _LAYOUT_NAMES[layout]
             d.bias = self.weights(layer, "bias", what)
         if "act" in layer:
             act = layer["act"]
@@ -242,6 +329,51 @@ class _Builder:
                                   status="PD_ERR_ARGUMENT")
             d.act = _ACTS[act["kind"]]
             d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
+        if layer.get("quant") is not None:
+            self.quant(d, layer["quant"], what)
+
+    def typed(self, index, dtype, shape, what):
+        """Blob ``index`` checked to be ``dtype`` with ``shape`` (None: any shape)."""
+        array = self.blob(index, what)
+        if array.dtype != dtype or (shape is not None and tuple(array.shape) != shape):
+            raise NativeError(f"{what}: blob {index} is {array.dtype} {tuple(array.shape)}, "
+                              f"expected {np.dtype(dtype)}{'' if shape is None else ' ' + str(shape)}",
+                              status="PD_ERR_ARGUMENT")
+        return array
+
+    def quant(self, d, quant, what):
+        """The int8 fields of a layer: multipliers and shifts from the [2, n] int32 params
+        blob (n_q is its row length, so the C side never reads past it), clamps, tables."""
+        params = quant.get("params")
+        if params is not None:
+            array = self.typed(params, np.int32, None, f"{what} quant params")
+            if array.ndim != 2 or array.shape[0] != 2:
+                raise NativeError(f"{what}: quant params must be int32 [2, n], got "
+                                  f"{tuple(array.shape)}", status="PD_ERR_ARGUMENT")
+            ptr = self.pointer(array)
+            d.n_q = array.shape[1]
+            d.q_mult = ffi.cast("int32_t *", ptr)
+            d.q_shift = ffi.cast("int32_t *", ptr) + array.shape[1]
+        d.q_zero = _i32(quant["zero"], f"{what} quant zero")
+        d.q_lo, d.q_hi = _i32(quant["lo"], f"{what} quant lo"), _i32(quant["hi"], f"{what} quant hi")
+        if quant.get("lut") is not None:
+            lut = self.typed(quant["lut"], np.uint8, (256,), f"{what} quant lut")
+            d.q_lut = ffi.cast("uint8_t *", self.pointer(lut))
+        if quant.get("table") is not None:
+            table = self.typed(quant["table"], np.int32, (256,), f"{what} quant table")
+            d.q_table = ffi.cast("int32_t *", self.pointer(table))
+
+    def packed(self, layer, what):
+        """A PANELS16 copy of an OHWI conv / fc weight (predict.layout); a blob
+        whose shape cannot be packed goes as it is, and the shape check after
+        the build refuses it."""
+        array = self.blob(layer["weight"], f"{what} weight")
+        try:
+            groups = int(layer.get("groups", 1)) if layer["op"] == "conv" else 1
+            array = pack_panels16(array, groups)
+        except (ValueError, TypeError, ZeroDivisionError, IndexError):
+            pass
+        return self.pointer(array)
 
     def pads(self, layer, what):
         pads = layer["pads"]
@@ -290,7 +422,7 @@ class NativeNet:
     >>> net.close()
     """
 
-    def __init__(self, header, arrays, max_batch=1, outputs=None):
+    def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
         self._lock = threading.Lock()
         self._net = None
         self._max_batch = _i32(max_batch, "max_batch")
@@ -322,8 +454,18 @@ class NativeNet:
             self.close()
             raise
         self._keep = b.keep
+        if threads != 1:
+            try:
+                self.set_threads(threads)
+            except BaseException:
+                self.close()
+                raise
         self._in_dims = [b.dims[t] for t in input_ids]
         self._out_dims = [b.dims[t] for t in output_ids]
+        # uint8 tensors (the int8 path) are read and written as uint8 arrays.
+        types = [np.uint8 if t.get("dtype") == "uint8" else np.float32 for t in header["tensors"]]
+        self._in_types = [types[t] for t in input_ids]
+        self._out_types = [types[t] for t in output_ids]
         self._arena_bytes = int(lib.pd_net_arena_bytes(self._net))
         self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
         self._in_ptrs = ffi.new("void *[]", max(1, len(input_ids)))
@@ -341,19 +483,39 @@ class NativeNet:
         name = ffi.string(lib.pd_status_name(status)).decode()
         raise NativeError(f"{what}: {message} ({name})", status=name)
 
+    def set_threads(self, threads):
+        """Threads a run uses (1 to 64): the caller plus threads - 1 workers."""
+        threads = _i32(threads, "threads")
+        with self._lock:
+            if self._net is None:
+                raise NativeError("the network is closed", status="PD_ERR_STATE")
+            err = ffi.new("char[]", _ERR_SIZE)
+            self._check(lib.pd_net_set_threads(self._net, threads, err, _ERR_SIZE), err, "setting threads")
+            self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
+
+    @property
+    def threads(self):
+        """Threads a run uses."""
+        return int(lib.pd_net_threads(self._net)) if self._net is not None else 0
+
+    @property
+    def isa(self):
+        """The kernel family this network runs with ("ref", "avx2", "avx512" ...)."""
+        return ffi.string(lib.pd_net_isa_name(self._net)).decode() if self._net is not None else None
+
     @property
     def max_batch(self):
-        """The largest batch one run takes (the arena is planned for it)."""
+        """The largest batch one run takes (its samples run one after the other)."""
         return self._max_batch
 
     @property
     def arena_bytes(self):
-        """Bytes of activation memory the C net holds for max_batch samples."""
+        """Bytes of activation memory the C net holds (one sample's, whatever max_batch)."""
         return self._arena_bytes
 
     @property
     def scratch_bytes(self):
-        """Bytes of the im2col scratch buffer."""
+        """Bytes of the im2col scratch buffers (one per thread)."""
         return self._scratch_bytes
 
     def _check_inputs(self, inputs):
@@ -361,8 +523,8 @@ class NativeNet:
             raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
         batch = None
         for i, (x, dims) in enumerate(zip(inputs, self._in_dims)):
-            if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-                raise InputError(f"input {i}: expected a float32 numpy array, got "
+            if not isinstance(x, np.ndarray) or x.dtype != self._in_types[i]:
+                raise InputError(f"input {i}: expected a {np.dtype(self._in_types[i])} numpy array, got "
                                  f"{getattr(x, 'dtype', type(x).__name__)}")
             if x.ndim != 4 or tuple(x.shape[1:]) != dims:
                 raise InputError(f"input {i}: expected shape (batch, {dims[0]}, {dims[1]}, {dims[2]}), "
@@ -386,7 +548,7 @@ class NativeNet:
         >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.float32)])   # doctest: +SKIP
         """
         batch = self._check_inputs(inputs)
-        outputs = [np.empty((batch,) + dims, np.float32) for dims in self._out_dims]
+        outputs = [np.empty((batch,) + dims, dtype) for dims, dtype in zip(self._out_dims, self._out_types)]
         with self._lock:
             if self._net is None:
                 raise NativeError("the network is closed", status="PD_ERR_STATE")

@@ -1,8 +1,12 @@
-"""The ``predict`` command: classify photos, convert models, describe model files.
+"""The ``predict`` command: classify photos, learn new classes, convert models, describe them.
 
     predict classify photos/*.jpg --top 3
+    predict learn --class cat=photos/cats --class dog=photos/dogs -o pets.predictor
+    predict classify --predictor pets.predictor photos/*.jpg
     predict convert resnet18.onnx -o resnet18.pnet --labels classes.txt
     predict info models/mobilenet_v2.pnet
+    predict tag ~/Photos --db tags.sqlite
+    predict export tags.sqlite --format csv
 
 Errors predict knows about (``predict.PredictError``) print one line to stderr
 and exit 2; ``classify`` keeps going past a photo it cannot read and exits 1
@@ -12,8 +16,12 @@ at the end if any failed.  ``python -m predict`` is the same command.
 import argparse
 import json
 import os
+import platform
 import sys
 import textwrap
+
+import numpy as np
+from tqdm import tqdm
 
 import predict
 from predict.errors import ConversionError, ImageError, PredictError
@@ -48,11 +56,25 @@ def _default_model():
 def _classify(args):
     path = args.model or _default_model()
     failed = 0
-    with predict.load(path, max_batch=1) as net:
-        labels = net.labels
+    with predict.load(path, max_batch=1, threads=args.threads) as net:
+        if args.predictor:
+            learned = predict.load_predictor(args.predictor, network=net)
+            labels = learned.classes
+            tta = True if args.tta else None  # None: as the predictor was trained
+
+            def rank(photo):
+                probs = learned.probabilities(net, photo, tta=tta)
+                order = np.argsort(-probs, kind="stable")[:args.top]
+                return [(int(i), float(probs[i])) for i in order]
+        else:
+            labels = net.labels
+
+            def rank(photo):
+                return net._rank([photo], args.top, "classify", tta=args.tta)[0][0]
+
         for photo in args.photos:
             try:
-                (ranked,), _ = net._rank([photo], args.top, "classify")
+                ranked = rank(photo)
             except ImageError as e:
                 failed += 1
                 _fail_line(str(e))
@@ -72,6 +94,77 @@ def _classify(args):
     if failed:
         _fail_line(f"{failed} of {len(args.photos)} photos failed")
     return 1 if failed else 0
+
+
+# -- learn ------------------------------------------------------------------------------------
+
+def _classes(pairs):
+    """["cat=DIR", ...] -> {"cat": "DIR", ...}, checked."""
+    classes = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or not folder:
+            raise CommandError(
+                f"--class {pair!r}: expected NAME=FOLDER, e.g. --class cat=photos/cats")
+        if name in classes:
+            raise CommandError(f"--class {name!r} is given twice")
+        if not os.path.isdir(folder):
+            raise CommandError(f"--class {name}={folder}: no such folder")
+        classes[name] = folder
+    if len(classes) < 2:
+        raise CommandError("give at least two classes: --class NAME=FOLDER --class NAME=FOLDER")
+    return classes
+
+
+def _learn_report(learned, output, sha):
+    t = learned.training
+    names = learned.classes
+    width = max(len(n) for n in names)
+    lines = [f"learned {len(names)} classes from {sum(t['examples'].values())} photos "
+             f"({learned.layer!r}, {learned.feature_dim} features"
+             f"{', with mirrored crops' if learned.tta else ''})"]
+    lines += [f"  {n:<{width}}  {t['examples'][n]} photos" for n in names]
+    lines.append(f"held-out accuracy {t['cv_accuracy']:.1%} ({t['folds']}-fold cross-validation, "
+                 f"L2 penalty {learned.penalty:.3g})")
+    lines.append("confusion (rows: true class, columns: predicted):")
+    for n, row in zip(names, t["cv_confusion"]):
+        lines.append(f"  {n:<{width}}  " + " ".join(f"{v:>5}" for v in row))
+    lines.append(f"time: features {t['features_seconds']:.1f} s, fitting {t['fit_seconds']:.1f} s")
+    lines.append(f"wrote {output} (sha256 {sha})")
+    return "\n".join(lines)
+
+
+def _learn(args):
+    classes = _classes(args.classes)
+    path = args.model or _default_model()
+    with predict.load(path, max_batch=16) as net:
+        net.feature_tensor(args.layer)  # an unknown layer fails before any photo is read
+        from predict.learning import photos_in
+
+        photos = {name: photos_in(folder) for name, folder in classes.items()}
+        empty = [f"{name}={classes[name]}" for name, found in photos.items() if not found]
+        if empty:
+            raise CommandError(f"no photos in {', '.join(empty)}")
+        total = sum(len(found) for found in photos.values())
+        with tqdm(total=total, unit="photo", desc="features", file=sys.stderr,
+                  disable=args.json or not sys.stderr.isatty()) as bar:
+            def progress(done, _total):
+                bar.update(done - bar.n)
+
+            learned = predict.learn(net, photos, layer=args.layer, tta=args.tta,
+                                    folds=args.folds, seed=args.seed, progress=progress)
+    for photo, message in learned.skipped:
+        print(f"predict: warning: skipped {message}", file=sys.stderr)
+    sha = learned.save(args.output)
+    if args.json:
+        print(json.dumps({"output": args.output, "sha256": sha, "classes": learned.classes,
+                          "layer": learned.layer, "tta": learned.tta, "penalty": learned.penalty,
+                          "skipped": [m for _, m in learned.skipped],
+                          **{k: v for k, v in learned.training.items()}}))
+    else:
+        print(_learn_report(learned, args.output, sha))
+    return 0
 
 
 # -- convert --------------------------------------------------------------------------------
@@ -172,9 +265,14 @@ def _convert(args):
     input_shape = _ints(args.input_shape, 3, "--input-shape") if args.input_shape else None
     spec = _preprocess_spec(args, model, input_shape)
     labels = _read_labels(args.labels) if args.labels else None
-    sha = convert_onnx_file(model, args.output, input_shape=input_shape, labels=labels,
-                            preprocess=spec, features=args.features,
-                            provenance={"source": os.path.basename(args.src)})
+    provenance = {"source": os.path.basename(args.src)}
+    if args.int8:
+        sha = _convert_int8(args, model, input_shape, spec, labels, provenance)
+    else:
+        if args.calibrate or args.float_layers or args.min_agreement is not None:
+            raise CommandError("--calibrate, --float-layers and --min-agreement go with --int8")
+        sha = convert_onnx_file(model, args.output, input_shape=input_shape, labels=labels,
+                                preprocess=spec, features=args.features, provenance=provenance)
     print(f"wrote {args.output} (sha256 {sha})")
     if spec is not None and not any(
             v is not None for v in (args.mean, args.std, args.scale, args.channels)):
@@ -195,6 +293,26 @@ def _size_text(n):
 
 def _shape(dims):
     return str(tuple(dims))
+
+
+def _convert_int8(args, model, input_shape, spec, labels, provenance):
+    """--int8: convert, calibrate on --calibrate PHOTOS_DIR, gate on --min-agreement."""
+    from converters.calibration import folder_photos
+    from converters.onnx_import import convert_onnx
+    from converters.quantize import calibrate_and_quantize
+    from predict.format import write_pnet
+
+    if not args.calibrate:
+        raise CommandError("--int8 needs --calibrate PHOTOS_DIR (photos like the ones the model "
+                           "will see)")
+    header, arrays = convert_onnx(model, input_shape=input_shape, labels=labels,
+                                  preprocess=spec, features=args.features, provenance=provenance)
+    float_layers = [n for n in (args.float_layers or "").split(",") if n]
+    header, arrays, _ = calibrate_and_quantize(
+        header, arrays, folder_photos(args.calibrate), method=args.method,
+        float_layers=float_layers, max_layer_error=args.max_layer_error,
+        min_agreement=args.min_agreement)
+    return write_pnet(args.output, header, arrays)
 
 
 def _info_text(info):
@@ -227,6 +345,13 @@ def _info_text(info):
     lines.append(f"  labels      {info['labels'] or 'none'}")
     lines.append(f"  memory      activations {_size_text(info['arena_bytes'])}, scratch "
                  f"{_size_text(info['scratch_bytes'])} at batch {info['max_batch']}")
+    q = info.get("quantization")
+    if q:
+        lines.append(f"  int8        {q.get('int8_layers')} int8 layers, "
+                     f"{len(q.get('float_layers', []))} float32; calibrated ({q.get('method')}) on "
+                     f"{q.get('calibration_images')} inputs; on {q.get('images')} held-out: top-1 "
+                     f"agreement {q.get('top1_agreement', 0):.2%}, float top-1 in int8 top-5 "
+                     f"{q.get('top5_agreement', 0):.2%}, cosine {q.get('cosine_mean', 0):.4f}")
     heading = "provenance"
     for key, value in sorted(info["provenance"].items()):
         lines.append(f"  {heading:<11} {key}: {value}")
@@ -234,10 +359,40 @@ def _info_text(info):
     return "\n".join(lines)
 
 
+def _cpu_info():
+    """What the C core found in this CPU and the kernel family it runs with."""
+    from predict import _native
+    from predict.errors import NativeError
+
+    try:
+        isa = _native.isa()
+    except NativeError as e:
+        isa = f"none: {e}"
+    return {"machine": platform.machine(), "cpu_features": _native.cpu_features(),
+            "runnable_isas": _native.runnable_isas(), "isa": isa,
+            "forced_by": "PREDICT_ISA" if os.environ.get("PREDICT_ISA") else None}
+
+
 def _info(args):
-    with predict.load(args.model, max_batch=1) as net:
-        info = net.info()
-    print(json.dumps(info, indent=2) if args.json else _info_text(info))
+    if args.model is None and not args.cpu:
+        _fail_line("give a MODEL, or --cpu")
+        return 2
+    info = {}
+    if args.model is not None:
+        with predict.load(args.model, max_batch=1) as net:
+            info = net.info()
+    if args.cpu:
+        info = {**info, "cpu": _cpu_info()} if info else _cpu_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    if args.model is not None:
+        print(_info_text(info))
+    if args.cpu:
+        cpu = info["cpu"] if args.model is not None else info
+        print(f"cpu         {cpu['machine']}, features: {', '.join(cpu['cpu_features']) or 'none'}")
+        print(f"  kernels   {cpu['isa']}" + (" (forced by PREDICT_ISA)" if cpu["forced_by"] else "")
+              + f"; this CPU runs: {', '.join(cpu['runnable_isas'])}")
     return 0
 
 
@@ -258,8 +413,9 @@ def build_parser():
     """
     parser = argparse.ArgumentParser(
         prog="predict", description=textwrap.fill(
-            "Fast, small convnet inference: classify photos with .pnet models, convert ONNX "
-            "models to .pnet, describe model files.", 79),
+            "Fast, small convnet inference: classify photos with .pnet models, tag whole "
+            "collections into a database, teach models new classes from example photos, "
+            "convert ONNX models to .pnet, describe model files.", 79),
         epilog="example:\n  predict classify photo.jpg\n\n"
                "Run `predict COMMAND --help` for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,7 +437,44 @@ def build_parser():
     p.add_argument("--json", action="store_true",
                    help='one JSON object per photo and line: {"path", "predictions": '
                         '[{"index", "label", "probability"}]} or {"path", "error"}')
+    p.add_argument("--predictor", "-p", metavar="FILE",
+                   help="name the classes learned by `predict learn` instead of the model's "
+                        "own; the model must be the one it was trained on")
+    p.add_argument("--tta", action="store_true",
+                   help="also look at each photo's mirror image and average (twice the work); "
+                        "a predictor learned with --tta always does")
+    p.add_argument("--threads", "-t", type=int, default=1,
+                   help="threads one photo's inference uses (default 1)")
     p.set_defaults(run=_classify)
+
+    p = _subcommand(
+        commands, "learn", "learn new classes from example photos",
+        "Teach the model new classes from a folder of example photos per class (a few dozen "
+        "each is often enough): the photos go through the model once, a logistic-regression "
+        "head is fitted on their features with its regularization chosen by cross-validation, "
+        "the held-out accuracy is printed, and the predictor is saved for `predict classify "
+        "--predictor`. Photos that cannot be read are skipped and listed on stderr.",
+        "predict learn --class cat=photos/cats --class dog=photos/dogs -o pets.predictor")
+    p.add_argument("--class", "-c", dest="classes", action="append", required=True,
+                   metavar="NAME=FOLDER",
+                   help="a class and its folder of photos (searched recursively); repeat for "
+                        "each class, two or more")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the predictor file to write")
+    p.add_argument("--model", "-m",
+                   help=f"the .pnet model (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
+    p.add_argument("--layer", metavar="TENSOR",
+                   help="learn on this tensor's output instead of the model's penultimate "
+                        "features (names: `predict info --json`)")
+    p.add_argument("--tta", action="store_true",
+                   help="average each photo's features with its mirror image's, when learning "
+                        "and when classifying (twice the work)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds for choosing the regularization (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="how the folds are shuffled (default 0)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document with the training report")
+    p.set_defaults(run=_learn)
 
     p = _subcommand(
         commands, "convert", "convert an ONNX model to .pnet",
@@ -314,6 +507,18 @@ def build_parser():
                    help="the resize filter (default bilinear)")
     g.add_argument("--no-preprocess", action="store_true",
                    help="store no preprocess: the model is run with arrays only")
+    q = p.add_argument_group("int8 quantization (docs/quantization.md)")
+    q.add_argument("--int8", action="store_true", help="quantize to int8, calibrated on photos")
+    q.add_argument("--calibrate", metavar="PHOTOS_DIR",
+                   help="a folder of photos to calibrate on (every 4th is held out to measure)")
+    q.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile",
+                   help="how activation ranges are chosen (default: percentile 99.99)")
+    q.add_argument("--float-layers", metavar="NAME,...",
+                   help="layers to keep in float32 (names as `predict info --json` lists them)")
+    q.add_argument("--max-layer-error", type=float, metavar="E",
+                   help="keep float32 the layers whose own relative error passes E")
+    q.add_argument("--min-agreement", type=float, metavar="X",
+                   help="fail when int8 top-1 agreement with float32 is below X (0..1)")
     p.set_defaults(run=_convert)
 
     p = _subcommand(
@@ -321,9 +526,17 @@ def build_parser():
         "Print what a .pnet file holds: operators, parameters, sizes, input and output shapes, "
         "preprocessing, labels, memory needed and where the model came from.",
         "predict info models/mobilenet_v2.pnet --json")
-    p.add_argument("model", metavar="MODEL", help="the .pnet file")
+    p.add_argument("model", metavar="MODEL", nargs="?", help="the .pnet file")
+    p.add_argument("--cpu", action="store_true",
+                   help="also (or only) show the CPU's SIMD features and the kernels chosen "
+                        "(PREDICT_ISA=ref|avx2|avx512|neon|neondot forces a family)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=_info)
+
+    from predict.batch.command import add_commands
+
+    add_commands(commands, _subcommand,
+                 f"the .pnet model (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
     return parser
 
 

@@ -46,6 +46,11 @@ class InputError(PredictError, ValueError):
     """An input array has the wrong shape, dtype or batch size for the network."""
 
 
+class PredictorError(PredictError, ValueError):
+    """A predictor file (``predict learn``) is missing, truncated, corrupt, or was trained on a
+    different model or layer than the one it is applied to."""
+
+
 class NativeError(PredictError, RuntimeError):
     """The C core refused a request; ``status`` is its pd_status name, e.g. 'PD_ERR_SHAPE'."""
 

@@ -32,10 +32,16 @@ from predict.errors import ModelFormatError
 FORMAT_NAME = "pnet"
 VERSION = 1
 ALIGN = 64
-# Blob dtypes and their little-endian numpy types. Version 1 stores float32 only; int8 and
-# int32 (quantized weights and biases) join this table, and the checks below, with the int8 path.
-DTYPES = {"float32": np.dtype("<f4")}
-TENSOR_DTYPES = ("float32",)
+# Blob dtypes and their little-endian numpy types: float32 for the float path; int8 weights,
+# int32 biases / multipliers / tables and uint8 lookup tables for the int8 path.
+DTYPES = {"float32": np.dtype("<f4"), "int8": np.dtype("i1"), "uint8": np.dtype("u1"),
+          "int32": np.dtype("<i4")}
+TENSOR_DTYPES = ("float32", "uint8")
+# Optional top-level keys: "quantization" (a map) describes how an int8 model was made and
+# holds its accuracy report (docs/format.md).
+OPTIONAL_TOP_KEYS = ("quantization",)
+QUANT_KEYS = ("params", "zero", "lo", "hi", "lut", "table")
+_K_LIMIT = 32767            # longest int8 dot product (docs/quantization.md: overflow)
 
 TOP_KEYS = ("format", "version", "tensors", "layers", "inputs", "outputs", "features", "blobs",
             "preprocess", "labels", "provenance")
@@ -174,8 +180,8 @@ def _show(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _map(value, where, required, what="keys"):
-    """`value` must be a map holding exactly the `required` string keys."""
+def _map(value, where, required, what="keys", optional=()):
+    """`value` must be a map holding exactly the `required` string keys, plus any of `optional`."""
     if not isinstance(value, dict):
         _fail(where, f"must be a map, not {_type_name(value)}")
     for key in value:
@@ -185,7 +191,7 @@ def _map(value, where, required, what="keys"):
     if missing:
         _fail(where, f"missing {'key' if len(missing) == 1 else 'keys'} "
                      f"{', '.join(map(repr, missing))}")
-    unknown = [k for k in value if k not in required]
+    unknown = [k for k in value if k not in required and k not in optional]
     if unknown:
         _fail(where, f"unknown {'key' if len(unknown) == 1 else 'keys'} "
                      f"{', '.join(_q(k) for k in unknown[:5])}")
@@ -200,11 +206,17 @@ def _map(value, where, required, what="keys"):
 class _Blobs:
     """Blob entries as (dtype, shape), so layers can check their weights against them."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, dtypes=None):
         self.entries = entries
+        self.dtypes = dtypes or {}
+
+    def quantized(self):
+        """The same blobs, as an int8 layer reads them: int8 weights, int32 bias."""
+        return _Blobs(self.entries, {"weight": "int8", "bias": "int32"})
 
     def get(self, layer, key, where, expected=None, optional=False, layout=""):
-        """The shape of the float32 blob `layer[key]` refers to, checked against `expected`."""
+        """The shape of the blob `layer[key]` refers to (float32, or for an int8 layer int8
+        weights and an int32 bias), checked against `expected`."""
         index = layer[key]
         if index is None and optional:
             return None
@@ -214,8 +226,9 @@ class _Blobs:
         if not 0 <= index < len(self.entries):
             _fail(where, f"{key} is blob {index}, but there are {len(self.entries)} blobs")
         dtype, shape = self.entries[index]
-        if dtype != "float32":
-            _fail(where, f"{key} blob {index} has dtype {dtype}, expected float32")
+        want = self.dtypes.get(key, "float32")
+        if dtype != want:
+            _fail(where, f"{key} blob {index} has dtype {dtype}, expected {want}")
         if expected is not None and shape != expected:
             _fail(where, f"{key} blob {index} has shape {shape}, expected {expected}{layout}")
         return shape
@@ -428,9 +441,14 @@ _OPS = {
     "reshape": (1, (), _reshape_shape),
     "pad": (1, ("pads", "mode", "value"), _pad_shape),
     "activation": (1, ("act",), _activation_shape),
+    "quantize": (1, (), _same_shape),
+    "dequantize": (1, (), _same_shape),
 }
 OPS = tuple(_OPS)
 _LAYER_KEYS = ("op", "name", "inputs", "output")
+# Optional keys: conv and fc weights may be stored packed (docs/format.md, "Weight layouts").
+_OPTIONAL = {"conv": ("weight_layout",), "fc": ("weight_layout",)}
+WEIGHT_LAYOUTS = ("ohwi", "panels16")
 _WEIGHT_OPS = ("conv", "depthwise", "fc")
 
 
@@ -455,8 +473,12 @@ def _layer_keys(layer, where):
     if op not in _OPS:
         _fail(where, f"unknown op {_q(op)} (known: {', '.join(_OPS)})")
     spec = _OPS[op]
-    _map(layer, where, _LAYER_KEYS + spec[1])
+    _map(layer, where, _LAYER_KEYS + spec[1], optional=_OPTIONAL.get(op, ()) + ("quant",))
     _str(layer["name"], where, "name")
+    if "weight_layout" in layer:
+        layout = _str(layer["weight_layout"], where, "weight_layout")
+        if layout not in WEIGHT_LAYOUTS:
+            _fail(where, f"unknown weight_layout {_q(layout)} (known: {', '.join(WEIGHT_LAYOUTS)})")
     return spec
 
 
@@ -514,7 +536,10 @@ def validate(header, data_size=None, limits=None):
 
 
 def _validate(header, data_size, limits):
-    _map(header, "header", TOP_KEYS)
+    optional = tuple(k for k in OPTIONAL_TOP_KEYS if isinstance(header, dict) and k in header)
+    _map(header, "header", TOP_KEYS + optional)
+    if "quantization" in header and not isinstance(header["quantization"], dict):
+        _fail("header", "quantization must be a map")
     _str(header["format"], "header", "format", (FORMAT_NAME,))
     version = _int(header["version"], "header", "version", hi=None)
     if version != VERSION:
@@ -599,11 +624,22 @@ def _check_tensors(tensors, blobs, limits):
     shapes, constants = [], set()
     for t, tensor in enumerate(tensors):
         where = f"tensor {t}"
-        _map(tensor, where, ("name", "shape", "dtype", "blob"))
+        quantized = isinstance(tensor, dict) and tensor.get("dtype") == "uint8"
+        _map(tensor, where, ("name", "shape", "dtype", "blob")
+             + (("scale", "zero_point") if quantized else ()))
         where = f"tensor {t} {_q(_str(tensor['name'], where, 'name'))}"
         shape = _shape(tensor["shape"], where, "shape", 3, limits.max_tensor_elements)
         dtype = _str(tensor["dtype"], where, "dtype", TENSOR_DTYPES)
         blob = tensor["blob"]
+        if quantized:
+            # A scale must be a positive normal float32: zero, NaN, infinity and values that
+            # vanish or overflow in float32 are refused.
+            scale = _real(tensor["scale"], where, "scale", positive=True)
+            if not float(np.finfo(np.float32).tiny) <= scale:
+                _fail(where, f"scale {scale} is below the smallest normal float32")
+            _int(tensor["zero_point"], where, "zero_point", lo=0, hi=255)
+            if blob is not None:
+                _fail(where, "a uint8 constant is not supported (constants stay float32)")
         if blob is not None:
             if not _is_int(blob) or not 0 <= blob < len(blobs.entries):
                 _fail(where, f"blob must be nil or a blob index below {len(blobs.entries)}, "
@@ -673,7 +709,11 @@ def _check_layers(layers, tensors, shapes, constants, inputs, blobs, limits):
         if out in producers:
             _fail(where, f"{out_where} is already written by layer {producers[out]}")
         in_shapes = [shapes[t] for t in ins]
-        expected = shape_fn(layer, where, in_shapes, blobs)
+        _check_dtypes(layer, where, tensors, ins, out)
+        quantized = tensors[out]["dtype"] == "uint8" and op != "quantize"
+        if quantized:
+            _check_quant(layer, where, tensors, ins, blobs)
+        expected = shape_fn(layer, where, in_shapes, blobs.quantized() if quantized else blobs)
         if expected is None:        # reshape
             if math.prod(shapes[out]) != math.prod(in_shapes[0]):
                 _fail(where, f"reshape from {in_shapes[0]} to {shapes[out]} changes the element "
@@ -684,6 +724,88 @@ def _check_layers(layers, tensors, shapes, constants, inputs, blobs, limits):
         producers[out] = index
         readable.add(out)
     return producers
+
+
+def _check_dtypes(layer, where, tensors, ins, out):
+    """A float32 layer reads and writes float32; an int8 layer (uint8 output) reads uint8 and
+    carries `quant`; quantize goes float32 -> uint8 and dequantize uint8 -> float32."""
+    op, out_dtype = layer["op"], tensors[out]["dtype"]
+    if op == "quantize":
+        want_in, want_out = "float32", "uint8"
+    elif op == "dequantize":
+        want_in, want_out = "uint8", "float32"
+    else:
+        want_in = want_out = out_dtype
+    if out_dtype != want_out:
+        _fail(where, f"output tensor {out} is {out_dtype}, expected {want_out}")
+    for i, t in enumerate(ins):
+        if tensors[t]["dtype"] != want_in:
+            _fail(where, f"inputs[{i}] tensor {t} is {tensors[t]['dtype']}, expected {want_in}")
+    has_quant = "quant" in layer
+    needs_quant = want_out == "uint8" and op != "quantize"
+    if has_quant != needs_quant:
+        _fail(where, "an int8 layer (uint8 output) needs 'quant'" if needs_quant
+              else "'quant' belongs to int8 layers only")
+    if needs_quant and op == "div":
+        _fail(where, "div has no int8 kernel")
+
+
+def _blob_of(value, where, field, blobs, dtype, shape=None, optional=True):
+    if value is None and optional:
+        return None
+    if not _is_int(value) or not 0 <= value < len(blobs.entries):
+        _fail(where, f"{field} must be {'nil or ' if optional else ''}a blob index below "
+                     f"{len(blobs.entries)}, not {_show(value)}")
+    bdtype, bshape = blobs.entries[value]
+    if bdtype != dtype or (shape is not None and bshape != shape):
+        _fail(where, f"{field} blob {value} is {bdtype} {bshape}, expected {dtype} "
+                     f"{shape if shape is not None else ''}".rstrip())
+    return bshape
+
+
+def _check_quant(layer, where, tensors, ins, blobs):
+    """The `quant` map of an int8 layer: params int32 [2, n] with the n its op reads (values
+    are checked by the C core when the net is built), zero/lo/hi bytes, tables."""
+    q = layer["quant"]
+    w = f"{where}: quant"
+    _map(q, w, QUANT_KEYS)
+    op = layer["op"]
+    if layer.get("weight_layout", "ohwi") != "ohwi":
+        _fail(where, "int8 weights are stored OHWI; weight_layout must be 'ohwi' or absent")
+    zero = _int(q["zero"], w, "zero", lo=0, hi=255)
+    lo = _int(q["lo"], w, "lo", lo=0, hi=255)
+    hi = _int(q["hi"], w, "hi", lo=0, hi=255)
+    del zero
+    if lo > hi:
+        _fail(w, f"lo {lo} is above hi {hi}")
+    shape_in = tensors[ins[0]]["shape"]
+    c_out = None
+    if op in ("conv", "depthwise", "fc"):
+        wshape = blobs.entries[layer["weight"]][1] if _is_int(layer["weight"]) and 0 <= layer[
+            "weight"] < len(blobs.entries) else None
+        if wshape is not None:
+            k = math.prod(wshape[1:]) if op != "depthwise" else math.prod(wshape[:2])
+            if k > _K_LIMIT:
+                _fail(where, f"reduction length {k} is above {_K_LIMIT} (int8 overflow bound)")
+            c_out = wshape[0] if op != "depthwise" else wshape[-1]
+    want = {"conv": c_out, "depthwise": c_out, "fc": c_out, "global_avgpool": 1, "mul": 1,
+            "add": 2, "sub": 2, "concat": len(ins)}.get(op, 0)
+    if op == "avgpool":
+        kernel = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+        want = kernel[0] * kernel[1]
+    if want:
+        _blob_of(q["params"], w, "params", blobs, "int32", [2, want], optional=False)
+    elif q["params"] is not None:
+        _fail(w, f"params must be nil for {op}")
+    if op in ("global_avgpool", "avgpool") and math.prod(shape_in[1:]) * 255 >= 2 ** 31:
+        _fail(where, "the pool sums more cells than int32 holds")
+    _blob_of(q["lut"], w, "lut", blobs, "uint8", [256])
+    if op == "activation" and q["lut"] is None:
+        _fail(w, "an int8 activation needs a lut")
+    if op == "softmax":
+        _blob_of(q["table"], w, "table", blobs, "int32", [256], optional=False)
+    elif q["table"] is not None:
+        _fail(w, "table belongs to softmax only")
 
 
 def _check_preprocess(pre, input_shape):

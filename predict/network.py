@@ -43,40 +43,46 @@ def _check_max_batch(max_batch):
         raise InputError(f"max_batch must be an integer from 1 to {MAX_BATCH}, got {max_batch!r}")
 
 
-def load(path, *, max_batch=16, limits=None):
+def load(path, *, max_batch=16, limits=None, threads=1):
     """Loads a .pnet model file into a Network.
 
     ``max_batch`` (1 to ``MAX_BATCH``) is the largest batch one C run takes
-    (the activation arena is sized for it); bigger batches are split.
+    (its samples go through the network one after the other); bigger batches
+    are split.  ``threads`` (1 to 64) is how many threads one run uses: 1
+    suits a process per core, more lowers the latency of one photo.
     ``limits`` (a ``predict.format.Limits``) bounds what the file may ask
     for: its size, its header, its tensors, and the activation memory the
-    network needs for ``max_batch`` samples.  Raises ModelFormatError for a
-    missing, corrupt or invalid file or one beyond the limits, InputError for
-    a bad ``max_batch``.
+    network needs.  Raises ModelFormatError for a missing, corrupt or invalid
+    file or one beyond the limits, InputError for a bad ``max_batch`` or
+    ``threads``.
 
     >>> net = load("models/mobilenet_v2.pnet")                # doctest: +SKIP
     >>> net.input_shape, len(net.labels)                      # doctest: +SKIP
     ((3, 224, 224), 1000)
     """
     _check_max_batch(max_batch)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64:
+        raise InputError(f"threads must be an integer in [1, 64], got {threads!r}")
     model = read_pnet(path, limits)
     try:
-        return Network(model, max_batch=max_batch, limits=limits)
+        return Network(model, max_batch=max_batch, limits=limits, threads=threads)
     except BaseException:
         model.close()
         raise
 
 
-def _peak_lower_bound(header, max_batch):
+def _peak_lower_bound(header):
     """Bytes the activation arena needs at least: every layer's run-time inputs and output are
-    alive together. Cheap, from the header alone, so an absurd request is refused before the
-    C core is asked to allocate it."""
+    alive together, for one sample (the core runs a batch one sample after the other). Cheap,
+    from the header alone, so an absurd request is refused before the C core is asked to
+    allocate it."""
     tensors = header["tensors"]
     most = 0
     for layer in header["layers"]:
         alive = {t for t in layer["inputs"] + [layer["output"]] if tensors[t]["blob"] is None}
-        most = max(most, sum(math.prod(tensors[t]["shape"]) for t in alive))
-    return most * 4 * max_batch
+        most = max(most, sum(math.prod(tensors[t]["shape"]) * (1 if tensors[t]["dtype"] == "uint8"
+                                                                 else 4) for t in alive))
+    return most
 
 
 def _check_activation_memory(path, needed, max_batch, limit, exact):
@@ -115,6 +121,14 @@ def _native():
 def _to_core(x, shape):
     """(N, *shape) source layout -> (N, h, w, c) C-contiguous float32."""
     h, w, c = _native().core_dims(list(shape))
+    if 1 < c <= 16 and h * w > 1:
+        # A few channels (an image): one strided copy per channel is ~4x faster than
+        # numpy's general transposing copy, whose innermost stride would be c floats.
+        out = np.empty((x.shape[0], h, w, c), np.float32)
+        flat = x.reshape(x.shape[0], c, h, w)
+        for ch in range(c):
+            out[..., ch] = flat[:, ch]
+        return out
     return np.ascontiguousarray(np.moveaxis(x, 1, -1)).reshape(x.shape[0], h, w, c)
 
 
@@ -152,13 +166,13 @@ class Network:
     <Network mobilenet_v2.pnet: (3, 224, 224) -> (1000,), 3,487,816 parameters, 1000 labels>
     """
 
-    def __init__(self, model, *, max_batch=16, limits=None):
+    def __init__(self, model, *, max_batch=16, limits=None, threads=1):
         """Wraps an open ``predict.format.ModelFile``; it is closed with the Network.
         ``limits`` bounds the activation memory (``Limits.max_activation_bytes``)."""
         _check_max_batch(max_batch)
         limit = (limits or graph.Limits()).max_activation_bytes
         header = model.header
-        _check_activation_memory(model.path, _peak_lower_bound(header, max_batch), max_batch,
+        _check_activation_memory(model.path, _peak_lower_bound(header), max_batch,
                                  limit, exact=False)
         self._model = model
         self._header = header
@@ -166,15 +180,11 @@ class Network:
         self._inputs = [(io["name"], io["tensor"]) for io in header["inputs"]]
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
         self._lock = threading.Lock()
-        self._features_net = None
-        self._net = _native().NativeNet(header, model.arrays, max_batch=max_batch)
-        needed = self._net.arena_bytes + self._net.scratch_bytes
-        try:
-            _check_activation_memory(model.path, needed, max_batch, limit, exact=True)
-        except ModelFormatError:
-            self._net.close()
-            raise
+        self._extra_nets = {}  # output tensor indices -> NativeNet exposing them, built on demand
         self._activation_limit = limit
+        self._net = self._checked(_native().NativeNet(header, model.arrays, max_batch=max_batch,
+                                                      threads=threads), model.path, max_batch)
+        self.threads = threads
         _LIVE.add(self)
         self.path = model.path
         self.sha256 = model.sha256
@@ -222,15 +232,17 @@ class Network:
         Keys: path, file_bytes, sha256, layers, tensors, ops (op -> count),
         parameters, weight_bytes, macs (multiply-accumulates per sample),
         inputs and outputs (name, tensor, shape), features (name and shape,
-        or None), input_shape, preprocess, labels (how many), provenance,
-        max_batch, arena_bytes and scratch_bytes (the C core's memory).
+        or None), layer_outputs (the tensor names ``features(layer=...)``
+        takes), input_shape, preprocess, labels (how many), provenance,
+        max_batch, arena_bytes and scratch_bytes (the C core's memory), threads
+        and isa (the kernel family the C core runs with).
 
         >>> net.info()["ops"]                                 # doctest: +SKIP
         {'add': 10, 'conv': 35, 'depthwise': 17, 'fc': 1, 'global_avgpool': 1, 'reshape': 1}
         """
         with self._lock:
             net = self._live()
-            arena, scratch = net.arena_bytes, net.scratch_bytes
+            arena, scratch, isa = net.arena_bytes, net.scratch_bytes, net.isa
         header = self._header
         summary = graph.summarize(header)
         features = header["features"]
@@ -242,12 +254,17 @@ class Network:
             **summary,
             "features": None if features is None else {
                 "name": self._tensors[features]["name"], "shape": list(self._shape(features))},
+            "layer_outputs": self.layer_names(),
             "input_shape": list(self.input_shape),
             "preprocess": self.preprocess_spec,
             "provenance": dict(header["provenance"]),
+            # int8 models: how they were quantized and their measured accuracy (or None).
+            "quantization": header.get("quantization"),
             "max_batch": self.max_batch,
             "arena_bytes": arena,
             "scratch_bytes": scratch,
+            "threads": self.threads,
+            "isa": isa,
         }
 
     def __repr__(self):
@@ -267,8 +284,10 @@ class Network:
         The order matters: the C side points into the mapping until it is freed.
         """
         with self._lock:
-            nets = [n for n in (self._features_net, self._net) if n is not None]
-            self._features_net = self._net = None
+            nets = list(self._extra_nets.values())
+            nets += [self._net] if self._net is not None else []
+            self._extra_nets = {}
+            self._net = None
             for net in nets:
                 net.close()
             if self._model is not None:
@@ -391,7 +410,7 @@ class Network:
 
         return batches(), many
 
-    def classify(self, images, top=5):
+    def classify(self, images, top=5, *, tta=False):
         """Names what is in photos: the ``top`` classes with their probabilities.
 
         ``images`` is one photo (a path, bytes, a file object, a PIL image or
@@ -402,18 +421,20 @@ class Network:
         output itself when the model ends in a softmax).  Labels come from
         the file, or are the class index as a string when it has none.
         ``top`` is clipped to the number of classes; ``None`` means all.
+        ``tta=True`` averages the probabilities of the centre crop and of its
+        mirror image (test-time augmentation, twice the work).
         A photo that cannot be read raises ImageError naming it.
 
         >>> net.classify("chelsea.jpg", top=2)                # doctest: +SKIP
         [('Egyptian cat', 0.69...), ('tabby, tabby cat', 0.15...)]
         """
         labels = self._header["labels"]
-        ranked, many = self._rank(images, top, "classify")
+        ranked, many = self._rank(images, top, "classify", tta=tta)
         results = [[(labels[i] if i < len(labels) else str(i), p) for i, p in pairs]
                    for pairs in ranked]
         return results if many else results[0]
 
-    def _rank(self, images, top, what):
+    def _rank(self, images, top, what, tta=False):
         """classify() with class indices instead of labels: ([[(index, probability)]
         per photo], whether ``images`` was a list).  The CLI's JSON uses the indices."""
         if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
@@ -421,50 +442,146 @@ class Network:
         batches, many = self._photo_batches(images, what)
         ranked = []
         for batch in batches:
-            output = self.run(batch)
-            scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
-            scores = scores.reshape(scores.shape[0], -1)
-            probs = scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
+            probs = self._probabilities(batch)
+            if tta:
+                probs = (probs + self._probabilities(np.ascontiguousarray(batch[..., ::-1]))) / 2
             k = probs.shape[1] if top is None else min(top, probs.shape[1])
             for p in probs:
                 order = np.argsort(-p, kind="stable")[:k]
                 ranked.append([(int(i), float(p[i])) for i in order])
         return ranked, many
 
-    def _features_core(self):
-        """The C network that outputs the features tensor, built on first use (lock held)."""
-        self._live()
-        if self._features_net is None:
-            built = _native().NativeNet(self._header, self._model.arrays,
-                                        max_batch=self.max_batch,
-                                        outputs=[self._header["features"]])
-            try:
-                _check_activation_memory(self.path, built.arena_bytes + built.scratch_bytes,
-                                         self.max_batch, self._activation_limit, exact=True)
-            except ModelFormatError:
-                built.close()
-                raise
-            self._features_net = built
-        return self._features_net
+    def _probabilities(self, batch):
+        """float64 class probabilities (N, K) of a preprocessed batch."""
+        output = self.run(batch)
+        scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
+        scores = scores.reshape(scores.shape[0], -1)
+        return scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
 
-    def features(self, images):
-        """The penultimate features of photos, for search or similarity.
+    def scores(self, batch, features=False):
+        """Class probabilities (and optionally features) of preprocessed photos, in one run.
+
+        ``batch`` is a float32 ``(N, *input_shape)`` array of samples made by
+        ``predict.image.preprocess``.  Returns ``(probabilities, features)``:
+        float64 ``(N, classes)`` (softmax of the first output, as ``classify``
+        ranks them) and float32 ``(N, D)`` or None.  With ``features`` both
+        come from one pass through the network.  The batch runner uses this.
+
+        >>> probs, feats = net.scores(np.zeros((2, 3, 224, 224), np.float32), features=True)  # doctest: +SKIP
+        >>> probs.shape, feats.shape                          # doctest: +SKIP
+        ((2, 1000), (2, 1280))
+        """
+        arrays = self._gather_inputs(batch)
+        first = self._outputs[0][1]
+        if features:
+            tensor = self._header["features"]
+            if tensor is None:
+                raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+            logits, vectors = self._run_core(arrays, [first, tensor],
+                                             lambda: self._core_for((first, tensor)))
+            vectors = vectors.reshape(vectors.shape[0], -1)
+        else:
+            (logits,), vectors = self._run_core(arrays, [first], self._live), None
+        logits = logits.reshape(logits.shape[0], -1)
+        probs = logits.astype(np.float64) if self._ends_in_softmax else _softmax(logits)
+        return probs, vectors
+
+
+    def feature_tensor(self, layer=None):
+        """The tensor index and name that ``features(layer=...)`` returns.
+
+        ``layer`` None is the header's features tensor (the penultimate
+        embedding); otherwise the name of any tensor of the graph
+        (``info()`` and ``layer_names()`` list them).  Raises InputError for
+        a name the graph does not have, or a model without features.
+
+        >>> net.feature_tensor()                              # doctest: +SKIP
+        (65, 'features')
+        """
+        if layer is None:
+            tensor = self._header["features"]
+            if tensor is None:
+                raise InputError(f"{os.path.basename(self.path)} names no features tensor; "
+                                 f"pass layer=NAME (one of its tensors)")
+            return tensor, self._tensors[tensor]["name"]
+        if not isinstance(layer, str):
+            raise InputError(f"layer must be a tensor name (str) or None, got {layer!r}")
+        inputs = {tensor for _, tensor in self._inputs}
+        for index, t in enumerate(self._tensors):
+            if t["name"] == layer:
+                if index in inputs:
+                    raise InputError(f"layer {layer!r} is the network's input, not a layer output")
+                return index, layer
+        names = self.layer_names()
+        close = [n for n in names if layer.lower() in n.lower()][:5]
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise InputError(f"{os.path.basename(self.path)} has no tensor named {layer!r} "
+                         f"({len(names)} layer outputs, e.g. {names[-1]!r}; see "
+                         f"Network.layer_names()){hint}")
+
+    def layer_names(self):
+        """The names of the layer outputs ``features(layer=...)`` can return, in graph order.
+
+        >>> net.layer_names()[-2:]                            # doctest: +SKIP
+        ['features', 'logits']
+        """
+        return [self._tensors[layer["output"]]["name"] for layer in self._header["layers"]]
+
+    def _checked(self, net, path, max_batch):
+        """``net`` if its arena and scratch fit the activation limit; else closes it and raises."""
+        try:
+            _check_activation_memory(path, net.arena_bytes + net.scratch_bytes, max_batch,
+                                     self._activation_limit, exact=True)
+        except ModelFormatError:
+            net.close()
+            raise
+        return net
+
+    def _core_for(self, outputs):
+        """The C network that outputs the tensors ``outputs``, built on first use (lock held)."""
+        self._live()
+        outputs = tuple(outputs)
+        if outputs not in self._extra_nets:
+            self._extra_nets[outputs] = self._checked(_native().NativeNet(
+                self._header, self._model.arrays, max_batch=self.max_batch, outputs=list(outputs),
+                threads=self.threads), self.path, self.max_batch)
+        return self._extra_nets[outputs]
+
+    def features(self, images, layer=None, *, tta=False):
+        """The penultimate features of photos (or a named layer's output), for search,
+        similarity or learning new classes (``predict.learn``).
 
         Returns a float32 vector ``(D,)`` for one photo, ``(N, D)`` for a list
-        (the header's ``features`` tensor, flattened).  Raises InputError if
-        the model names no features tensor.
+        (the tensor flattened in the source layout, channels first).
+        ``layer`` None is the header's features tensor; a tensor name (see
+        ``layer_names()``) picks another one.  ``tta=True`` averages the
+        features of the centre crop and of its mirror image (test-time
+        augmentation: steadier features for twice the work).  Each layer
+        asked for gets its own C network (its own activation arena), kept
+        until ``close()``.  Raises InputError if the model names no features
+        tensor or has no tensor called ``layer``.
 
         >>> net.features("chelsea.jpg").shape                 # doctest: +SKIP
         (1280,)
+        >>> net.features(["a.jpg", "b.jpg"], layer="features.18.2.out").shape  # doctest: +SKIP
+        (2, 62720)
         """
-        tensor = self._header["features"]
-        if tensor is None:
-            raise InputError(f"{os.path.basename(self.path)} names no features tensor")
+        tensor, _ = self.feature_tensor(layer)
         batches, many = self._photo_batches(images, "features")
-        parts = []
-        for batch in batches:
-            (y,) = self._run_core([batch], [tensor], self._features_core)
-            parts.append(y.reshape(y.shape[0], -1))
+        parts = [self._batch_features(batch, tensor, tta) for batch in batches]
         d = math.prod(self._shape(tensor))
         vectors = np.concatenate(parts) if parts else np.zeros((0, d), np.float32)
         return vectors if many else vectors[0]
+
+    def _batch_features(self, batch, tensor, tta=False):
+        """float32 ``(N, D)``: tensor index ``tensor`` of a preprocessed batch, flattened; with
+        ``tta`` averaged with the mirrored batch's.  ``features()`` and the batch runner's
+        predictors (``predict.batch.worker``) both use it, so both give the same numbers."""
+        get_net = lambda: self._core_for((tensor,))  # noqa: E731
+        (y,) = self._run_core([batch], [tensor], get_net)
+        y = y.reshape(y.shape[0], -1).astype(np.float32, copy=False)
+        if tta:
+            (mirrored,) = self._run_core([np.ascontiguousarray(batch[..., ::-1])],
+                                         [tensor], get_net)
+            y = (y + mirrored.reshape(y.shape).astype(np.float32, copy=False)) * 0.5
+        return y

@@ -235,3 +235,20 @@ def test_convert_usage_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.splitlines()) == 1
     assert not os.path.exists(dst)
+
+
+def test_info_cpu_names_the_kernels(capsys, monkeypatch):
+    monkeypatch.delenv("PREDICT_ISA", raising=False)
+    assert main(["info", "--cpu", "--json"]) == 0
+    cpu = json.loads(capsys.readouterr().out)
+    assert cpu["runnable_isas"][0] == "ref" and cpu["isa"] == cpu["runnable_isas"][-1]
+    monkeypatch.setenv("PREDICT_ISA", "ref")
+    assert main(["info", "--cpu"]) == 0
+    assert "kernels   ref (forced by PREDICT_ISA)" in capsys.readouterr().out
+
+
+def test_classify_with_threads(model, photos, capsys):
+    assert main(["classify", photos[0], "-m", str(model), "--top", "2"]) == 0
+    one = capsys.readouterr().out
+    assert main(["classify", photos[0], "-m", str(model), "--top", "2", "--threads", "2"]) == 0
+    assert capsys.readouterr().out == one

@@ -165,8 +165,9 @@ def test_unicode_names_round_trip(tmp_path):
 @pytest.mark.parametrize("change,fragment", [
     (lambda h, a: h.__setitem__("blobs", []), "header: has 'blobs'"),
     (lambda h, a: a.__setitem__(1, a[1].astype(np.float64)),
-     "arrays[1]: dtype float64 cannot be stored (supported: float32)"),
-    (lambda h, a: a.__setitem__(1, a[1].astype(np.int32)), "arrays[1]: dtype int32"),
+     "arrays[1]: dtype float64 cannot be stored (supported: float32"),
+    (lambda h, a: a.__setitem__(1, a[1].astype(np.int32)),
+     "bias blob 1 has dtype int32, expected float32"),
     (lambda h, a: a.__setitem__(1, list(a[1])), "arrays[1]: must be a numpy array, not list"),
     (lambda h, a: a.__setitem__(1, a[1][:4]), "expected [8] ([Cout])"),
     (lambda h, a: a.__setitem__(1, np.float32(1.0)), "must be a numpy array"),

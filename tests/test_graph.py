@@ -555,7 +555,8 @@ def test_every_op_in_one_valid_graph():
     header = with_blobs(b.header([y], features=g2), b.arrays)
     graph.validate(header)
     summary = graph.summarize(header)
-    assert set(summary["ops"]) == set(graph.OPS) - {"add"}
+    # The int8 boundary ops are covered by tests/test_quant_format.py.
+    assert set(summary["ops"]) == set(graph.OPS) - {"add", "quantize", "dequantize"}
     assert summary["parameters"] == sum(a.size for a in b.arrays)
     assert summary["weight_bytes"] == sum(a.nbytes for a in b.arrays)
     # conv 8x12x12 outputs of 3*3*2 weights, depthwise 8x6x6 of 3*3, fc 5 of 16.
@@ -597,3 +598,13 @@ def test_garbage_never_escapes_as_another_exception():
                 graph.validate(header)
             except ModelFormatError as e:
                 assert "malformed" not in str(e), (path, value, str(e))
+
+
+def test_weight_layout_is_optional_and_checked():
+    for layout in graph.WEIGHT_LAYOUTS:
+        assert infer(dict(conv(strides=(2, 2)), weight_layout=layout), [[3, 224, 224]],
+                     [[32, 3, 3, 3]]) == [32, 112, 112]
+    with pytest.raises(ModelFormatError, match="unknown weight_layout 'nchw16c'"):
+        infer(dict(conv(), weight_layout="nchw16c"), [[3, 8, 8]], [[32, 3, 3, 3]])
+    with pytest.raises(ModelFormatError, match="weight_layout"):
+        infer(dict(conv(), weight_layout=3), [[3, 8, 8]], [[32, 3, 3, 3]])

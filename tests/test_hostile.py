@@ -320,9 +320,11 @@ def test_activation_memory_limit_is_checked_before_the_core_allocates(tmp_path, 
 
     from predict import _native
     monkeypatch.setattr(_native, "NativeNet", no_build)
-    refused(path, f"{path}: the network needs at least {(64 + 2**28) * 4 * 16:,} bytes of "
-                  f"activation memory for max_batch 16, more than the limit of {4 * 2**30:,} "
-                  f"bytes (Limits.max_activation_bytes)")
+    # The core runs a batch one sample after the other, so the arena is one sample's.
+    refused(path, f"{path}: the network needs at least {(64 + 2**28) * 4:,} bytes of "
+                  f"activation memory for max_batch 16, more than the limit of {2**30:,} "
+                  f"bytes (Limits.max_activation_bytes)",
+            limits=fmt.Limits(max_activation_bytes=2**30))
 
 
 def test_activation_memory_limit_counts_the_planned_arena_and_scratch(tmp_path):

@@ -71,13 +71,16 @@ def test_conv_1d_signal():
     assert_close(got, want)
 
 
-def test_scratch_is_sized_for_the_largest_im2col():
+def test_scratch_is_one_im2col_tile_per_thread():
     rng = np.random.default_rng(0)
     g, _, _, _ = conv_graph(rng, 1, 6, 10, 10, 4, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 2)
     with g.build(max_batch=4) as net:
-        # one sample, one group at a time: 10*10 pixels x 3*3*3 taps, whatever the
-        # batch, rounded up to 64 bytes
-        assert net.scratch_bytes == -(-10 * 10 * 27 * 4 // 64) * 64
+        # one tile of 96 output pixels (PD_CONV_TILE) x 3*3*3 taps of one group,
+        # whatever the batch and image size, rounded up to 64 bytes, per thread
+        tile = -(-96 * 27 * 4 // 64) * 64
+        assert net.scratch_bytes == tile
+        net.set_threads(3)
+        assert net.scratch_bytes == 3 * tile
     g, _, _, _ = conv_graph(rng, 1, 6, 10, 10, 4, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1)
     with g.build() as net:
         assert net.scratch_bytes == 0  # the pointwise path reads the input directly

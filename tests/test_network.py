@@ -374,3 +374,12 @@ def test_package_surface():
                           env=dict(os.environ, PYTHONPATH=root))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_load_with_threads_gives_the_same_scores(tiny):
+    photos = [photo(i) for i in range(3)]
+    with predict.load(tiny[0]) as one, predict.load(tiny[0], threads=2) as two:
+        assert two.info()["threads"] == 2 and one.info()["isa"] == two.info()["isa"]
+        assert one.classify(photos) == two.classify(photos)
+    with pytest.raises(predict.InputError, match="threads"):
+        predict.load(tiny[0], threads=0)

@@ -6,7 +6,7 @@
  * again whatever could make it read or write out of bounds, and reports a
  * status instead of crashing.
  *
- * Layout: activations are NHWC float32 (int8 later).  A source tensor of shape
+ * Layout: activations are NHWC float32, or uint8 on the int8 path.  A source tensor of shape
  * (N, C, *spatial) with 0-2 spatial dims is (N, H, W, C) here, missing spatial
  * dims being 1: (N, K) is (N, 1, 1, K) and (N, C, L) is (N, 1, L, C).
  */
@@ -42,7 +42,9 @@ typedef enum pd_op {
     PD_OP_SOFTMAX = 10,        /* along C */
     PD_OP_RESHAPE = 11,        /* keeps the element order of the source (N, C, H, W) layout */
     PD_OP_PAD = 12,            /* spatial padding */
-    PD_OP_ACTIVATION = 13      /* only the fused activation, for one that has no producer to join */
+    PD_OP_ACTIVATION = 13,     /* only the fused activation, for one that has no producer to join */
+    PD_OP_QUANTIZE = 14,       /* float32 -> uint8 with the output tensor's scale and zero point */
+    PD_OP_DEQUANTIZE = 15      /* uint8 -> float32 with the input tensor's scale and zero point */
 } pd_op;
 
 typedef enum pd_binary {
@@ -70,11 +72,29 @@ typedef enum pd_act {
     PD_ACT_LEAKYRELU = 7     /* x >= 0 ? x : act_alpha * x */
 } pd_act;
 
-/* Weight layouts; packed SIMD layouts get new numbers, the old ones stay. */
+/* Weight layouts; packed SIMD layouts get new numbers, the old ones stay.
+ * PANELS16 (conv and FC, what the converter writes): per group, the OHWI
+ * matrix [og][K] (og = C_out/groups, K = KH*KW*C_in/groups) cut into panels
+ * of 16 output channels, the last one og mod 16 wide when 16 does not divide
+ * og; each panel is K-major: element (o, k) of a panel starting at output
+ * channel o0 with width b sits at o0*K + k*b + (o - o0).  Same element count
+ * as OHWI, no padding.  The core packs an OHWI weight into PANELS16 once, at
+ * build (an owned copy); a PANELS16 weight is used in place. */
 typedef enum pd_weight_layout {
     PD_LAYOUT_OHWI = 0,      /* conv [C_out][KH][KW][C_in/groups]; FC [C_out][K] */
-    PD_LAYOUT_HWC = 1        /* depthwise [KH][KW][C] */
+    PD_LAYOUT_HWC = 1,       /* depthwise [KH][KW][C] */
+    PD_LAYOUT_PANELS16 = 2   /* conv and FC: see above */
 } pd_weight_layout;
+
+/* CPU features (bits of pd_cpu_features), each including the OS support for
+ * its registers (xgetbv on x86). */
+typedef enum pd_cpu_feature {
+    PD_CPU_AVX2 = 1,         /* AVX2 and FMA3 */
+    PD_CPU_AVX512 = 2,       /* AVX-512 F, BW, DQ, VL */
+    PD_CPU_AVX512VNNI = 4,   /* AVX-512 VNNI (vpdpbusd) */
+    PD_CPU_NEON = 8,         /* aarch64 Advanced SIMD, or armv7 NEON */
+    PD_CPU_NEONDOT = 16      /* aarch64 dot product (sdot / udot) */
+} pd_cpu_feature;
 
 typedef struct pd_tensor_desc {
     int32_t dtype;           /* pd_dtype */
@@ -107,8 +127,23 @@ typedef struct pd_layer_desc {
     const void *weights;     /* in the model mapping; NULL when the op has none */
     const void *bias;        /* C_out floats, or NULL */
 
-    int32_t act;             /* pd_act */
+    int32_t act;             /* pd_act (float32 layers; an int8 layer's activation is in q_lo/q_hi/q_lut) */
     float act_alpha, act_beta;
+
+    /* int8 layers (output tensor PD_U8), docs/quantization.md: weights int8,
+     * bias int32 with the zero-point term folded in, and the output stage
+     * q = clamp(q_zero + ((x * q_mult[i] + 2^(q_shift[i]-1)) >> q_shift[i]), q_lo, q_hi),
+     * then q = q_lut[q] when q_lut is set.  n_q entries: C_out for conv,
+     * depthwise and fc; kh*kw (one per divisor) for avgpool; 1 for the global
+     * average pool and mul; 2 for add/sub (one shared shift); one per input for
+     * concat; 0 otherwise.  A uint8 pad writes the byte q_zero.  A uint8
+     * softmax reads the 256-entry exp table q_table. */
+    int32_t n_q;
+    const int32_t *q_mult;
+    const int32_t *q_shift;
+    int32_t q_zero, q_lo, q_hi;
+    const uint8_t *q_lut;
+    const int32_t *q_table;
 } pd_layer_desc;
 
 typedef struct pd_net_desc {
@@ -120,7 +155,7 @@ typedef struct pd_net_desc {
     const int32_t *inputs;           /* tensor indices the caller fills */
     int32_t n_outputs;
     const int32_t *outputs;          /* tensor indices the caller reads */
-    int32_t max_batch;               /* the arena is planned for this batch */
+    int32_t max_batch;               /* the largest batch a run takes (samples run one by one) */
 } pd_net_desc;
 
 /* The version of this header and library; Python checks it at import. */
@@ -146,3 +181,22 @@ size_t pd_net_arena_bytes(const pd_net *net);
 size_t pd_net_scratch_bytes(const pd_net *net);
 
 void pd_net_free(pd_net *net);
+
+/* Threads a run may use (1 by default): the calling thread plus threads - 1
+ * pool workers, which sleep between runs.  A forked child re-creates its
+ * workers on its first run.  1 <= threads <= 64. */
+int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_size);
+int32_t pd_net_threads(const pd_net *net);
+
+/* The kernel family a net built now would run with: "ref", "avx2", "avx512",
+ * "neon" or "neondot".  The CPU is probed once per process; the environment
+ * variable PREDICT_ISA (one of those names) is read at every call and forces
+ * a family.  NULL when PREDICT_ISA names a family this build or CPU cannot
+ * run: then pd_net_build fails with PD_ERR_UNSUPPORTED and says why. */
+const char *pd_isa_name(void);
+
+/* The family a built net runs with (one of the names above). */
+const char *pd_net_isa_name(const pd_net *net);
+
+/* pd_cpu_feature bits of this CPU and OS (0 where the probe is not built). */
+int32_t pd_cpu_features(void);

@@ -8,6 +8,7 @@
 
 #include "predict.h"
 #include "kernels/kernels.h"
+#include "pool.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -18,6 +19,12 @@
 /* Arena and scratch offsets are multiples of this, so every tensor starts on a
  * cache line and SIMD kernels may use aligned loads. */
 #define PD_ALIGN ((size_t)64)
+
+/* Output pixels per conv task: one im2col tile, which stays in cache while
+ * the GEMM reads it.  A multiple of every micro-kernel's rows (6, 12). */
+#define PD_CONV_TILE ((size_t)96)
+
+#define PD_MAX_THREADS 64
 
 /* offset[t] of a tensor that has no arena memory (a constant, or unused). */
 #define PD_NO_OFFSET SIZE_MAX
@@ -39,13 +46,19 @@ struct pd_net {
     size_t *elems;   /* floats in one sample, per tensor */
     size_t *offset;  /* byte offset in the arena per tensor, or PD_NO_OFFSET */
     size_t arena_bytes;
-    size_t scratch_bytes;
+    size_t scratch_bytes;        /* all threads' */
+    size_t thread_scratch_bytes; /* one thread's share, a multiple of PD_ALIGN */
     void *arena_block; /* as malloc returned them; the pointers below are aligned */
     void *scratch_block;
     float *arena;
     float *scratch;
 
     const pd_kernels *kernels;
+    float **packed;   /* per layer: an OHWI weight packed into PANELS16 at build, or NULL */
+
+    int32_t threads;
+    pd_pool *pool;    /* NULL with 1 thread */
+    long pool_pid;    /* the process that created the pool: a forked child makes its own */
 };
 
 /* Writes a message to err (if any) and returns status; err always ends up
@@ -103,7 +116,30 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
 /* shape.c: the window of a conv, depthwise or pool layer whose shapes passed. */
 pd_window_shape pd_layer_window(const pd_net *net, const pd_layer_desc *layer);
 
-/* plan.c: arena offsets of every tensor, arena and scratch sizes. */
+/* shape_q8.c: dtype rules of every layer and the int8 parameters of an int8
+ * one.  Needs pd_check_layer to have passed. */
+int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t err_size);
+
+/* run_q8.c: whether a layer runs on the int8 path (output uint8, or a
+ * dequantize), and runs one such layer on batch samples. */
+int pd_layer_is_q8(const pd_net *net, const pd_layer_desc *layer);
+void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch);
+
+/* Bytes of one element of a tensor of this dtype (uint8: 1, others 4). */
+static inline size_t pd_dtype_size(int32_t dtype)
+{
+    return dtype == PD_U8 || dtype == PD_I8 ? 1 : 4;
+}
+
+/* plan.c: arena offsets of every tensor, arena and per-thread scratch sizes. */
 int32_t pd_plan(pd_net *net, char *err, size_t err_size);
+
+/* pack.c: OHWI conv / FC weights into owned PANELS16 copies (net->packed),
+ * pointing the layer copies at them. */
+int32_t pd_pack_weights(pd_net *net, char *err, size_t err_size);
+
+/* net.c: (re)creates the pool for net->threads in this process and sizes the
+ * scratch buffer for it. */
+int32_t pd_net_prepare_threads(pd_net *net, char *err, size_t err_size);
 
 #endif

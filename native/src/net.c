@@ -6,6 +6,7 @@
  * net ever makes. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -75,9 +76,11 @@ static int32_t copy_desc(pd_net *net, const pd_net_desc *d, char *err, size_t er
     net->inputs = copy_array(d->inputs, (size_t)d->n_inputs, sizeof(int32_t));
     net->outputs = copy_array(d->outputs, (size_t)d->n_outputs, sizeof(int32_t));
     net->elems = calloc(per_tensor, sizeof(size_t));
+    net->packed = calloc(d->n_layers > 0 ? (size_t)d->n_layers : 1, sizeof(float *));
     net->offset = calloc(per_tensor, sizeof(size_t));
     if (net->tensors == NULL || net->layers == NULL || net->layer_inputs == NULL ||
-        net->inputs == NULL || net->outputs == NULL || net->elems == NULL || net->offset == NULL)
+        net->inputs == NULL || net->outputs == NULL || net->elems == NULL || net->offset == NULL ||
+        net->packed == NULL)
         return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory copying the description");
 
     size_t at = 0;
@@ -98,6 +101,11 @@ int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t er
     if (out == NULL)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "out is NULL");
     *out = NULL;
+    /* First, so that a PREDICT_ISA this CPU cannot run is reported whatever
+     * the description (predict/_native.py relies on it). */
+    const pd_kernels *kernels = pd_kernels_select(err, err_size);
+    if (kernels == NULL)
+        return PD_ERR_UNSUPPORTED;
     if (desc == NULL)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "desc is NULL");
     if ((st = check_desc(desc, err, err_size)) != PD_OK)
@@ -106,24 +114,28 @@ int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t er
     pd_net *net = calloc(1, sizeof(pd_net));
     if (net == NULL)
         return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory");
-    net->kernels = pd_kernels_get();
+    net->threads = 1;
+    net->kernels = kernels;
     if ((st = copy_desc(net, desc, err, err_size)) != PD_OK)
         goto fail;
     if ((st = pd_validate_graph(net, err, err_size)) != PD_OK)
         goto fail;
     for (int32_t l = 0; l < net->n_layers; l++)
-        if ((st = pd_check_layer(net, l, err, err_size)) != PD_OK)
+        if ((st = pd_check_layer(net, l, err, err_size)) != PD_OK ||
+            (st = pd_check_layer_q8(net, l, err, err_size)) != PD_OK)
             goto fail;
     if ((st = pd_plan(net, err, err_size)) != PD_OK)
         goto fail;
+    if ((st = pd_pack_weights(net, err, err_size)) != PD_OK)
+        goto fail;
 
     net->arena = aligned_buffer(net->arena_bytes, &net->arena_block);
-    net->scratch = aligned_buffer(net->scratch_bytes, &net->scratch_block);
-    if ((net->arena_bytes > 0 && net->arena == NULL) || (net->scratch_bytes > 0 && net->scratch == NULL)) {
-        st = pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory: arena %zu bytes, scratch %zu bytes",
-                     net->arena_bytes, net->scratch_bytes);
+    if (net->arena_bytes > 0 && net->arena == NULL) {
+        st = pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory: arena %zu bytes", net->arena_bytes);
         goto fail;
     }
+    if ((st = pd_net_prepare_threads(net, err, err_size)) != PD_OK)
+        goto fail;
     *out = net;
     return PD_OK;
 fail:
@@ -142,6 +154,11 @@ void pd_net_free(pd_net *net)
     free(net->outputs);
     free(net->elems);
     free(net->offset);
+    if (net->pool_pid == (long)getpid())
+        pd_pool_free(net->pool); /* in a forked child the workers are the parent's: leave them */
+    for (int32_t l = 0; net->packed != NULL && l < net->n_layers; l++)
+        free(net->packed[l]);
+    free(net->packed);
     free(net->arena_block);
     free(net->scratch_block);
     free(net);
@@ -155,4 +172,62 @@ size_t pd_net_arena_bytes(const pd_net *net)
 size_t pd_net_scratch_bytes(const pd_net *net)
 {
     return net != NULL ? net->scratch_bytes : 0;
+}
+
+int32_t pd_net_prepare_threads(pd_net *net, char *err, size_t err_size)
+{
+    size_t bytes;
+    if (!pd_size_mul(net->thread_scratch_bytes, (size_t)net->threads, &bytes))
+        return pd_fail(err, err_size, PD_ERR_NOMEM, "scratch for %d threads is too large", (int)net->threads);
+    if (bytes != net->scratch_bytes || (bytes > 0 && net->scratch == NULL)) {
+        free(net->scratch_block);
+        net->scratch_bytes = 0;
+        net->scratch = aligned_buffer(bytes, &net->scratch_block);
+        if (bytes > 0 && net->scratch == NULL)
+            return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory: scratch %zu bytes", bytes);
+        net->scratch_bytes = bytes;
+    }
+    const long pid = (long)getpid();
+    if (net->pool != NULL && net->pool_pid != pid)
+        net->pool = NULL; /* a forked child: the parent's workers do not exist here; leak, never touch */
+    if (net->pool == NULL && net->threads > 1) {
+        net->pool = pd_pool_create(net->threads);
+        if (net->pool == NULL)
+            return pd_fail(err, err_size, PD_ERR_NOMEM, "cannot start %d threads", (int)net->threads);
+        net->pool_pid = pid;
+    }
+    return PD_OK;
+}
+
+int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_size)
+{
+    pd_fail(err, err_size, PD_OK, "%s", "");
+    if (net == NULL)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "net is NULL");
+    if (threads < 1 || threads > PD_MAX_THREADS)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "threads %d must be in [1, %d]", (int)threads,
+                       PD_MAX_THREADS);
+    if (threads == net->threads)
+        return PD_OK;
+    if (net->pool != NULL && net->pool_pid == (long)getpid())
+        pd_pool_free(net->pool);
+    net->pool = NULL;
+    net->threads = threads;
+    int32_t st = pd_net_prepare_threads(net, err, err_size);
+    if (st != PD_OK) {
+        /* back to one thread, which needs no pool and less scratch: still runnable */
+        net->threads = 1;
+        pd_net_prepare_threads(net, NULL, 0);
+    }
+    return st;
+}
+
+int32_t pd_net_threads(const pd_net *net)
+{
+    return net != NULL ? net->threads : 0;
+}
+
+const char *pd_net_isa_name(const pd_net *net)
+{
+    return net != NULL ? net->kernels->name : NULL;
 }

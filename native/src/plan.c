@@ -8,10 +8,13 @@
  * first, each at the lowest 64-byte aligned offset that is free of every
  * already placed tensor it meets.  That is not optimal (the problem is
  * NP-hard) but is close on chains and residual blocks, and it is
- * deterministic.  Sizes are for max_batch samples. */
+ * deterministic.  Sizes are for one sample: a run takes the samples of a batch
+ * one after the other through the whole net (run.c), so max_batch costs no
+ * activation memory, and each layer's working set is one sample's. */
 #include <stdlib.h>
 
 #include "core.h"
+#include "kernels/q8.h"
 
 typedef struct span {
     int32_t tensor;
@@ -108,7 +111,7 @@ static int32_t plan_arena(pd_net *net, char *err, size_t err_size)
         s->first = first[t];
         s->last = last[t];
         /* validate.c checked that elems * max_batch * 4 fits; the rounding may not. */
-        if (!pd_size_align(net->elems[t] * (size_t)net->max_batch * sizeof(float), &s->bytes)) {
+        if (!pd_size_align(net->elems[t] * sizeof(float), &s->bytes)) {
             st = pd_fail(err, err_size, PD_ERR_NOMEM, "tensor %d is too large", (int)t);
             goto done;
         }
@@ -128,8 +131,8 @@ done:
     return st;
 }
 
-/* The scratch buffer is per call (one sample at a time), so it does not scale
- * with the batch. */
+/* Each thread has its own scratch for one conv task (PD_CONV_TILE output
+ * pixels of one sample), so it scales with neither the batch nor the image. */
 static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
 {
     size_t most = 0;
@@ -138,15 +141,22 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
         if (layer->op != PD_OP_CONV)
             continue;
         pd_window_shape s = pd_layer_window(net, layer);
-        size_t floats = net->kernels->conv_f32_scratch(&s), bytes;
-        if (floats == SIZE_MAX || !pd_size_mul(floats, sizeof(float), &bytes) ||
+        size_t floats, bytes;
+        if (net->tensors[layer->output].dtype == PD_U8) { /* int8 im2col of a whole sample: bytes */
+            floats = 1;
+            bytes = pd_conv_q8_scratch_ref(&s);
+        } else {
+            floats = net->kernels->conv_f32_scratch(&s, PD_CONV_TILE);
+            bytes = sizeof(float);
+        }
+        if (floats == SIZE_MAX || bytes == SIZE_MAX || !pd_size_mul(floats, bytes, &bytes) ||
             !pd_size_align(bytes, &bytes))
             return pd_fail(err, err_size, PD_ERR_NOMEM, "layer %d (conv): scratch buffer too large",
                            (int)l);
         if (bytes > most)
             most = bytes;
     }
-    net->scratch_bytes = most;
+    net->thread_scratch_bytes = most;
     return PD_OK;
 }
 

@@ -1,13 +1,16 @@
-/* run.c: one forward pass.  Copies the inputs into the arena, runs each layer
- * with the net's kernel table, copies the outputs out.  Allocates nothing.
+/* run.c: one forward pass.  Per sample: copies its inputs into the arena, runs
+ * each layer with the net's kernel table, copies its outputs out.  Allocates
+ * nothing.
  *
  * A constant tensor has batch 1 and broadcasts: kernels that read several
  * tensors (binary, concat) take a per-input sample stride, 0 for a constant.
  * A layer whose inputs are all constants computes one sample and copies it to
  * the others, so no other kernel needs to know about constants. */
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
+#include "kernels/ref/ref.h"
 
 static const float *tensor_data(const pd_net *net, int32_t t)
 {
@@ -42,6 +45,119 @@ static pd_dims dims_of(const pd_net *net, int32_t t)
     return pd_tensor_dims(&net->tensors[t]);
 }
 
+/* The parallel parts of a layer: GEMM tiles, conv pixel tiles, depthwise row
+ * chunks.  A job describes one layer's split; task t is one part.  With one
+ * thread a GEMM is one task and the kernel does all the blocking. */
+typedef struct job {
+    const pd_net *net;
+    const pd_kernels *k;
+    const pd_window_shape *s;
+    const pd_act_params *act;
+    const float *x, *w, *bias;
+    float *y;
+    /* GEMM: m x n x k, tiles of mt rows and nt columns; n_tiles columns of tiles */
+    size_t m, n, kdim, lda, ldc, mt, nt, n_col_tiles;
+    /* conv and depthwise: parts per sample and their size */
+    size_t parts, part, x_sample, y_sample;
+} job;
+
+static void gemm_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    (void)worker;
+    const size_t i0 = (t / j->n_col_tiles) * j->mt, c0 = (t % j->n_col_tiles) * j->nt;
+    const size_t rows = j->m - i0 < j->mt ? j->m - i0 : j->mt;
+    const size_t cols = j->n - c0 < j->nt ? j->n - c0 : j->nt;
+    j->k->gemm_f32(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * j->kdim,
+                   j->bias != NULL ? j->bias + c0 : NULL, j->y + i0 * j->ldc + c0, j->ldc, j->act);
+}
+
+/* Splits an m x n GEMM into about 4 tiles per thread, rows in multiples of 12
+ * (every micro-kernel's row count divides it) and columns in whole panels,
+ * preferring to cut rows (each column cut re-reads A). */
+static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const float *a, size_t lda,
+                     const float *b, const float *bias, float *c, size_t ldc, const pd_act_params *act)
+{
+    job j = {.net = net, .k = net->kernels, .act = act, .x = a, .w = b, .bias = bias, .y = c,
+             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = m, .nt = n};
+    const size_t want = net->threads > 1 ? 4 * (size_t)net->threads : 1;
+    size_t row_tiles = 1, col_tiles = 1;
+    if (want > 1) {
+        const size_t most_rows = (m + 11) / 12, most_cols = (n + PD_PANEL - 1) / PD_PANEL;
+        row_tiles = most_rows < want ? most_rows : want;
+        if (row_tiles < want) {
+            col_tiles = (want + row_tiles - 1) / row_tiles;
+            if (col_tiles > most_cols)
+                col_tiles = most_cols;
+        }
+        j.mt = ((m + row_tiles - 1) / row_tiles + 11) / 12 * 12;
+        j.nt = ((n + col_tiles - 1) / col_tiles + PD_PANEL - 1) / PD_PANEL * PD_PANEL;
+        row_tiles = (m + j.mt - 1) / j.mt;
+        col_tiles = (n + j.nt - 1) / j.nt;
+    }
+    j.n_col_tiles = col_tiles;
+    pd_pool_run(net->pool, row_tiles * col_tiles, gemm_task, &j);
+}
+
+static void conv_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    const size_t sample = t / j->parts, p0 = (t % j->parts) * j->part;
+    const size_t pixels = (size_t)j->s->out.h * (size_t)j->s->out.w;
+    const size_t p1 = pixels - p0 < j->part ? pixels : p0 + j->part;
+    float *scratch = (float *)((unsigned char *)j->net->scratch +
+                               (size_t)worker * j->net->thread_scratch_bytes);
+    j->k->conv_f32(j->k, j->s, j->x + sample * j->x_sample, j->w, j->bias, j->act,
+                   j->y + sample * j->y_sample, p0, p1, scratch);
+}
+
+static void depthwise_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    (void)worker;
+    const size_t sample = t / j->parts, r0 = (t % j->parts) * j->part;
+    const size_t rows = (size_t)j->s->out.h;
+    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
+    j->k->depthwise_f32(j->s, j->x + sample * j->x_sample, j->w, j->bias, j->act,
+                        j->y + sample * j->y_sample, (int32_t)r0, (int32_t)r1);
+}
+
+static void run_conv(const pd_net *net, const pd_layer_desc *layer, size_t batch, const float *x,
+                     float *y, const pd_act_params *act)
+{
+    pd_window_shape s = pd_layer_window(net, layer);
+    const size_t cin = (size_t)s.in.c, cout = (size_t)s.out.c;
+    if (pd_conv_is_pointwise(&s)) {
+        run_gemm(net, batch * (size_t)s.in.h * (size_t)s.in.w, cout, cin, x, cin, layer->weights,
+                 layer->bias, y, cout, act);
+        return;
+    }
+    const size_t pixels = (size_t)s.out.h * (size_t)s.out.w;
+    job j = {.net = net, .k = net->kernels, .s = &s, .act = act, .x = x, .w = layer->weights,
+             .bias = layer->bias, .y = y, .part = PD_CONV_TILE,
+             .x_sample = (size_t)s.in.h * (size_t)s.in.w * cin, .y_sample = pixels * cout};
+    j.parts = (pixels + PD_CONV_TILE - 1) / PD_CONV_TILE;
+    pd_pool_run(net->pool, batch * j.parts, conv_task, &j);
+}
+
+static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, size_t batch,
+                          const float *x, float *y, const pd_act_params *act)
+{
+    pd_window_shape s = pd_layer_window(net, layer);
+    const size_t rows = (size_t)s.out.h;
+    job j = {.net = net, .k = net->kernels, .s = &s, .act = act, .x = x, .w = layer->weights,
+             .bias = layer->bias, .y = y,
+             .x_sample = (size_t)s.in.h * (size_t)s.in.w * (size_t)s.in.c,
+             .y_sample = rows * (size_t)s.out.w * (size_t)s.out.c};
+    /* with threads, about 4 chunks per thread over the whole batch */
+    size_t chunks = net->threads > 1 ? (4 * (size_t)net->threads + batch - 1) / batch : 1;
+    if (chunks > rows)
+        chunks = rows;
+    j.part = (rows + chunks - 1) / chunks;
+    j.parts = (rows + j.part - 1) / j.part;
+    pd_pool_run(net->pool, batch * j.parts, depthwise_task, &j);
+}
+
 /* Runs layer on batch samples.  Returns 1 when the kernel applied the
  * layer's activation itself, 0 when the caller must. */
 static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch)
@@ -54,20 +170,16 @@ static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch
     pd_dims out = dims_of(net, layer->output);
 
     switch (layer->op) {
-    case PD_OP_CONV: {
-        pd_window_shape s = pd_layer_window(net, layer);
-        k->conv_f32(k, &s, batch, x, layer->weights, layer->bias, &act, y, net->scratch);
+    case PD_OP_CONV:
+        run_conv(net, layer, batch, x, y, &act);
         return 1;
-    }
-    case PD_OP_DEPTHWISE: {
-        pd_window_shape s = pd_layer_window(net, layer);
-        k->depthwise_f32(&s, batch, x, layer->weights, layer->bias, &act, y);
+    case PD_OP_DEPTHWISE:
+        run_depthwise(net, layer, batch, x, y, &act);
         return 1;
-    }
     case PD_OP_FC: {
         size_t kdim = net->elems[layer->inputs[0]];
-        k->gemm_f32(batch, (size_t)out.c, kdim, x, kdim, layer->weights, kdim, layer->bias, y,
-                    (size_t)out.c, &act);
+        run_gemm(net, batch, (size_t)out.c, kdim, x, kdim, layer->weights, layer->bias, y,
+                 (size_t)out.c, &act);
         return 1;
     }
     case PD_OP_MAXPOOL: {
@@ -135,6 +247,14 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
     float *y = tensor_arena(net, layer->output);
     size_t computed = all_inputs_constant(net, layer) ? 1 : batch;
 
+    if (pd_layer_is_q8(net, layer)) {
+        size_t bytes = elems * pd_dtype_size(net->tensors[layer->output].dtype);
+        pd_run_layer_q8(net, layer, computed);
+        for (size_t n = computed; n < batch; n++)
+            memcpy((unsigned char *)y + n * bytes, y, bytes);
+        return;
+    }
+
     if (!run_layer(net, layer, computed) && layer->act != PD_ACT_NONE) {
         pd_act_params act = layer_act(layer);
         net->kernels->act_f32(y, y, computed * elems, &act);
@@ -163,21 +283,28 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
         if (outputs[i] == NULL)
             return pd_fail(err, err_size, PD_ERR_ARGUMENT, "output %d is NULL", (int)i);
 
-    size_t n = (size_t)batch;
-    for (int32_t i = 0; i < net->n_inputs; i++) {
-        int32_t t = net->inputs[i];
-        memcpy(tensor_arena(net, t), inputs[i], n * net->elems[t] * sizeof(float));
+    /* A forked child has none of its parent's pool threads: start its own. */
+    if (net->threads > 1 && net->pool_pid != (long)getpid()) {
+        int32_t st = pd_net_prepare_threads(net, err, err_size);
+        if (st != PD_OK)
+            return st;
     }
-    for (int32_t l = 0; l < net->n_layers; l++)
-        execute(net, &net->layers[l], n);
-    for (int32_t i = 0; i < net->n_outputs; i++) {
-        int32_t t = net->outputs[i];
-        size_t sample = net->elems[t] * sizeof(float);
-        const unsigned char *src = (const unsigned char *)tensor_data(net, t);
-        unsigned char *dst = outputs[i];
-        size_t stride = tensor_stride(net, t) * sizeof(float);
-        for (size_t s = 0; s < n; s++)
-            memcpy(dst + s * sample, src + s * stride, sample);
+    /* One sample after the other through the whole net (plan.c): each layer's
+     * working set is one sample's, which stays in cache, and the results are
+     * those of batch 1 bit for bit. */
+    for (size_t s = 0; s < (size_t)batch; s++) {
+        for (int32_t i = 0; i < net->n_inputs; i++) {
+            int32_t t = net->inputs[i];
+            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
+            memcpy(tensor_arena(net, t), (const unsigned char *)inputs[i] + s * sample, sample);
+        }
+        for (int32_t l = 0; l < net->n_layers; l++)
+            execute(net, &net->layers[l], 1);
+        for (int32_t i = 0; i < net->n_outputs; i++) {
+            int32_t t = net->outputs[i];
+            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
+            memcpy((unsigned char *)outputs[i] + s * sample, tensor_data(net, t), sample);
+        }
     }
     return PD_OK;
 }

@@ -104,7 +104,7 @@ static int32_t check_conv(const pd_net *net, int32_t index, char *err, size_t er
     pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
     size_t n;
 
-    if (layer->weight_layout != PD_LAYOUT_OHWI)
+    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16)
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "weight layout %d", LAYER_ARGS,
                        (int)layer->weight_layout);
     if (layer->groups < 1 || in.c % layer->groups != 0 || out.c % layer->groups != 0)
@@ -145,7 +145,7 @@ static int32_t check_fc(const pd_net *net, int32_t index, char *err, size_t err_
     pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
     size_t n;
 
-    if (layer->weight_layout != PD_LAYOUT_OHWI)
+    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16)
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "weight layout %d", LAYER_ARGS,
                        (int)layer->weight_layout);
     if (out.h != 1 || out.w != 1)
@@ -239,7 +239,7 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
     const pd_layer_desc *layer = &net->layers[index];
     int32_t st;
 
-    if (layer->op < PD_OP_CONV || layer->op > PD_OP_ACTIVATION)
+    if (layer->op < PD_OP_CONV || layer->op > PD_OP_DEQUANTIZE)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,
                        (int)layer->op);
     if ((st = check_counts(net, index, err, err_size)) != PD_OK)
@@ -277,6 +277,8 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
         return check_concat(net, index, err, err_size);
     case PD_OP_SOFTMAX:
     case PD_OP_ACTIVATION:
+    case PD_OP_QUANTIZE:
+    case PD_OP_DEQUANTIZE:
         return expect_dims(net, index, in, err, err_size);
     case PD_OP_RESHAPE:
         if (net->elems[layer->output] != net->elems[layer->inputs[0]])

@@ -6,7 +6,7 @@
 
 /* Bumped whenever predict.h changes; predict/_native.py checks it at import so
  * a stale build is never used with a newer Python side. */
-#define PD_VERSION 1
+#define PD_VERSION 2
 
 int32_t pd_version(void)
 {
@@ -42,6 +42,8 @@ const char *pd_op_name(int32_t op)
     case PD_OP_RESHAPE: return "reshape";
     case PD_OP_PAD: return "pad";
     case PD_OP_ACTIVATION: return "activation";
+    case PD_OP_QUANTIZE: return "quantize";
+    case PD_OP_DEQUANTIZE: return "dequantize";
     default: return "op?";
     }
 }

@@ -16,10 +16,18 @@ static int32_t check_tensors(pd_net *net, char *err, size_t err_size)
         if (d->dtype < PD_F32 || d->dtype > PD_I32)
             return pd_fail(err, err_size, PD_ERR_ARGUMENT, "tensor %d: unknown dtype %d", (int)t,
                            (int)d->dtype);
-        if (d->dtype != PD_F32)
+        if (d->dtype != PD_F32 && d->dtype != PD_U8)
             return pd_fail(err, err_size, PD_ERR_UNSUPPORTED,
-                           "tensor %d: dtype %d is not supported yet (float32 only)", (int)t,
+                           "tensor %d: dtype %d is not supported (float32 and uint8 only)", (int)t,
                            (int)d->dtype);
+        if (d->dtype == PD_U8 && d->data != NULL)
+            return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, "tensor %d: a uint8 constant", (int)t);
+        /* !(s > 0) also refuses NaN; s - s != 0 refuses infinity. */
+        if (d->dtype == PD_U8 && (!(d->scale > 0.0f) || d->scale - d->scale != 0.0f ||
+                                  d->zero_point < 0 || d->zero_point > 255))
+            return pd_fail(err, err_size, PD_ERR_ARGUMENT,
+                           "tensor %d: uint8 scale %g must be finite and > 0, zero point %d in [0, 255]",
+                           (int)t, (double)d->scale, (int)d->zero_point);
         if (d->h < 1 || d->w < 1 || d->c < 1)
             return pd_fail(err, err_size, PD_ERR_ARGUMENT, "tensor %d: dims (%d, %d, %d) must be >= 1",
                            (int)t, (int)d->h, (int)d->w, (int)d->c);

@@ -1,16 +1,46 @@
-/* kernels.h: what a kernel family provides, as one table of function pointers.
+/* kernels.h: what a kernel family provides, as one table of function pointers,
+ * and how a family is chosen at run time.
  *
- * The reference family (kernels/ref/) fills every entry and is the
- * specification.  A SIMD family (AVX2, AVX-512, NEON ...) starts from a copy of
- * the reference table and replaces the entries it speeds up, so a kernel a CPU
- * lacks falls back to the reference.  The table is chosen once, when a net is
- * built (pd_kernels_get), and never changes afterwards.
+ * Families.  The reference family (kernels/ref/) fills every entry and is the
+ * specification.  A SIMD family (x86/: AVX2+FMA, AVX-512; arm/: NEON, NEON dot
+ * product) starts from a copy of the reference table and replaces the entries
+ * it speeds up (its pd_kernels_fill_<isa> function), so whatever a family does
+ * not bring falls back to the reference.
+ *
+ * Files and flags.  One instruction set per file, its name in the file name
+ * (x86/gemm_f32_avx2.c, arm/depthwise_f32_neon.c ...).  Only those files carry
+ * compiler-specific code: `#pragma GCC target("avx2,fma")` (or the ARM
+ * equivalent) at their top, so there is no global -march and one build runs
+ * on any CPU of its architecture.  Each ISA file is wrapped in the matching
+ * PD_BUILD_<FAMILY> guard below, so on another architecture or compiler it
+ * compiles to nothing.  A kernel compiled for an instruction set is only ever
+ * called once the CPU check below passed.
+ *
+ * Choosing.  pd_kernels_select (select.c) probes the CPU once per process
+ * (cpu_x86.c: cpuid plus xgetbv for the OS's register support; arm: getauxval
+ * / the compile target), fills each built family's table once (pthread_once),
+ * then picks, at every net build: PREDICT_ISA if set (ref, avx2, avx512, neon,
+ * neondot; a family this build or CPU cannot run is a clear error, never a
+ * SIGILL), else the best family both built and supported: avx512 > avx2 > ref
+ * on x86, neondot > neon > ref on ARM.  A net keeps its table for life.
+ *
+ * Adding a family: its files under kernels/<arch>/ guarded by its
+ * PD_BUILD_ macro, a `void pd_kernels_fill_<isa>(pd_kernels *k)` that replaces
+ * entries, a PD_ISA_ value, its row in select.c's family list (name, ISA,
+ * required pd_cpu_feature bits, fill function) and a PD_CPU_ bit in predict.h
+ * if it needs a new feature.
  *
  * Conventions shared by every kernel:
  * - activations are NHWC float32; one sample is (h, w, c), samples follow each
  *   other without gaps unless a *_stride says otherwise;
  * - a "stride" of an input is the distance between two samples in floats; 0
  *   means the input is a constant of batch 1 that broadcasts over the batch;
+ * - conv and FC weights are PD_LAYOUT_PANELS16 (predict.h): panels of 16
+ *   output channels, K-major inside a panel; the net packs OHWI weights into it
+ *   at build, so kernels see that layout only;
+ * - GEMM, conv and depthwise work on a part of a layer (rows of the GEMM,
+ *   pixels or output rows of one sample): the core splits a layer into such
+ *   parts and hands them to its threads, so kernels are single-threaded;
  * - shapes were checked when the net was built: kernels trust them, allocate
  *   nothing, keep no state and never fail.
  */
@@ -19,6 +49,37 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Which SIMD families this compiler and target can build. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define PD_BUILD_X86 1
+#else
+#define PD_BUILD_X86 0
+#endif
+/* NEON: every aarch64, and armv7 (its NEON files turn NEON on by pragma over
+ * Debian's armhf baseline, which has none).  The dot product: aarch64 only. */
+#if (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__aarch64__) || (defined(__arm__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7))
+#define PD_BUILD_NEON 1
+#else
+#define PD_BUILD_NEON 0
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define PD_BUILD_NEONDOT 1
+#else
+#define PD_BUILD_NEONDOT 0
+#endif
+
+/* Output channels per weight panel (PD_LAYOUT_PANELS16). */
+#define PD_PANEL 16
+
+typedef enum pd_isa {
+    PD_ISA_REF = 0,
+    PD_ISA_AVX2 = 1,
+    PD_ISA_AVX512 = 2,
+    PD_ISA_NEON = 3,
+    PD_ISA_NEONDOT = 4
+} pd_isa;
 
 /* One NHWC sample. */
 typedef struct pd_dims {
@@ -47,27 +108,44 @@ struct pd_kernels;
 /* y[i] = act(x[i]) for i < n; y may equal x. */
 typedef void (*pd_act_f32_fn)(float *y, const float *x, size_t n, const pd_act_params *act);
 
-/* c[i*ldc + j] = act(bias[j] + sum_p a[i*lda + p] * b[j*ldb + p]) for i < m, j < n.
- * b holds one row of k weights per output column (OHWI / FC weights as they
- * are); bias may be NULL. */
+/* c[i*ldc + j] = act(bias[j] + sum_p a[i*lda + p] * B(j, p)) for i < m, j < n,
+ * B being the n x k matrix b in PANELS16 layout: B(j, p) is
+ * b[j0*k + p*bw + (j - j0)] with j0 = j - j % 16 and bw = min(16, n - j0).
+ * bias may be NULL.  A caller may split n at a multiple of 16: the columns
+ * from j0 on are again a PANELS16 matrix at b + j0*k. */
 typedef void (*pd_gemm_f32_fn)(size_t m, size_t n, size_t k, const float *a, size_t lda,
-                               const float *b, size_t ldb, const float *bias, float *c,
-                               size_t ldc, const pd_act_params *act);
+                               const float *b, const float *bias, float *c, size_t ldc,
+                               const pd_act_params *act);
 
-/* Floats of scratch a convolution needs (per call), SIZE_MAX if it overflows. */
-typedef size_t (*pd_conv_scratch_fn)(const pd_window_shape *s);
+/* The int8 GEMM accumulator of docs/quantization.md, before requantization:
+ * c[i*ldc + j] = bias[j] + sum_p a[i*lda + p] * b[j*ldb + p] for i < m, j < n,
+ * a uint8 activations, b int8 weights in [-127, 127] (one row of k per output
+ * column, OHWI), bias int32 or NULL, in wrapping 32-bit arithmetic.  Integer
+ * only, so every family returns exactly the same c.  (The int8 engine may
+ * settle on a packed layout; this is the dot-product core the NEON families
+ * are tested and dispatched on meanwhile.) */
+typedef void (*pd_gemm_u8i8_fn)(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                                const int8_t *b, size_t ldb, const int32_t *bias, int32_t *c,
+                                size_t ldc);
 
-/* Convolution, weights OHWI [c_out][kh][kw][c_in/groups].  k is the table the
- * net runs with, so a family that only brings a faster GEMM reuses the
- * reference driver. */
-typedef void (*pd_conv_f32_fn)(const struct pd_kernels *k, const pd_window_shape *s, size_t batch,
-                               const float *x, const float *w, const float *bias,
-                               const pd_act_params *act, float *y, float *scratch);
+/* Floats of scratch a conv call over `pixels` output pixels needs, 0 for a
+ * pointwise conv (which the core runs as one GEMM), SIZE_MAX on overflow. */
+typedef size_t (*pd_conv_scratch_fn)(const pd_window_shape *s, size_t pixels);
 
-/* Depthwise convolution, weights HWC [kh][kw][c]. */
-typedef void (*pd_depthwise_f32_fn)(const pd_window_shape *s, size_t batch, const float *x,
-                                    const float *w, const float *bias, const pd_act_params *act,
-                                    float *y);
+/* Output pixels [p0, p1) (row-major over out.h x out.w) of one sample of a
+ * convolution, every group; weights PANELS16 per group.  x and y point at the
+ * sample.  k is the table the net runs with, so a family that only brings a
+ * faster GEMM reuses the reference driver (im2col rows straight into what the
+ * GEMM reads: one row of K = kh*kw*cg floats per output pixel). */
+typedef void (*pd_conv_f32_fn)(const struct pd_kernels *k, const pd_window_shape *s, const float *x,
+                               const float *w, const float *bias, const pd_act_params *act,
+                               float *y, size_t p0, size_t p1, float *scratch);
+
+/* Output rows [r0, r1) of one sample of a depthwise convolution, weights HWC
+ * [kh][kw][c]; x and y point at the sample. */
+typedef void (*pd_depthwise_f32_fn)(const pd_window_shape *s, const float *x, const float *w,
+                                    const float *bias, const pd_act_params *act, float *y,
+                                    int32_t r0, int32_t r1);
 
 typedef void (*pd_maxpool_f32_fn)(const pd_window_shape *s, size_t batch, const float *x, float *y);
 
@@ -101,9 +179,11 @@ typedef void (*pd_pad_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims 
                               float *y);
 
 typedef struct pd_kernels {
-    const char *name; /* "ref", later "avx2", "neon" ... */
+    const char *name; /* "ref", "avx2", "avx512", "neon", "neondot" */
+    int32_t isa;      /* pd_isa */
     pd_act_f32_fn act_f32;
     pd_gemm_f32_fn gemm_f32;
+    pd_gemm_u8i8_fn gemm_u8i8;
     pd_conv_scratch_fn conv_f32_scratch;
     pd_conv_f32_fn conv_f32;
     pd_depthwise_f32_fn depthwise_f32;
@@ -121,8 +201,32 @@ typedef struct pd_kernels {
 /* The reference family: every entry filled, portable C. */
 const pd_kernels *pd_kernels_ref(void);
 
-/* The family nets are built with: the best one this CPU runs (for now the
- * reference).  Read-only, the same for the life of the process. */
-const pd_kernels *pd_kernels_get(void);
+/* The family a net built now runs with (see "Choosing" above); NULL when
+ * PREDICT_ISA asks for one this build or CPU cannot run, with a message in
+ * err.  Tables are read-only and live as long as the process. */
+const pd_kernels *pd_kernels_select(char *err, size_t err_size);
+
+/* pd_cpu_feature bits (predict.h) of this CPU and OS, probed once. */
+int32_t pd_cpu_features_cached(void);
+
+/* For the C tests (native/tests): family i of this build, best last, NULL
+ * past the last; *supported says whether this CPU runs it.  A test may run a
+ * family the CPU lacks only to prove that it then dies of SIGILL. */
+const pd_kernels *pd_kernels_family(size_t i, int *supported);
+
+/* Each SIMD family replaces the entries it speeds up in a copy of the
+ * reference table. */
+#if PD_BUILD_X86
+int32_t pd_cpu_probe_x86(void); /* cpu_x86.c: cpuid + xgetbv, not cached */
+void pd_kernels_fill_avx2(pd_kernels *k);
+void pd_kernels_fill_avx512(pd_kernels *k);
+#endif
+#if PD_BUILD_NEON
+int32_t pd_cpu_probe_arm(void); /* cpu_arm.c: getauxval, not cached */
+void pd_kernels_fill_neon(pd_kernels *k);
+#endif
+#if PD_BUILD_NEONDOT
+void pd_kernels_fill_neondot(pd_kernels *k);
+#endif
 
 #endif

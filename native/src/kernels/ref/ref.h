@@ -8,13 +8,18 @@
 
 void pd_act_f32_ref(float *y, const float *x, size_t n, const pd_act_params *act);
 void pd_gemm_f32_ref(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     size_t ldb, const float *bias, float *c, size_t ldc, const pd_act_params *act);
-size_t pd_conv_f32_scratch_ref(const pd_window_shape *s);
-void pd_conv_f32_ref(const pd_kernels *k, const pd_window_shape *s, size_t batch, const float *x,
-                     const float *w, const float *bias, const pd_act_params *act, float *y,
+                     const float *bias, float *c, size_t ldc, const pd_act_params *act);
+void pd_gemm_u8i8_ref(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                      size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
+/* 1x1, stride 1, unpadded, one group: a plain GEMM over the NHWC input. */
+int pd_conv_is_pointwise(const pd_window_shape *s);
+size_t pd_conv_f32_scratch_ref(const pd_window_shape *s, size_t pixels);
+void pd_conv_f32_ref(const pd_kernels *k, const pd_window_shape *s, const float *x, const float *w,
+                     const float *bias, const pd_act_params *act, float *y, size_t p0, size_t p1,
                      float *scratch);
-void pd_depthwise_f32_ref(const pd_window_shape *s, size_t batch, const float *x, const float *w,
-                          const float *bias, const pd_act_params *act, float *y);
+void pd_depthwise_f32_ref(const pd_window_shape *s, const float *x, const float *w,
+                          const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                          int32_t r1);
 void pd_maxpool_f32_ref(const pd_window_shape *s, size_t batch, const float *x, float *y);
 void pd_avgpool_f32_ref(const pd_window_shape *s, int32_t count_include_pad, size_t batch,
                         const float *x, float *y);

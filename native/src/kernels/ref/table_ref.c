@@ -3,8 +3,10 @@
 
 static const pd_kernels ref_table = {
     .name = "ref",
+    .isa = PD_ISA_REF,
     .act_f32 = pd_act_f32_ref,
     .gemm_f32 = pd_gemm_f32_ref,
+    .gemm_u8i8 = pd_gemm_u8i8_ref,
     .conv_f32_scratch = pd_conv_f32_scratch_ref,
     .conv_f32 = pd_conv_f32_ref,
     .depthwise_f32 = pd_depthwise_f32_ref,

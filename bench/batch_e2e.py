@@ -1,0 +1,138 @@
+"""End-to-end photos per second per core on 2-megapixel JPEGs: `predict tag`
+against the naive pipeline a user would write (Pillow full decode + resize,
+onnxruntime, one photo at a time), in one run, interleaved in rounds.  Also
+splits each side's time into decoding and inference.
+
+    python bench/batch_e2e.py [--photos 24] [--rounds 2]
+
+Needs the dev extra (onnxruntime, scikit-image) and the MobileNetV2 weights
+package.  One core each: predict with one worker process, onnxruntime with
+one intra-op thread.  Read /work/shared/MEASURING.md before trusting a number.
+"""
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def make_photos(folder, count):
+    from skimage import data
+
+    bases = [getattr(data, n)() for n in ("chelsea", "coffee", "astronaut", "rocket")]
+    paths = []
+    for i in range(count):
+        img = Image.fromarray(bases[i % len(bases)]).resize((1632, 1224), Image.Resampling.BICUBIC)
+        if i % 2:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        path = os.path.join(folder, f"photo{i:03d}.jpg")
+        img.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def naive(paths, session):
+    """(seconds, decode seconds, inference seconds) of the textbook pipeline."""
+    name = session.get_inputs()[0].name
+    decode = infer = 0.0
+    start = time.perf_counter()
+    for path in paths:
+        t0 = time.perf_counter()
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        s = 256 / min(w, h)
+        img = img.resize((max(256, round(w * s)), max(256, round(h * s))),
+                         Image.Resampling.BILINEAR)
+        left, top = (img.width - 224) // 2, (img.height - 224) // 2
+        x = np.asarray(img.crop((left, top, left + 224, top + 224)), np.float32) / 255.0
+        x = ((x - MEAN) / STD).transpose(2, 0, 1)[None]
+        t1 = time.perf_counter()
+        session.run(None, {name: np.ascontiguousarray(x)})
+        t2 = time.perf_counter()
+        decode += t1 - t0
+        infer += t2 - t1
+    return time.perf_counter() - start, decode, infer
+
+
+def ours(paths, model, db):
+    from predict.batch import tag
+
+    if os.path.exists(db):
+        os.remove(db)
+    summary = tag(paths, model, db, workers=1, progress=False, shard_size=len(paths), batch=8)
+    with sqlite3.connect(db) as c:
+        decode, infer = c.execute("SELECT SUM(decode_ms), SUM(infer_ms) FROM photos").fetchone()
+    return summary["seconds"], decode / 1000.0, infer / 1000.0
+
+
+def decode_only(paths, spec):
+    """(naive full decode + resize, predict's draft-mode preprocess) in ms/photo, no inference."""
+    from predict.image import preprocess
+
+    t0 = time.perf_counter()
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        s = 256 / min(img.size)
+        img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.BILINEAR)
+    t1 = time.perf_counter()
+    for path in paths:
+        preprocess(path, spec)
+    t2 = time.perf_counter()
+    return (t1 - t0) / len(paths) * 1000, (t2 - t1) / len(paths) * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    import onnxruntime as ort
+    from converters.default_model import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, onnx_path = os.path.join(tmp, "m.pnet"), os.path.join(tmp, "m.onnx")
+        build(model, onnx_path=onnx_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        paths = make_photos(tmp, args.photos)
+        from converters.default_model import PREPROCESS
+
+        results = {"naive": [], "predict tag": []}
+        decodes = []
+        for _ in range(args.rounds):   # interleaved: A B A B
+            results["naive"].append(naive(paths, session))
+            results["predict tag"].append(ours(paths, model, os.path.join(tmp, "t.sqlite")))
+            decodes.append(decode_only(paths, PREPROCESS))
+    n = args.photos
+    rates = {}
+    for name, runs in results.items():
+        seconds = statistics.median(r[0] for r in runs)
+        decode = statistics.median(r[1] for r in runs) / n * 1000
+        infer = statistics.median(r[2] for r in runs) / n * 1000
+        rates[name] = n / seconds
+        spread = ", ".join(f"{n / r[0]:.2f}" for r in runs)
+        print(f"{name:12s} {n / seconds:7.2f} photos/s per core (rounds: {spread}); "
+              f"decode {decode:6.1f} ms/photo, inference {infer:6.1f} ms/photo")
+    full = statistics.median(d[0] for d in decodes)
+    draft = statistics.median(d[1] for d in decodes)
+    print(f"decoding alone, one thread: full decode + resize {full:.1f} ms/photo, predict's "
+          f"draft-mode preprocess {draft:.1f} ms/photo ({full / draft:.1f}x)")
+    print(f"predict tag / naive: {rates['predict tag'] / rates['naive']:.2f}x "
+          f"({n} JPEGs of 1632x1224, MobileNetV2 float32)")
+
+
+if __name__ == "__main__":
+    main()

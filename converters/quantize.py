@@ -1,0 +1,505 @@
+"""int8 quantization of a float32 .pnet graph, calibrated on photos, with an accuracy report.
+
+docs/quantization.md is the arithmetic; ``predict.quant`` turns scales into integers. This
+module decides which layers go int8, measures activation ranges on calibration inputs with the
+C core's float path, builds the mixed int8/float32 graph (quantize / dequantize at each
+boundary), measures it against the float model on held-out inputs and falls back to float32
+the layers whose own error is too large.
+
+    >>> header, arrays = converters.onnx_import.convert_onnx("m.onnx")       # doctest: +SKIP
+    >>> qh, qa, report = quantize_model(header, arrays, calib, heldout=held)  # doctest: +SKIP
+    >>> report["top1_agreement"]                                             # doctest: +SKIP
+    0.98
+"""
+
+import copy
+import math
+
+import numpy as np
+
+from predict import quant
+from predict.layout import unpack_panels16
+from predict.errors import ConversionError
+
+METHODS = ("minmax", "percentile", "entropy")
+# Ops with an int8 kernel; a layer with a constant input stays float32 (constants are float).
+INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
+            "add", "sub", "mul", "concat", "reshape", "pad", "activation", "softmax")
+# Ops whose output keeps the input's (scale, zero point): they move or select bytes.
+SAME_SCALE_OPS = ("maxpool", "global_maxpool", "reshape", "pad")
+
+
+def _to_core(x):
+    """NCHW-ish source batch (n, C, *spatial) -> NHWC core batch."""
+    x = np.asarray(x, np.float32)
+    if x.ndim == 2:
+        return np.ascontiguousarray(x[:, None, None, :])
+    if x.ndim == 3:
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1)[:, None])
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def _run_all(header, arrays, batches, tensors):
+    """Runs the C core on each batch, yielding {tensor: core array} for ``tensors``."""
+    from predict._native import NativeNet
+    tensors = list(tensors)
+    size = max(len(b) for b in batches)
+    with NativeNet(header, arrays, max_batch=size, outputs=tensors) as net:
+        for batch in batches:
+            yield dict(zip(tensors, net.run([_to_core(batch)])))
+
+
+def _computed(header):
+    return [t for t, tensor in enumerate(header["tensors"]) if tensor["blob"] is None]
+
+
+def _split_lut_acts(header):
+    """A copy of a float header in which each layer with a non-clamp fused activation writes
+    its pre-activation to a new tensor, followed by an activation layer: calibration needs the
+    pre-activation range (the LUT's input). Returns (header, {layer index: pre tensor})."""
+    h = copy.deepcopy(header)
+    layers, pre = [], {}
+    for i, layer in enumerate(header["layers"]):
+        act = layer.get("act")
+        if act is None or act["kind"] in quant.CLAMP_ACTS:
+            layers.append(copy.deepcopy(layer))
+            continue
+        t = len(h["tensors"])
+        h["tensors"].append(dict(h["tensors"][layer["output"]], name=f"{layer['name']}:pre"))
+        first = copy.deepcopy(layer)
+        first["output"], first["act"] = t, {"kind": "none", "alpha": 0.0, "beta": 0.0}
+        layers += [first, {"op": "activation", "name": f"{layer['name']}:act", "inputs": [t],
+                           "output": layer["output"], "act": copy.deepcopy(act)}]
+        pre[i] = t
+    h["layers"] = layers
+    return h, pre
+
+
+class _Ranges:
+    """Per tensor [lo, hi] from calibration outputs, by method."""
+
+    def __init__(self, method, percentile):
+        if method not in METHODS:
+            raise ConversionError(f"calibration method {method!r} (known: {', '.join(METHODS)})")
+        self.method, self.percentile = method, percentile
+        self.values = {}
+
+    def add(self, t, array):
+        a = np.asarray(array, np.float32).ravel()
+        if not np.all(np.isfinite(a)):
+            raise ConversionError(f"tensor {t} has non-finite values on a calibration input")
+        if self.method == "minmax":
+            lo, hi = float(a.min()), float(a.max())
+            old = self.values.get(t)
+            self.values[t] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        else:
+            # A bounded sample per tensor and batch keeps memory small on big activations.
+            if a.size > 200_000:
+                a = a[np.random.default_rng(t).integers(0, a.size, 200_000)]
+            self.values.setdefault(t, []).append(a)
+
+    def range(self, t):
+        if self.method == "minmax":
+            return self.values[t]
+        a = np.concatenate(self.values[t])
+        if self.method == "percentile":
+            p = self.percentile
+            return float(np.percentile(a, 100 - p)), float(np.percentile(a, p))
+        return _entropy_range(a)
+
+
+def _entropy_range(a, bins=2048, levels=256):
+    """The clipping range minimizing the KL divergence between the histogram of ``a`` and its
+    256-level quantization (TensorRT's method, on the range [min, max] with 0 included)."""
+    lo, hi = min(float(a.min()), 0.0), max(float(a.max()), 0.0)
+    if hi <= lo:
+        return lo, hi
+    hist, edges = np.histogram(a, bins=bins, range=(lo, hi))
+    zero_bin = int(np.clip(np.searchsorted(edges, 0.0) - 1, 0, bins - 1))
+    best, best_kl = (lo, hi), math.inf
+    for width in range(levels, bins + 1, 64):
+        # Windows containing the zero bin, as far to the right as the data allows.
+        start = int(np.clip(zero_bin - width * (-lo) / (hi - lo), 0, bins - width))
+        inner = hist[start:start + width].astype(np.float64)
+        # p: the clipped distribution, outliers folded into the edge bins; q: the inner bins
+        # merged into `levels` levels and spread back over their non-empty bins. (q from the
+        # unfolded bins, so that clipping has a cost.)
+        p = inner.copy()
+        p[0] += hist[:start].sum()
+        p[-1] += hist[start + width:].sum()
+        if p.sum() == 0:
+            continue
+        q = np.zeros(width)
+        for c in np.array_split(np.arange(width), levels):
+            nz = inner[c] > 0
+            if nz.any():
+                q[c[nz]] = inner[c].sum() / nz.sum()
+        pn, qn = p / p.sum(), q / max(q.sum(), 1e-300)
+        mask = pn > 0
+        kl = float(np.sum(pn[mask] * np.log(pn[mask] / np.maximum(qn[mask], 1e-300))))
+        if kl < best_kl:
+            best_kl, best = kl, (float(edges[start]), float(edges[start + width]))
+    return best
+
+
+class _Builder:
+    """Builds the mixed graph from the float header, the int8 layer set and tensor qparams."""
+
+    def __init__(self, header, arrays, int8, qparams, pre_ranges):
+        self.src, self.src_arrays = header, arrays
+        self.int8, self.qparams, self.pre_ranges = int8, qparams, pre_ranges
+        self.h = copy.deepcopy(header)
+        self.arrays = list(arrays)
+        self.layers = []
+        self.q_of, self.f_of = {}, {}     # float tensor -> its uint8 copy, and back
+
+    def blob(self, array):
+        self.arrays.append(np.ascontiguousarray(array))
+        self.h["blobs"] = None
+        return len(self.arrays) - 1
+
+    def new_tensor(self, like, dtype, suffix, qp=None):
+        t = dict(self.h["tensors"][like], name=self.h["tensors"][like]["name"] + suffix,
+                 dtype=dtype, blob=None)
+        t.pop("scale", None)
+        t.pop("zero_point", None)
+        if qp is not None:
+            t["scale"], t["zero_point"] = qp
+        self.h["tensors"].append(t)
+        return len(self.h["tensors"]) - 1
+
+    def as_uint8(self, t):
+        """The uint8 version of tensor t, quantizing it here if it is float."""
+        if self.h["tensors"][t]["dtype"] == "uint8":
+            return t
+        if t not in self.q_of:
+            self.q_of[t] = self.new_tensor(t, "uint8", ":q", self.qparams[t])
+            self.layers.append({"op": "quantize", "name": self.h["tensors"][t]["name"] + ":quantize",
+                                "inputs": [t], "output": self.q_of[t]})
+        return self.q_of[t]
+
+    def as_float(self, t):
+        if self.h["tensors"][t]["dtype"] == "float32":
+            return t
+        if t not in self.f_of:
+            self.f_of[t] = self.new_tensor(t, "float32", ":f")
+            self.layers.append({"op": "dequantize", "name": self.h["tensors"][t]["name"] + ":dequantize",
+                                "inputs": [t], "output": self.f_of[t]})
+        return self.f_of[t]
+
+    def build(self):
+        for i, layer in enumerate(self.src["layers"]):
+            layer = copy.deepcopy(layer)
+            if i in self.int8:
+                layer["inputs"] = [self.as_uint8(t) for t in layer["inputs"]]
+                out = self.h["tensors"][layer["output"]]
+                out["dtype"] = "uint8"
+                out["scale"], out["zero_point"] = self.qparams[layer["output"]]
+                self.quantize_layer(i, layer)
+            else:
+                layer["inputs"] = [self.as_float(t) for t in layer["inputs"]]
+            self.layers.append(layer)
+        for io in self.h["outputs"]:
+            io["tensor"] = self.as_float(io["tensor"])
+        if self.h.get("features") is not None:
+            self.h["features"] = self.as_float(self.h["features"])
+        self.h["layers"] = self.layers
+        for key in ("blobs", "format", "version"):   # write_pnet adds them
+            self.h.pop(key, None)
+        return _compact(self.h, self.arrays)
+
+    def quantize_layer(self, i, layer):
+        """Integer parameters of int8 layer i (ConversionError: it must stay float32)."""
+        tensors, op = self.h["tensors"], layer["op"]
+        s_out, z_out = tensors[layer["output"]]["scale"], tensors[layer["output"]]["zero_point"]
+        s_in = tensors[layer["inputs"][0]]["scale"]
+        q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
+        act = layer.get("act") or {"kind": "none", "alpha": 0.0, "beta": 0.0}
+        s_mid, z_mid = s_out, z_out
+        if act["kind"] in quant.CLAMP_ACTS:
+            q["lo"], q["hi"] = quant.act_clamp(act["kind"], act["alpha"], act["beta"], s_out, z_out)
+        else:
+            s_mid, z_mid = quant.choose_qparams(*self.pre_ranges[i]) if op != "activation" else (
+                s_in, tensors[layer["inputs"][0]]["zero_point"])
+            q["lut"] = self.blob(quant.act_lut(act["kind"], act["alpha"], act["beta"], s_mid, z_mid,
+                                               s_out, z_out))
+            q["zero"] = z_mid
+        if op in ("conv", "depthwise", "fc"):
+            w = np.asarray(self.src_arrays[layer["weight"]], np.float32)
+            if layer.pop("weight_layout", "ohwi") == "panels16":
+                # int8 kernels read OHWI: undo the float engine's packing
+                w = unpack_panels16(w, layer.get("groups", 1))
+            w = w.astype(np.float64)
+            axis = 2 if op == "depthwise" else 0
+            wq, ws = quant.quantize_weights(w, axis)
+            b = None if layer["bias"] is None else np.asarray(self.src_arrays[layer["bias"]],
+                                                              np.float64)
+            z_in = tensors[layer["inputs"][0]]["zero_point"]
+            k = w.size // w.shape[axis]
+            if k > quant.K_LIMIT:
+                raise ConversionError(f"reduction length {k} above {quant.K_LIMIT}")
+            layer["weight"] = self.blob(wq)
+            layer["bias"] = self.blob(quant.quantize_bias(b, s_in, ws, z_in, wq, axis))
+            q["params"] = self.blob(quant.quantize_multipliers(s_in * ws / s_mid))
+        elif op == "avgpool":
+            kh, kw = layer["kernel"]
+            q["params"] = self.blob(quant.quantize_multipliers(
+                [s_in / (s_mid * d) for d in range(1, kh * kw + 1)]))
+        elif op == "global_avgpool":
+            shape = tensors[layer["inputs"][0]]["shape"]
+            q["params"] = self.blob(quant.quantize_multipliers([s_in / (s_mid * math.prod(shape[1:]))]))
+        elif op in ("add", "sub"):
+            s_b = tensors[layer["inputs"][1]]["scale"]
+            q["params"] = self.blob(quant.add_multipliers(s_in / s_mid, s_b / s_mid))
+        elif op == "mul":
+            s_b = tensors[layer["inputs"][1]]["scale"]
+            q["params"] = self.blob(quant.quantize_multipliers([s_in * s_b / s_mid]))
+        elif op == "concat":
+            q["params"] = self.blob(quant.quantize_multipliers(
+                [tensors[t]["scale"] / s_out for t in layer["inputs"]]))
+        elif op == "softmax":
+            q["table"] = self.blob(quant.softmax_table(s_in))
+        elif op == "pad":
+            if layer["mode"] == "constant":
+                q["zero"] = int(np.clip(z_out + round(layer["value"] / s_out), 0, 255))
+        elif op == "activation":
+            q["zero"] = 0   # the LUT alone maps input bytes to output bytes: rq is unused
+        layer["quant"] = q
+
+
+def _compact(header, arrays):
+    """Drops the blobs no tensor or layer refers to any more (the float weights of int8
+    layers) and renumbers the rest."""
+    refs = []
+    for t in header["tensors"]:
+        refs.append((t, "blob"))
+    for layer in header["layers"]:
+        refs += [(layer, k) for k in ("weight", "bias") if k in layer]
+        if "quant" in layer:
+            refs += [(layer["quant"], k) for k in ("params", "lut", "table")]
+    used = sorted({d[k] for d, k in refs if d[k] is not None})
+    new = {old: i for i, old in enumerate(used)}
+    for d, k in refs:
+        if d[k] is not None:
+            d[k] = new[d[k]]
+    return header, [arrays[i] for i in used]
+
+
+def _quantizable(header, i, float_layers):
+    layer = header["layers"][i]
+    constants = {t for t, tensor in enumerate(header["tensors"]) if tensor["blob"] is not None}
+    if layer["op"] not in INT8_OPS or layer["name"] in float_layers:
+        return False
+    return not any(t in constants for t in layer["inputs"])
+
+
+def _qparams(header, ranges, int8):
+    """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit."""
+    qp = {}
+    for i, layer in enumerate(header["layers"]):
+        for t in layer["inputs"]:
+            if t not in qp:
+                qp[t] = quant.choose_qparams(*ranges.range(t))
+        out = layer["output"]
+        if i in int8 and layer["op"] in SAME_SCALE_OPS:
+            qp[out] = qp[layer["inputs"][0]]
+        elif i in int8 and layer["op"] == "softmax":
+            qp[out] = (quant.SOFTMAX_SCALE, quant.SOFTMAX_ZERO)
+        else:
+            qp[out] = quant.choose_qparams(*ranges.range(out))
+    return qp
+
+
+def _cosine(a, b):
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+
+
+def measure(float_header, float_arrays, q_header, q_arrays, batches):
+    """Accuracy of the int8 graph against the float one on ``batches`` (source layout).
+
+    Returns top-1 agreement, top-5 agreement (the float top-1 inside the int8 top-5), cosine
+    similarity of the first output (mean and min) and, per int8 layer, the relative RMS error
+    of its dequantized output against the float tensor (error accumulated up to that layer),
+    and the layer's own share (its error minus the largest error among its inputs).
+    """
+    from predict._native import NativeNet
+    names = {layer["output"]: layer["name"] for layer in float_header["layers"]}
+    q_tensors = q_header["tensors"]
+    watched = [t for t in names if q_tensors[t]["dtype"] == "uint8"]
+    out_f, out_q = float_header["outputs"][0]["tensor"], q_header["outputs"][0]["tensor"]
+    top1 = top5 = n = 0
+    cos = []
+    err_num = {t: 0.0 for t in watched}
+    err_den = {t: 0.0 for t in watched}
+    with NativeNet(float_header, float_arrays, max_batch=max(map(len, batches)),
+                   outputs=[out_f] + watched) as fnet, \
+            NativeNet(q_header, q_arrays, max_batch=max(map(len, batches)),
+                      outputs=[out_q] + watched) as qnet:
+        for batch in batches:
+            x = _to_core(batch)
+            fres, qres = fnet.run([x]), qnet.run([x])
+            f, qv = fres[0].reshape(len(x), -1), qres[0].reshape(len(x), -1)
+            ftop = f.argmax(1)
+            qtop5 = np.argsort(-qv, axis=1, kind="stable")[:, :5]
+            top1 += int(np.sum(qtop5[:, 0] == ftop))
+            top5 += int(np.sum(np.any(qtop5 == ftop[:, None], axis=1)))
+            n += len(x)
+            cos.extend(_cosine(f, qv).tolist())
+            for t, fa, qa in zip(watched, fres[1:], qres[1:]):
+                s, z = q_tensors[t]["scale"], q_tensors[t]["zero_point"]
+                deq = np.float32(s) * (qa.astype(np.float32) - np.float32(z))
+                err_num[t] += float(np.sum((deq.astype(np.float64) - fa) ** 2))
+                err_den[t] += float(np.sum(fa.astype(np.float64) ** 2))
+    error = {t: math.sqrt(err_num[t] / max(err_den[t], 1e-30)) for t in watched}
+    per_layer = []
+    for layer in float_header["layers"]:
+        t = layer["output"]
+        if t in error:
+            before = max([error.get(i, 0.0) for i in layer["inputs"]] + [0.0])
+            per_layer.append({"name": layer["name"], "op": layer["op"], "error": error[t],
+                              "own": max(0.0, error[t] - before)})
+    return {"images": n, "top1_agreement": top1 / n, "top5_agreement": top5 / n,
+            "cosine_mean": float(np.mean(cos)), "cosine_min": float(np.min(cos)),
+            "per_layer": per_layer}
+
+
+def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
+                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8):
+    """The int8 version of a validated float32 header and its arrays.
+
+    ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
+    inputs (source layout); held-out inputs measure the result and must not be calibration
+    ones. ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    whose own relative error on the held-out inputs passes it fall back to float32 too.
+    Returns (header without blobs, arrays, report); the report also goes in the header's
+    ``quantization`` map.
+    """
+    calibration = np.asarray(calibration, np.float32)
+    batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
+    if not batches:
+        raise ConversionError("quantization needs at least one calibration input")
+    split, pre = _split_lut_acts(header)
+    ranges = _Ranges(method, percentile)
+    wanted = _computed(split)
+    for outs in _run_all(split, arrays, batches, wanted):
+        for t, a in outs.items():
+            ranges.add(t, a)
+    pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
+
+    unknown = set(float_layers) - {layer["name"] for layer in header["layers"]}
+    if unknown:
+        raise ConversionError(f"--float-layers names no layer: {', '.join(sorted(unknown))}")
+    int8 = {i for i in range(len(header["layers"])) if _quantizable(header, i, float_layers)}
+    fallback = {}
+    qh = qa = None
+    for _ in range(len(header["layers"]) + 1):
+        qp = _qparams(header, ranges, int8)
+        try:
+            qh, qa = _Builder(header, arrays, int8, qp, pre_ranges).build()
+            break
+        except ConversionError:
+            # Find the layer that cannot be int8 and keep it float32.
+            bad = _first_failing(header, arrays, int8, qp, pre_ranges)
+            fallback[header["layers"][bad]["name"]] = "parameters out of range"
+            int8.discard(bad)
+    held = heldout if heldout is not None and len(heldout) else calibration
+    held_batches = [np.asarray(held[i:i + batch], np.float32) for i in range(0, len(held), batch)]
+    report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+    if max_layer_error is not None:
+        worst = [p for p in report["per_layer"] if p["own"] > max_layer_error]
+        if worst:
+            names = {p["name"] for p in worst}
+            for i, layer in enumerate(header["layers"]):
+                if layer["name"] in names:
+                    int8.discard(i)
+                    fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
+            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8),
+                              pre_ranges).build()
+            report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+    report.update({
+        "method": method, "calibration_images": int(len(calibration)),
+        "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
+        "int8_layers": len(int8), "float_layers": sorted(
+            header["layers"][i]["name"] for i in range(len(header["layers"])) if i not in int8),
+        "fallback": fallback,
+    })
+    qh["quantization"] = report
+    return qh, qa, report
+
+
+def _first_failing(header, arrays, int8, qp, pre_ranges):
+    for i in sorted(int8):
+        try:
+            _Builder(header, arrays, {i}, qp, pre_ranges).build()
+        except ConversionError:
+            return i
+    raise ConversionError("quantization failed on no single layer")
+
+
+def _with_blobs(header, arrays):
+    """A header with the blob entries write_pnet would make, so NativeNet can use it."""
+    from predict.format import DTYPES
+    h = dict(header)
+    blobs, offset = [], 0
+    for a in arrays:
+        name = next(k for k, v in DTYPES.items() if np.dtype(a.dtype).newbyteorder("<") == v)
+        blobs.append({"offset": offset, "nbytes": a.nbytes, "dtype": name, "shape": list(a.shape)})
+        offset += (a.nbytes + 63) // 64 * 64
+    h["blobs"] = blobs
+    return h
+
+
+def format_report(report):
+    """Human-readable lines of a quantization report (``predict convert`` prints them)."""
+    lines = [f"int8 accuracy on {report['images']} held-out inputs"
+             f"{' (the calibration ones: no held-out set given)' if report.get('heldout_is_calibration') else ''}:",
+             f"  top-1 agreement with float32   {report['top1_agreement']:.2%}",
+             f"  float top-1 in int8 top-5      {report['top5_agreement']:.2%}",
+             f"  cosine of outputs  mean {report['cosine_mean']:.4f}  min {report['cosine_min']:.4f}",
+             f"  int8 layers {report.get('int8_layers')}, float32 layers "
+             f"{len(report.get('float_layers', []))}"]
+    worst = sorted(report["per_layer"], key=lambda p: -p["own"])[:5]
+    if worst:
+        lines.append("  largest per-layer errors (own / accumulated relative RMS):")
+        lines += [f"    {p['name']:<32} {p['own']:.4f} / {p['error']:.4f}" for p in worst]
+    for name, why in report.get("fallback", {}).items():
+        lines.append(f"  kept float32: {name} ({why})")
+    return lines
+
+
+def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float_layers=(),
+                           max_layer_error=None, min_agreement=None, seed=0, log=print):
+    """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
+    model's own preprocessing; returns (header, arrays, report).
+
+    With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
+    fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
+    ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
+
+        >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
+    """
+    from converters import calibration as cal
+    spec = header.get("preprocess")
+    if spec is None:
+        raise ConversionError("calibration with photos needs an image model (a preprocess spec)")
+    photos = list(photos)
+    if len(photos) >= 8:
+        held_photos = photos[3::4]
+        calib_photos = [p for i, p in enumerate(photos) if i % 4 != 3]
+        calib = cal.preprocess_all(calib_photos, spec)
+        _, held = cal.split_sets(held_photos, spec, calib_variants=0, held_variants=2, seed=seed)
+    else:
+        calib = cal.preprocess_all(photos, spec)
+        rng_photos = [p for p in photos]
+        _, held = cal.split_sets(rng_photos, spec, calib_variants=0, held_variants=4, seed=seed)
+        held = held[len(photos):]       # the variants only: the photos themselves calibrated
+    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
+                                    float_layers=float_layers, max_layer_error=max_layer_error)
+    for line in format_report(report):
+        log(line)
+    if min_agreement is not None and report["top1_agreement"] < min_agreement:
+        raise ConversionError(f"int8 top-1 agreement {report['top1_agreement']:.2%} is below "
+                              f"--min-agreement {min_agreement:.2%}; keep more layers float32 "
+                              f"(--float-layers) or calibrate on more photos")
+    return qh, qa, report

@@ -1,0 +1,30 @@
+/* table_arm.c: the ARM families' fill functions (kernels.h, "Adding a
+ * family").  Plain C: it only stores function pointers; the kernels it names
+ * are compiled for their instruction sets in their own files.  Convolution
+ * keeps the reference driver, which im2col's into the NEON GEMM. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEON
+#include "kernels/arm/neon.h"
+
+void pd_kernels_fill_neon(pd_kernels *k)
+{
+    k->act_f32 = pd_act_f32_neon;
+    k->gemm_f32 = pd_gemm_f32_neon;
+    k->gemm_u8i8 = pd_gemm_u8i8_neon;
+    k->depthwise_f32 = pd_depthwise_f32_neon;
+#if defined(__aarch64__)
+    k->binary_f32 = pd_binary_f32_neon;
+    k->global_avgpool_f32 = pd_global_avgpool_f32_neon;
+#endif
+}
+#endif
+
+#if PD_BUILD_NEONDOT
+/* NEON plus the dot-product kernels. */
+void pd_kernels_fill_neondot(pd_kernels *k)
+{
+    pd_kernels_fill_neon(k);
+    k->gemm_u8i8 = pd_gemm_u8i8_neondot;
+}
+#endif

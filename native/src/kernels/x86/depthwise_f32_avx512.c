@@ -1,0 +1,206 @@
+/* depthwise_f32_avx512.c: direct depthwise convolution with AVX-512F, 16
+ * channels per register (the AVX2 kernel's structure, depthwise_f32_avx2.c,
+ * with half the instructions and lane masks for channel tails).
+ *
+ * Interior pixels of a 3x3 or 5x5 kernel with dilation 1, any stride: for a
+ * block of 16 channels the taps' weights stay in registers (25 of 32 for
+ * 5x5) while the block walks along a chunk of the output row sized so its
+ * input rows stay in L1.  Border pixels and other kernels go over the taps
+ * inside the input only.  Output stage in registers for none / relu / clip /
+ * leakyrelu, by the reference otherwise. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#include <immintrin.h>
+
+#include "kernels/ref/ref.h"
+#include "kernels/x86/x86.h"
+#include "predict.h"
+
+static inline int inreg(const pd_act_params *act)
+{
+    return act->kind == PD_ACT_NONE || act->kind == PD_ACT_RELU || act->kind == PD_ACT_CLIP ||
+           act->kind == PD_ACT_LEAKYRELU;
+}
+
+/* As in gemm_f32_avx512.c: vmaxps/vminps keep a NaN second operand. */
+static inline __m512 act16(__m512 x, const pd_act_params *act)
+{
+    switch (act->kind) {
+    case PD_ACT_RELU:
+        return _mm512_max_ps(_mm512_setzero_ps(), x);
+    case PD_ACT_CLIP:
+        return _mm512_min_ps(_mm512_set1_ps(act->beta), _mm512_max_ps(_mm512_set1_ps(act->alpha), x));
+    case PD_ACT_LEAKYRELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(act->alpha));
+    }
+    default:
+        return x;
+    }
+}
+
+static inline __attribute__((always_inline)) void store(float *p, __m512 v, __mmask16 mask,
+                                                        size_t nc, const pd_act_params *act)
+{
+    const int in = inreg(act);
+    _mm512_mask_storeu_ps(p, mask, in ? act16(v, act) : v);
+    if (!in)
+        pd_act_f32_ref(p, p, nc, act);
+}
+
+/* Channels [ch, ch + nc) of output pixels [ow0, ow1) of one row, all taps
+ * inside; x0 points at the input row of the windows' top, column 0. */
+static inline __attribute__((always_inline)) void interior_block(
+    const int K, const pd_window_shape *s, const float *x0, const float *w, const float *bias,
+    const pd_act_params *act, float *yrow, int32_t ow0, int32_t ow1, size_t ch, size_t nc)
+{
+    const size_t c = (size_t)s->in.c, row = (size_t)s->in.w * c, step = (size_t)s->stride_w * c;
+    const __mmask16 mask = (__mmask16)((1u << nc) - 1u);
+    __m512 wt[25];
+    _Pragma("GCC unroll 25")
+    for (int t = 0; t < K * K; t++)
+        wt[t] = _mm512_maskz_loadu_ps(mask, w + (size_t)t * c + ch);
+    const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(mask, bias + ch) : _mm512_setzero_ps();
+    const float *xp = x0 + ((size_t)ow0 * (size_t)s->stride_w - (size_t)s->pad_left) * c + ch;
+    float *yp = yrow + (size_t)ow0 * c + ch;
+    for (int32_t ow = ow0; ow < ow1; ow++, xp += step, yp += c) {
+        __m512 acc0 = b, acc1 = _mm512_setzero_ps();
+        _Pragma("GCC unroll 5")
+        for (int kh = 0; kh < K; kh++) {
+            _Pragma("GCC unroll 5")
+            for (int kw = 0; kw < K; kw++) {
+                const __m512 v = _mm512_maskz_loadu_ps(mask, xp + (size_t)kh * row + (size_t)kw * c);
+                if ((kh * K + kw) & 1)
+                    acc1 = _mm512_fmadd_ps(v, wt[kh * K + kw], acc1);
+                else
+                    acc0 = _mm512_fmadd_ps(v, wt[kh * K + kw], acc0);
+            }
+        }
+        store(yp, _mm512_add_ps(acc0, acc1), mask, nc, act);
+    }
+}
+
+/* Output pixels per pass over the channel blocks (see the AVX2 kernel). */
+static int32_t chunk(const pd_window_shape *s, int K)
+{
+    const size_t budget = 6144;
+    size_t per_pixel = (size_t)K * (size_t)s->stride_w * (size_t)s->in.c;
+    size_t n = budget / (per_pixel > 0 ? per_pixel : 1);
+    return n < 4 ? 4 : n > 4096 ? 4096 : (int32_t)n;
+}
+
+static void interior3(const pd_window_shape *s, const float *x0, const float *w, const float *bias,
+                      const pd_act_params *act, float *yrow, int32_t ow0, int32_t ow1)
+{
+    const size_t c = (size_t)s->in.c;
+    const int32_t step = chunk(s, 3);
+    for (int32_t a = ow0; a < ow1; a += step) {
+        const int32_t e = ow1 - a < step ? ow1 : a + step;
+        for (size_t ch = 0; ch < c; ch += 16)
+            interior_block(3, s, x0, w, bias, act, yrow, a, e, ch, c - ch < 16 ? c - ch : 16);
+    }
+}
+
+static void interior5(const pd_window_shape *s, const float *x0, const float *w, const float *bias,
+                      const pd_act_params *act, float *yrow, int32_t ow0, int32_t ow1)
+{
+    const size_t c = (size_t)s->in.c;
+    const int32_t step = chunk(s, 5);
+    for (int32_t a = ow0; a < ow1; a += step) {
+        const int32_t e = ow1 - a < step ? ow1 : a + step;
+        for (size_t ch = 0; ch < c; ch += 16)
+            interior_block(5, s, x0, w, bias, act, yrow, a, e, ch, c - ch < 16 ? c - ch : 16);
+    }
+}
+
+/* [lo, hi) of the taps t < k whose coordinate start + t * dilation is in [0, n). */
+static void tap_range(int64_t start, int32_t k, int32_t dilation, int32_t n, int32_t *lo, int32_t *hi)
+{
+    int32_t t = 0;
+    while (t < k && start + (int64_t)t * dilation < 0)
+        t++;
+    *lo = t;
+    while (t < k && start + (int64_t)t * dilation < n)
+        t++;
+    *hi = t;
+}
+
+/* One output pixel, all channels, any kernel, over the taps inside the input. */
+static void border(const pd_window_shape *s, const float *x, const float *w, const float *bias,
+                   const pd_act_params *act, float *out, int32_t oh, int32_t ow)
+{
+    const size_t c = (size_t)s->in.c;
+    const ptrdiff_t row = (ptrdiff_t)s->in.w * (ptrdiff_t)c;
+    const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
+    const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+    int32_t kh0, kh1, kw0, kw1;
+    tap_range(ih0, s->kernel_h, s->dilation_h, s->in.h, &kh0, &kh1);
+    tap_range(iw0, s->kernel_w, s->dilation_w, s->in.w, &kw0, &kw1);
+    const float *xo = x + ((ih0 + (int64_t)kh0 * s->dilation_h) * s->in.w +
+                           (iw0 + (int64_t)kw0 * s->dilation_w)) * (int64_t)c;
+    const float *wo = w + ((size_t)kh0 * (size_t)s->kernel_w + (size_t)kw0) * c;
+    for (size_t ch = 0; ch < c; ch += 16) {
+        const size_t nc = c - ch < 16 ? c - ch : 16;
+        const __mmask16 mask = (__mmask16)((1u << nc) - 1u);
+        __m512 acc = bias != NULL ? _mm512_maskz_loadu_ps(mask, bias + ch) : _mm512_setzero_ps();
+        for (int32_t kh = 0; kh < kh1 - kh0; kh++) {
+            const float *xr = xo + (ptrdiff_t)kh * s->dilation_h * row + (ptrdiff_t)ch;
+            const float *wr = wo + (size_t)kh * (size_t)s->kernel_w * c + ch;
+            for (int32_t kw = 0; kw < kw1 - kw0; kw++)
+                acc = _mm512_fmadd_ps(
+                    _mm512_maskz_loadu_ps(mask, xr + (ptrdiff_t)kw * s->dilation_w * (ptrdiff_t)c),
+                    _mm512_maskz_loadu_ps(mask, wr + (size_t)kw * c), acc);
+        }
+        store(out + ch, acc, mask, nc, act);
+    }
+}
+
+/* [lo, hi): the outputs along an axis whose window lies inside the input. */
+static void interior_range(int32_t out, int32_t in, int32_t k, int32_t stride, int32_t pad,
+                           int32_t *lo, int32_t *hi)
+{
+    int32_t a = (pad + stride - 1) / stride;
+    int64_t last = (int64_t)in - k + pad;
+    int32_t b = last < 0 ? 0 : (int32_t)(last / stride) + 1;
+    if (b > out)
+        b = out;
+    if (a > b)
+        a = b;
+    *lo = a;
+    *hi = b;
+}
+
+void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const float *w,
+                             const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                             int32_t r1)
+{
+    const int K = s->kernel_h;
+    const int fast = s->kernel_h == s->kernel_w && (K == 3 || K == 5) && s->dilation_h == 1 &&
+                     s->dilation_w == 1;
+    const size_t c = (size_t)s->in.c;
+    int32_t hlo = 0, hhi = 0, wlo = 0, whi = 0;
+    if (fast) {
+        interior_range(s->out.h, s->in.h, K, s->stride_h, s->pad_top, &hlo, &hhi);
+        interior_range(s->out.w, s->in.w, K, s->stride_w, s->pad_left, &wlo, &whi);
+    }
+    for (int32_t oh = r0; oh < r1; oh++) {
+        float *yrow = y + (size_t)oh * (size_t)s->out.w * c;
+        if (!fast || oh < hlo || oh >= hhi || wlo >= whi) {
+            for (int32_t ow = 0; ow < s->out.w; ow++)
+                border(s, x, w, bias, act, yrow + (size_t)ow * c, oh, ow);
+            continue;
+        }
+        for (int32_t ow = 0; ow < wlo; ow++)
+            border(s, x, w, bias, act, yrow + (size_t)ow * c, oh, ow);
+        const float *x0 = x + (size_t)((int64_t)oh * s->stride_h - s->pad_top) * (size_t)s->in.w * c;
+        if (K == 3)
+            interior3(s, x0, w, bias, act, yrow, wlo, whi);
+        else
+            interior5(s, x0, w, bias, act, yrow, wlo, whi);
+        for (int32_t ow = whi; ow < s->out.w; ow++)
+            border(s, x, w, bias, act, yrow + (size_t)ow * c, oh, ow);
+    }
+}
+#endif

@@ -1,0 +1,234 @@
+/* gemm_f32_avx512.c: the float32 GEMM of kernels.h with AVX-512F.
+ *
+ * A 12 x 16 micro-kernel: one zmm holds a whole PANELS16 row, so each k step
+ * is one load of B and 12 broadcast FMAs into 12 accumulators (of 32
+ * registers).  Partial panels use a lane mask, never a separate code path.
+ * The last rows of a GEMM take an 8-, 5- or 4-row variant, so a short tail
+ * does not pay for 12 rows.  Every variant sums a row in the same order (bias,
+ * then k ascending, one FMA each), so a sample's result does not depend on
+ * the batch it is in or the tile that computed it.  Loops as in BLIS (pd_gemm_f32_avx512 below); the
+ * output stage is applied in registers for none /
+ * relu / clip / leakyrelu, by the reference otherwise. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#include <immintrin.h>
+
+#include "kernels/ref/ref.h"
+#include "kernels/x86/x86.h"
+#include "predict.h"
+
+#define KC 512 /* most k per block; k is cut in equal blocks, so a panel slice is at most 32 KiB */
+#define NC 256 /* columns per block: KC x NC floats of B are at most 512 KiB, in L2 */
+#define MC 48  /* rows per pass over a column block (7x7 maps' 49 rows in one pass) */
+#define SHORT_K 64 /* up to this k, two panels per tile (tile12x2) */
+
+static inline int inreg(const pd_act_params *act)
+{
+    return act->kind == PD_ACT_NONE || act->kind == PD_ACT_RELU || act->kind == PD_ACT_CLIP ||
+           act->kind == PD_ACT_LEAKYRELU;
+}
+
+/* vmaxps / vminps return the second operand when either is NaN, as the
+ * reference's comparisons do (see act_avx2.h). */
+static inline __m512 act16(__m512 x, const pd_act_params *act)
+{
+    switch (act->kind) {
+    case PD_ACT_RELU:
+        return _mm512_max_ps(_mm512_setzero_ps(), x);
+    case PD_ACT_CLIP:
+        return _mm512_min_ps(_mm512_set1_ps(act->beta), _mm512_max_ps(_mm512_set1_ps(act->alpha), x));
+    case PD_ACT_LEAKYRELU: {
+        __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(act->alpha));
+    }
+    default:
+        return x;
+    }
+}
+
+static inline __attribute__((always_inline)) void tile(
+    const int MR, size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+    size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc, const pd_act_params *act,
+    int first, int last)
+{
+    const float *rows[12];
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < MR; r++)
+        rows[r] = a + (size_t)(r < (int)mr ? r : (int)mr - 1) * lda;
+    __m512 acc[12];
+    const __m512 start = first && bias != NULL ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < MR; r++)
+        acc[r] = first ? start : _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
+    const float *bp = b + p0 * bw;
+    for (size_t p = p0; p < p1; p++, bp += bw) {
+        const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
+        _Pragma("GCC unroll 12")
+        for (int r = 0; r < MR; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+    }
+    const int in = inreg(act);
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < MR; r++) {
+        if (r >= (int)mr)
+            break;
+        float *cr = c + (size_t)r * ldc;
+        _mm512_mask_storeu_ps(cr, mask, last && in ? act16(acc[r], act) : acc[r]);
+        if (last && !in)
+            pd_act_f32_ref(cr, cr, bw, act);
+    }
+}
+
+static void tile12(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                   const pd_act_params *act, int first, int last)
+{
+    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+static void tile8(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+static void tile5(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
+                  size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
+                  const pd_act_params *act, int first, int last)
+{
+    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+}
+
+/* 12 rows x two panels (32 columns; the second maybe narrower, mask1): each
+ * broadcast of A feeds two FMAs, which halves the loads and the per-tile
+ * cost next to the FMAs when k is short (24 accumulators of 32 registers).
+ * Each element is summed in the same order as by tile(). */
+static void tile12x2(size_t p0, size_t p1, const float *a, size_t lda, const float *b0,
+                     const float *b1, size_t bw1, __mmask16 mask1, const float *bias, float *c,
+                     size_t ldc, const pd_act_params *act, int first, int last)
+{
+    const float *rows[12];
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++)
+        rows[r] = a + (size_t)r * lda;
+    __m512 acc0[12], acc1[12];
+    const __m512 s0 = first && bias != NULL ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    const __m512 s1 = first && bias != NULL ? _mm512_maskz_loadu_ps(mask1, bias + 16) : _mm512_setzero_ps();
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++) {
+        acc0[r] = first ? s0 : _mm512_loadu_ps(c + (size_t)r * ldc);
+        acc1[r] = first ? s1 : _mm512_maskz_loadu_ps(mask1, c + (size_t)r * ldc + 16);
+    }
+    const float *bp0 = b0 + p0 * 16, *bp1 = b1 + p0 * bw1;
+    for (size_t p = p0; p < p1; p++, bp0 += 16, bp1 += bw1) {
+        const __m512 v0 = _mm512_loadu_ps(bp0), v1 = _mm512_maskz_loadu_ps(mask1, bp1);
+        _Pragma("GCC unroll 12")
+        for (int r = 0; r < 12; r++) {
+            const __m512 av = _mm512_set1_ps(rows[r][p]);
+            acc0[r] = _mm512_fmadd_ps(av, v0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(av, v1, acc1[r]);
+        }
+    }
+    const int in = inreg(act);
+    _Pragma("GCC unroll 12")
+    for (int r = 0; r < 12; r++) {
+        float *cr = c + (size_t)r * ldc;
+        _mm512_storeu_ps(cr, last && in ? act16(acc0[r], act) : acc0[r]);
+        _mm512_mask_storeu_ps(cr + 16, mask1, last && in ? act16(acc1[r], act) : acc1[r]);
+        if (last && !in)
+            pd_act_f32_ref(cr, cr, 16 + bw1, act);
+    }
+}
+
+/* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1). */
+static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
+                       const float *b, size_t j0, size_t bw, const float *bias, float *c,
+                       size_t ldc, const pd_act_params *act)
+{
+    const __mmask16 mask = (__mmask16)((1u << bw) - 1u);
+    const float *panel = b + j0 * k;
+    const float *pb = bias != NULL ? bias + j0 : NULL;
+    const int first = p0 == 0, last = p1 == k;
+    size_t i0 = 0;
+    /* m = 12q + 1 (a 7x7 map has 49 pixels): the last 13 rows as 8 + 5
+     * rather than 12 + a 4-row tile holding 3 duplicates. */
+    const size_t full = m % 12 == 1 && m > 12 ? m - 13 : m;
+    for (; i0 + 12 <= full; i0 += 12)
+        tile12(p0, p1, a + i0 * lda, lda, 12, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
+               first, last);
+    if (full != m) {
+        tile8(p0, p1, a + i0 * lda, lda, 8, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act, first,
+              last);
+        tile5(p0, p1, a + (i0 + 8) * lda, lda, 5, panel, bw, mask, pb, c + (i0 + 8) * ldc + j0, ldc,
+              act, first, last);
+        i0 = m;
+    }
+    while (i0 < m) {
+        const size_t rest = m - i0;
+        const size_t mr = rest > 8 ? 12 : rest > 4 ? 8 : 4;
+        const size_t rows = rest < mr ? rest : mr;
+        if (mr == 12)
+            tile12(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
+                   first, last);
+        else if (mr == 8)
+            tile8(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
+                  first, last);
+        else
+            tile4(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
+                  first, last);
+        i0 += rows;
+    }
+}
+
+/* BLIS loop order without packing A: columns in blocks of NC (a KC x NC block
+ * of B stays in L2), k in blocks of KC, then rows of 12 (their KC floats stay
+ * in L1) against every panel of the block. */
+void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                        const float *bias, float *c, size_t ldc, const pd_act_params *act)
+{
+    for (size_t jc = 0; jc < n; jc += NC) {
+        const size_t jend = n - jc < NC ? n : jc + NC;
+        const size_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
+        for (size_t p0 = 0; p0 < k; p0 += kc) {
+            const size_t p1 = k - p0 < kc ? k : p0 + kc;
+            size_t rows;
+            for (size_t i0 = 0; i0 < m; i0 += rows) {
+                /* a short remainder joins the last block (panel_rows splits it well) */
+                rows = m - i0 < MC + 12 ? m - i0 : MC;
+                size_t j0 = jc;
+                if (k <= SHORT_K) {
+                    /* short k: two panels at a time for the 12-row tiles */
+                    const size_t whole = rows / 12 * 12;
+                    for (; j0 + 16 < jend; j0 += 32) {
+                        const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
+                        for (size_t r0 = 0; r0 < whole; r0 += 12)
+                            tile12x2(p0, p1, a + (i0 + r0) * lda, lda, b + j0 * k, b + (j0 + 16) * k,
+                                     bw1, (__mmask16)((1u << bw1) - 1u),
+                                     bias != NULL ? bias + j0 : NULL, c + (i0 + r0) * ldc + j0, ldc,
+                                     act, p0 == 0, p1 == k);
+                        if (whole < rows) {
+                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b, j0,
+                                       16, bias, c + (i0 + whole) * ldc, ldc, act);
+                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b,
+                                       j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act);
+                        }
+                    }
+                }
+                for (; j0 < jend; j0 += 16)
+                    panel_rows(rows, k, p0, p1, a + i0 * lda, lda, b, j0,
+                               jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act);
+            }
+        }
+    }
+}
+#endif

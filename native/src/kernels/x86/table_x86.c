@@ -1,0 +1,26 @@
+/* table_x86.c: the x86 families' fill functions (kernels.h, "Adding a
+ * family").  Plain C: it only stores function pointers; the kernels it names
+ * are compiled for their instruction sets in their own files. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#include "kernels/x86/x86.h"
+
+void pd_kernels_fill_avx2(pd_kernels *k)
+{
+    k->gemm_f32 = pd_gemm_f32_avx2;
+    k->conv_f32 = pd_conv_f32_avx2;
+    k->depthwise_f32 = pd_depthwise_f32_avx2;
+    k->binary_f32 = pd_binary_f32_avx2;
+    k->global_avgpool_f32 = pd_global_avgpool_f32_avx2;
+}
+
+/* AVX-512 brings its own GEMM and depthwise kernels and reuses the AVX2 ones
+ * elsewhere (its CPUs all have AVX2; the elementwise kernels are memory-bound). */
+void pd_kernels_fill_avx512(pd_kernels *k)
+{
+    pd_kernels_fill_avx2(k);
+    k->gemm_f32 = pd_gemm_f32_avx512;
+    k->depthwise_f32 = pd_depthwise_f32_avx512;
+}
+#endif

@@ -1,0 +1,30 @@
+/* x86.h: the x86 families' kernels (AVX2+FMA, AVX-512), declared for their
+ * fill functions.  Every definition sits in a file named for its instruction
+ * set that carries its own `#pragma GCC target`; nothing here needs one. */
+#ifndef PD_KERNELS_X86_H
+#define PD_KERNELS_X86_H
+
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+void pd_gemm_f32_avx2(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                      const float *bias, float *c, size_t ldc, const pd_act_params *act);
+void pd_conv_f32_avx2(const pd_kernels *k, const pd_window_shape *s, const float *x, const float *w,
+                      const float *bias, const pd_act_params *act, float *y, size_t p0, size_t p1,
+                      float *scratch);
+void pd_depthwise_f32_avx2(const pd_window_shape *s, const float *x, const float *w,
+                           const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                           int32_t r1);
+void pd_binary_f32_avx2(int32_t kind, size_t batch, pd_dims ad, const float *a, size_t a_stride,
+                        pd_dims bd, const float *b, size_t b_stride, const pd_act_params *act,
+                        float *y);
+void pd_global_avgpool_f32_avx2(pd_dims in, size_t batch, const float *x, float *y);
+
+void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const float *w,
+                             const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                             int32_t r1);
+void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                        const float *bias, float *c, size_t ldc, const pd_act_params *act);
+#endif
+
+#endif

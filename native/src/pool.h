@@ -1,0 +1,29 @@
+/* pool.h: a small pthread pool that runs the parts of one layer.
+ *
+ * pd_pool_run(pool, n, fn, ctx) calls fn(ctx, task, worker) once for every
+ * task < n, on the calling thread (worker 0) and the pool's threads (workers
+ * 1 .. threads-1), and returns when all are done.  Tasks are handed out by an
+ * atomic counter, so a slow thread takes fewer.  Between jobs the workers spin
+ * briefly (a layer follows a layer within microseconds), then sleep on a
+ * condition variable: an idle net costs no CPU.  Not reentrant: one job at a
+ * time, from the thread that runs the net. */
+#ifndef PD_POOL_H
+#define PD_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pd_pool pd_pool;
+typedef void (*pd_task_fn)(void *ctx, size_t task, int32_t worker);
+
+/* A pool of threads - 1 workers (threads >= 2), or NULL if out of memory or
+ * threads cannot be created. */
+pd_pool *pd_pool_create(int32_t threads);
+
+/* Stops and joins the workers and frees the pool; NULL is fine. */
+void pd_pool_free(pd_pool *pool);
+
+/* Runs the tasks; a NULL pool runs them all on the caller. */
+void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx);
+
+#endif

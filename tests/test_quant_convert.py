@@ -1,0 +1,96 @@
+"""predict convert --int8: calibration on a photo folder, fallback by name, the report in the
+file, the --min-agreement gate, and a mixed int8/float32 network that runs."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import predict  # noqa: E402
+from predict import cli  # noqa: E402
+from predict.format import read_pnet  # noqa: E402
+
+
+def _tiny_onnx(path):
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (6, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.normal(0, 0.1, 6).astype(np.float32), "b1"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (6, 1, 3, 3)).astype(np.float32), "w2"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (5, 6)).astype(np.float32), "w3"),
+             numpy_helper.from_array(rng.normal(0, 0.1, 5).astype(np.float32), "b3")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1],
+                              strides=[2, 2]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="dw", pads=[1, 1, 1, 1], group=6),
+             helper.make_node("HardSigmoid", ["c2"], ["h2"], name="hsig"),
+             helper.make_node("Add", ["h2", "r1"], ["a2"], name="add"),
+             helper.make_node("GlobalAveragePool", ["a2"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], name="fc", transB=1)]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 24, 24])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 5])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("q")
+    _tiny_onnx(str(d / "m.onnx"))
+    photos = d / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(9):
+        pixels = (rng.random((40, 50, 3)) * 255).astype(np.uint8)
+        pixels[: 10 + i] //= 3
+        Image.fromarray(pixels).save(photos / f"p{i}.png")
+    return d
+
+
+def _convert(setup, *extra):
+    args = ["convert", str(setup / "m.onnx"), "-o", str(setup / "q.pnet"), "--size", "24,24",
+            "--resize", "0", "--int8", "--calibrate", str(setup / "photos"), *extra]
+    return cli.main(args)
+
+
+def test_int8_convert_runs_and_reports(setup, capsys):
+    assert _convert(setup, "--method", "minmax") == 0
+    out = capsys.readouterr().out
+    assert "top-1 agreement with float32" in out
+    m = read_pnet(str(setup / "q.pnet"))
+    q = m.header["quantization"]
+    assert q["method"] == "minmax" and 0 <= q["top1_agreement"] <= 1
+    assert q["images"] > 0 and q["calibration_images"] == 7
+    dtypes = {t["dtype"] for t in m.header["tensors"]}
+    assert dtypes == {"float32", "uint8"}
+    ops = [layer["op"] for layer in m.header["layers"]]
+    assert ops[0] == "quantize" and "dequantize" in ops
+    m.close()
+    with predict.load(str(setup / "q.pnet")) as net:
+        scores = net.run(np.zeros((1, 3, 24, 24), np.float32))
+        assert np.all(np.isfinite(np.asarray(scores if not isinstance(scores, list) else scores[0])))
+        assert net.info()["quantization"]["method"] == "minmax"
+    assert cli.main(["info", str(setup / "q.pnet")]) == 0
+    assert "int8" in capsys.readouterr().out
+
+
+def test_float_layers_by_name_and_entropy(setup):
+    assert _convert(setup, "--method", "entropy", "--float-layers", "dw,fc") == 0
+    m = read_pnet(str(setup / "q.pnet"))
+    by_name = {layer["name"]: layer for layer in m.header["layers"]}
+    assert m.header["tensors"][by_name["dw"]["output"]]["dtype"] == "float32"
+    assert m.header["tensors"][by_name["conv1"]["output"]]["dtype"] == "uint8"
+    assert set(m.header["quantization"]["float_layers"]) >= {"dw", "fc"}
+    m.close()
+
+
+def test_min_agreement_gate_fails_conversion(setup, capsys):
+    assert _convert(setup, "--min-agreement", "1.01") != 0
+    assert "below --min-agreement" in capsys.readouterr().err
+
+
+def test_unknown_float_layer_is_refused(setup, capsys):
+    assert _convert(setup, "--float-layers", "nope") != 0
+    assert "nope" in capsys.readouterr().err

