@@ -12,6 +12,7 @@ each must still give a documented error.
 Quantization scales do not exist yet (version 1 stores float32 only); the zero- and NaN-scale
 cases join this file with the int8 path.
 """
+import contextlib
 import hashlib
 import io
 import math
@@ -461,13 +462,18 @@ def test_fork_while_another_thread_holds_the_network_still_gives_a_working_child
 
         def hold():
             # What a run in progress looks like at fork time: every lock of the network taken.
-            with net._lock, net._net._lock, net._features_net._lock, image._WARNINGS_LOCK:
+            locks = [net._lock, net._net._lock, image._WARNINGS_LOCK]
+            locks += [extra._lock for extra in net._extra_nets.values()]
+            with contextlib.ExitStack() as stack:
+                for lock in locks:
+                    stack.enter_context(lock)
                 held.set()
                 release.wait()
 
         holder = threading.Thread(target=hold)
         holder.start()
-        held.wait()
+        assert held.wait(timeout=30), "the holder thread could not take every lock"
+        assert net._extra_nets, "the features network was not built"
         try:
             code = _in_child(lambda: 0 if (np.array_equal(net.run(x), expected)
                                            and net.classify(photo, top=1)) else 1)
