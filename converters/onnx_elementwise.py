@@ -139,10 +139,15 @@ def activation_of(ctx, node):
         return act("hardswish")
     if op == "LeakyRelu":
         return act("leakyrelu", node.attr("alpha", 0.01))
+    if op == "Swish":
+        if float(node.attr("alpha", 1.0)) != 1.0:
+            raise Unsupported(f"attribute alpha={node.attr('alpha')} unsupported (SiLU, alpha 1, "
+                              f"only)")
+        return act("silu")
     raise Unsupported(f"operator {op} unsupported")
 
 
-ACTIVATIONS = ("Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu")
+ACTIVATIONS = ("Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Swish")
 
 
 def map_activation(ctx, node):

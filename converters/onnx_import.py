@@ -73,6 +73,9 @@ def _outputs(walked, problems):
         if isinstance(value, np.ndarray):
             problems.append((name, "graph output", "the output is a constant, not computed from the input"))
             continue
+        if not isinstance(value, int):
+            problems.append((name, "graph output", "the output is a rank-5 channel view"))
+            continue
         outputs.append((name, value))
     return outputs
 

@@ -60,7 +60,8 @@ def act(kind="none", alpha=0.0, beta=0.0):
 
 
 # Ops whose output stage can apply an activation (format.md: the ops that carry `act`).
-ACT_OPS = frozenset({"conv", "depthwise", "fc", "add", "sub", "mul", "div", "activation", "affine"})
+ACT_OPS = frozenset({"conv", "depthwise", "fc", "add", "sub", "mul", "div", "activation", "affine",
+                     "conv_transpose"})
 
 # The keys each format op carries besides op/name/inputs/output, in a fixed order.
 FORMAT_KEYS = {
@@ -77,6 +78,12 @@ FORMAT_KEYS = {
     "reshape": (),
     "pad": ("pads", "mode", "value"),
     "activation": ("act",),
+    "lrn": ("size", "alpha", "beta", "bias"),
+    "conv_transpose": ("kernel", "strides", "dilations", "pads", "output_padding", "groups",
+                       "weight", "bias", "act"),
+    "resize": ("mode", "coordinate_transformation_mode", "nearest_mode", "scales", "size"),
+    "channel_shuffle": ("groups",),
+    "slice": ("starts", "ends"),
 }
 
 
@@ -162,14 +169,22 @@ def emit(graph, inputs, outputs, features=None):
                  "inputs": [index[t] for t in layer.inputs], "output": index[layer.output]}
         for key in FORMAT_KEYS[layer.op]:
             value = layer.attrs[key]
+            if layer.op == "lrn":
+                entry[key] = int(value) if key == "size" else float(value)
+                continue
             if key == "weight" and layer.op in ("conv", "fc"):
                 # Packed once here, read in place by every kernel family (docs/format.md).
                 value = _blob(arrays, pack_panels16(value, layer.attrs.get("groups", 1)))
                 entry["weight_layout"] = "panels16"
             elif key in ("weight", "bias"):
                 value = None if value is None else _blob(arrays, value)
-            elif key in ("kernel", "strides", "dilations", "pads"):
+            elif key in ("kernel", "strides", "dilations", "pads", "output_padding", "size",
+                         "starts", "ends") and isinstance(value, (list, tuple)):
                 value = [int(v) for v in value]
+            elif key in ("size", "groups"):
+                value = int(value)
+            elif key == "scales":
+                value = [float(v) for v in value]
             elif key in ("ceil_mode", "count_include_pad"):
                 value = bool(value)
             elif key == "groups":

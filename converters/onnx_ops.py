@@ -10,6 +10,8 @@ not here: ``onnx_consteval`` folds them.
     ['Add', 'AveragePool', 'BatchNormalization', 'Cast']
 """
 
+from .onnx_convnet import (map_conv_transpose, map_lrn, map_resize, map_slice, map_split,
+                           map_transpose)
 from .onnx_dense import map_batchnorm, map_gemm, map_matmul
 from .onnx_elementwise import (ACTIVATIONS, map_activation, map_binary, map_concat,
                                map_softmax)
@@ -40,5 +42,12 @@ MAPPERS = {
     "Identity": map_identity,
     "Cast": map_identity,
     "Dropout": map_dropout,
+    "LRN": map_lrn,
+    "ConvTranspose": map_conv_transpose,
+    "Resize": map_resize,
+    "Upsample": map_resize,
+    "Split": map_split,
+    "Slice": map_slice,
+    "Transpose": map_transpose,
     **{op: map_activation for op in ACTIVATIONS},
 }

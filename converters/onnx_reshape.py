@@ -62,12 +62,17 @@ def map_reshape(ctx, node):
     >>> w.graph.layers[0].op, w.graph.tensors[w.graph.layers[0].output].shape
     ('reshape', (32,))
     """
-    x = ctx.act(node, 0)
+    from .onnx_convnet import Grouped, reshape_grouped
+
+    value = ctx.values[node.inputs[0]]
+    x = value if isinstance(value, Grouped) else ctx.act(node, 0)
     target = ctx.const(node, 1, "shape")
     if target is None:
         raise Unsupported("Reshape without a shape")
     if node.attr("allowzero", 0) and 0 in target:
         raise Unsupported("attribute allowzero=1 with a zero in the target unsupported")
+    if reshape_grouped(ctx, node, x, target.reshape(-1)):
+        return
     _to_shape(ctx, node, x, reshape_target(target.reshape(-1), ctx.shape(x), ctx.batch))
 
 

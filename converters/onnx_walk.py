@@ -24,6 +24,7 @@ import numpy as np
 from predict.errors import ConversionError
 
 from .onnx_consteval import FOLDABLE, NotFoldable, evaluate, shape_value
+from .onnx_convnet import Grouped
 from .onnx_layers import LayerGraph, Unsupported
 from .onnx_ops import MAPPERS
 
@@ -63,6 +64,10 @@ class Context:
         if isinstance(value, np.ndarray):
             raise Unsupported(f"input {i} ({node.inputs[i]!r}) is a constant; "
                               f"only run-time tensors are supported there")
+        if not isinstance(value, int):
+            raise Unsupported(f"input {i} ({node.inputs[i]!r}) is a rank-{len(value.shape) + 1} "
+                              f"channel view (channel shuffle); only a Transpose or a Reshape "
+                              f"back can read it")
         return value
 
     def const(self, node, i, what):
@@ -193,6 +198,12 @@ def _map(ctx, node, inputs):
         raise Unsupported(f"operator {op} unsupported" if op not in FOLDABLE else
                           f"operator {op} on a run-time tensor unsupported")
     for name, value in zip(node.inputs, inputs):
+        if isinstance(value, Grouped):
+            if op not in ("Reshape", "Transpose"):
+                raise Unsupported(f"input {name!r} is a rank-{len(value.shape) + 1} channel view "
+                                  f"(channel shuffle); only a Transpose or a Reshape back can "
+                                  f"read it")
+            continue
         if value is not None and not isinstance(value, np.ndarray):
             rank = len(ctx.shape(value)) + 1
             if not 2 <= rank <= 4:

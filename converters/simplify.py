@@ -25,8 +25,8 @@ import numpy as np
 
 from .onnx_layers import act
 
-_WEIGHTED = ("conv", "depthwise", "fc")
-_FUSE_INTO = ("conv", "depthwise", "fc", "add", "sub", "mul", "div", "affine")
+_WEIGHTED = ("conv", "depthwise", "fc", "conv_transpose")
+_FUSE_INTO = ("conv", "depthwise", "fc", "add", "sub", "mul", "div", "affine", "conv_transpose")
 
 
 def _plain(layer):
@@ -91,7 +91,12 @@ def _fuse_silu(graph, protected):
 
 def _scale_output_channels(layer, scale, shift):
     w = layer.attrs["weight"]
-    if layer.op == "depthwise":
+    if layer.op == "conv_transpose":
+        # [Cin, kh, kw, Cout/groups]: input channel ci feeds the output channels of its group.
+        groups = layer.attrs["groups"]
+        per_in = np.repeat(scale.reshape(groups, -1), w.shape[0] // groups, axis=0)
+        layer.attrs["weight"] = (w * per_in[:, None, None, :]).astype(np.float32)
+    elif layer.op == "depthwise":
         layer.attrs["weight"] = (w * scale).astype(np.float32)  # [kh, kw, C]
     else:
         layer.attrs["weight"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)

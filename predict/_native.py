@@ -52,6 +52,11 @@ _OPS = {
     "activation": lib.PD_OP_ACTIVATION,
     "quantize": lib.PD_OP_QUANTIZE,
     "dequantize": lib.PD_OP_DEQUANTIZE,
+    "lrn": lib.PD_OP_LRN,
+    "conv_transpose": lib.PD_OP_CONV_TRANSPOSE,
+    "resize": lib.PD_OP_RESIZE,
+    "channel_shuffle": lib.PD_OP_CHANNEL_SHUFFLE,
+    "slice": lib.PD_OP_SLICE,
 }
 _BINARY = {"add": lib.PD_BIN_ADD, "sub": lib.PD_BIN_SUB, "mul": lib.PD_BIN_MUL, "div": lib.PD_BIN_DIV}
 _ACTS = {
@@ -66,8 +71,17 @@ _ACTS = {
 }
 _PAD_MODES = {"constant": lib.PD_PAD_CONSTANT, "reflect": lib.PD_PAD_REFLECT, "edge": lib.PD_PAD_EDGE}
 _DTYPES = {"float32": lib.PD_F32, "uint8": lib.PD_U8, "int8": lib.PD_I8, "int32": lib.PD_I32}
-_WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool")
-_WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC}
+_WINDOW_OPS = ("conv", "depthwise", "maxpool", "avgpool", "conv_transpose")
+_WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthwise": lib.PD_LAYOUT_HWC,
+                   "conv_transpose": lib.PD_LAYOUT_IHWO}
+_RESIZE = {"mode": {"nearest": lib.PD_RESIZE_NEAREST, "linear": lib.PD_RESIZE_LINEAR},
+           "coordinate_transformation_mode": {
+               "half_pixel": lib.PD_COORD_HALF_PIXEL, "pytorch_half_pixel": lib.PD_COORD_PYTORCH_HALF_PIXEL,
+               "align_corners": lib.PD_COORD_ALIGN_CORNERS, "asymmetric": lib.PD_COORD_ASYMMETRIC},
+           "nearest_mode": {
+               "round_prefer_floor": lib.PD_NEAREST_ROUND_PREFER_FLOOR,
+               "round_prefer_ceil": lib.PD_NEAREST_ROUND_PREFER_CEIL,
+               "floor": lib.PD_NEAREST_FLOOR, "ceil": lib.PD_NEAREST_CEIL}}
 # An OHWI conv / fc weight is packed into PANELS16 here rather than by the core at build (which
 # would read the blob before its shape is checked); tests turn this off to cover the core's packer.
 _PACK_IN_PYTHON = True
@@ -287,7 +301,7 @@ class _Builder:
             d.stride_h, d.stride_w = _pair(layer, "strides", what)
             # avgpool has no dilations key: its dilations are 1.
             d.dilation_h, d.dilation_w = _pair(layer, "dilations", what, [1, 1] if op == "avgpool" else None)
-        if op == "conv":
+        if op in ("conv", "conv_transpose", "channel_shuffle"):
             d.groups = _i32(layer["groups"], f"{what} groups")
         elif op == "depthwise":
             d.groups = self.channels(d.inputs[0]) if d.n_inputs else 0
@@ -302,6 +316,8 @@ class _Builder:
             if mode not in _PAD_MODES:
                 raise NativeError(f"{what}: unknown pad mode {mode!r}", status="PD_ERR_ARGUMENT")
             d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
+        if op in ("lrn", "resize", "slice"):
+            self.convnet_fields(d, layer, what)
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
             if layer.get("quant") is not None:
@@ -331,6 +347,29 @@ class _Builder:
             d.act_alpha, d.act_beta = float(act.get("alpha", 0.0)), float(act.get("beta", 0.0))
         if layer.get("quant") is not None:
             self.quant(d, layer["quant"], what)
+
+    def convnet_fields(self, d, layer, what):
+        """The fields of lrn, resize and slice (predict.h)."""
+        op = layer["op"]
+        if op == "lrn":
+            d.lrn_size = _i32(layer["size"], f"{what} size")
+            d.lrn_alpha, d.lrn_beta = float(layer["alpha"]), float(layer["beta"])
+            d.lrn_bias = float(layer["bias"])
+        elif op == "resize":
+            d.resize_mode, d.resize_coord, d.resize_nearest = (
+                self.choice(layer, key, what) for key in _RESIZE)
+            d.scale_h, d.scale_w = (float(v) for v in layer["scales"])
+        else:
+            starts = [_i32(v, f"{what} starts") for v in layer["starts"]]
+            d.slice_c = starts[0]
+            d.slice_h, d.slice_w = (0, starts[1]) if len(starts) == 2 else (
+                starts[1:] if len(starts) == 3 else (0, 0))
+
+    def choice(self, layer, key, what):
+        value = layer[key]
+        if value not in _RESIZE[key]:
+            raise NativeError(f"{what}: unknown {key} {value!r}", status="PD_ERR_ARGUMENT")
+        return _RESIZE[key][value]
 
     def typed(self, index, dtype, shape, what):
         """Blob ``index`` checked to be ``dtype`` with ``shape`` (None: any shape)."""
@@ -593,6 +632,8 @@ def _blob_shapes(header, dims):
             weight = (out_c, *layer["kernel"], c // layer["groups"])
         elif op == "depthwise":
             weight = (*layer["kernel"], c)
+        elif op == "conv_transpose":
+            weight = (c, *layer["kernel"], out_c // layer["groups"])
         else:
             weight = (out_c, h * w * c)
         what = f"layer {i} ({layer.get('name', '')!r}, {op})"

@@ -424,6 +424,90 @@ def _pad_shape(layer, where, shapes, blobs):
     return _with_spatial(c, h + top + bottom, w + left + right, len(shapes[0]))
 
 
+# The ops the classic convnet families brought (float32 only; docs/format.md).
+RESIZE_MODES = ("nearest", "linear")
+RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _lrn_shape(layer, where, shapes, blobs):
+    _spatial(shapes[0], where)
+    _int(layer["size"], where, "size", lo=1)
+    _real(layer["alpha"], where, "alpha")
+    _real(layer["beta"], where, "beta")
+    _real(layer["bias"], where, "bias", positive=True)
+    return list(shapes[0])
+
+
+def _conv_transpose_shape(layer, where, shapes, blobs):
+    cin, h, w = _spatial(shapes[0], where)
+    rank = len(shapes[0])
+    kernel = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+    strides = _ints(layer["strides"], where, "strides", 2, lo=1)
+    dil = _ints(layer["dilations"], where, "dilations", 2, lo=1)
+    pads = _ints(layer["pads"], where, "pads", 4, lo=0)
+    extra = _ints(layer["output_padding"], where, "output_padding", 2, lo=0)
+    groups = _int(layer["groups"], where, "groups", lo=1)
+    if cin % groups:
+        _fail(where, f"groups {groups} does not divide the input channels {cin}")
+    weight = blobs.get(layer, "weight", where)
+    if len(weight) != 4 or weight[0] != cin or weight[1:3] != kernel:
+        _fail(where, f"weight blob {layer['weight']} has shape {weight}, expected "
+                     f"[{cin}, {kernel[0]}, {kernel[1]}, Cout/groups] ([Cin, kh, kw, Cout/groups])")
+    cout = weight[3] * groups
+    blobs.get(layer, "bias", where, [cout], optional=True, layout=" ([Cout])")
+    _act(layer, where)
+    out = []
+    for axis, size in enumerate((h, w)):
+        k, s, d, e = kernel[axis], strides[axis], dil[axis], extra[axis]
+        if e >= max(s, d):
+            _fail(where, f"output_padding {extra} must be below max(stride, dilation) per axis")
+        n = s * (size - 1) + (k - 1) * d + 1 - pads[axis] - pads[axis + 2] + e
+        if n < 1:
+            _fail(where, f"pads {pads} crop the whole output")
+        out.append(n)
+    if rank == 2 and (kernel[0], strides[0], dil[0], pads[0], pads[2], extra[0]) != (1, 1, 1, 0,
+                                                                                    0, 0):
+        _fail(where, "a 1-D window needs a height-1 kernel, stride and dilation and no height pads")
+    return _with_spatial(cout, out[0], out[1], rank)
+
+
+def _resize_shape(layer, where, shapes, blobs):
+    c, _, _ = _spatial(shapes[0], where)
+    _str(layer["mode"], where, "mode", RESIZE_MODES)
+    _str(layer["coordinate_transformation_mode"], where, "coordinate_transformation_mode",
+         RESIZE_COORDS)
+    _str(layer["nearest_mode"], where, "nearest_mode", NEAREST_MODES)
+    _list(layer["scales"], where, "scales")
+    if len(layer["scales"]) != 2:
+        _fail(where, f"scales must have 2 entries, has {len(layer['scales'])}")
+    for i, v in enumerate(layer["scales"]):
+        _real(v, where, f"scales[{i}]", positive=True)
+    oh, ow = _ints(layer["size"], where, "size", 2, lo=1)
+    if len(shapes[0]) == 2 and oh != 1:
+        _fail(where, f"size {[oh, ow]}: a 1-D input keeps height 1")
+    return _with_spatial(c, oh, ow, len(shapes[0]))
+
+
+def _channel_shuffle_shape(layer, where, shapes, blobs):
+    c, _, _ = _spatial(shapes[0], where)
+    groups = _int(layer["groups"], where, "groups", lo=1)
+    if c % groups:
+        _fail(where, f"groups {groups} does not divide the channels {c}")
+    return list(shapes[0])
+
+
+def _slice_shape(layer, where, shapes, blobs):
+    shape = shapes[0]
+    starts = _ints(layer["starts"], where, "starts", len(shape), lo=0)
+    ends = _ints(layer["ends"], where, "ends", len(shape), lo=1)
+    for i, (b, e, n) in enumerate(zip(starts, ends, shape)):
+        if not b < e <= n:
+            _fail(where, f"starts {starts} and ends {ends} do not cut a window of {shape} "
+                         f"(dim {i})")
+    return [e - b for b, e in zip(starts, ends)]
+
+
 _WINDOW_KEYS = ("kernel", "strides", "dilations", "pads")
 _BINARY = (2, ("act",), _binary_shape)
 _OPS = {
@@ -443,13 +527,22 @@ _OPS = {
     "activation": (1, ("act",), _activation_shape),
     "quantize": (1, (), _same_shape),
     "dequantize": (1, (), _same_shape),
+    "lrn": (1, ("size", "alpha", "beta", "bias"), _lrn_shape),
+    "conv_transpose": (1, _WINDOW_KEYS + ("output_padding", "groups", "weight", "bias", "act"),
+                       _conv_transpose_shape),
+    "resize": (1, ("mode", "coordinate_transformation_mode", "nearest_mode", "scales", "size"),
+               _resize_shape),
+    "channel_shuffle": (1, ("groups",), _channel_shuffle_shape),
+    "slice": (1, ("starts", "ends"), _slice_shape),
 }
+# Ops with no int8 kernel: an int8 model keeps them float32 between dequantize and quantize.
+FLOAT_ONLY_OPS = ("div", "lrn", "conv_transpose", "resize", "channel_shuffle", "slice")
 OPS = tuple(_OPS)
 _LAYER_KEYS = ("op", "name", "inputs", "output")
 # Optional keys: conv and fc weights may be stored packed (docs/format.md, "Weight layouts").
 _OPTIONAL = {"conv": ("weight_layout",), "fc": ("weight_layout",)}
 WEIGHT_LAYOUTS = ("ohwi", "panels16")
-_WEIGHT_OPS = ("conv", "depthwise", "fc")
+_WEIGHT_OPS = ("conv", "depthwise", "fc", "conv_transpose")
 
 
 def _layer_where(layer, index):
@@ -746,8 +839,8 @@ def _check_dtypes(layer, where, tensors, ins, out):
     if has_quant != needs_quant:
         _fail(where, "an int8 layer (uint8 output) needs 'quant'" if needs_quant
               else "'quant' belongs to int8 layers only")
-    if needs_quant and op == "div":
-        _fail(where, "div has no int8 kernel")
+    if needs_quant and op in FLOAT_ONLY_OPS:
+        _fail(where, f"{op} has no int8 kernel")
 
 
 def _blob_of(value, where, field, blobs, dtype, shape=None, optional=True):
@@ -866,6 +959,10 @@ def summarize(header):
         if layer["op"] in _WEIGHT_OPS:
             weight = blobs[layer["weight"]]["shape"]
             # Output elements times the weights that feed each: all but Cout (depthwise: kh*kw).
+            if layer["op"] == "conv_transpose":
+                # Each input element meets kh * kw * Cout/groups weights.
+                macs += math.prod(tensors[layer["inputs"][0]]["shape"]) * math.prod(weight[1:])
+                continue
             per_output = math.prod(weight[:2]) if layer["op"] == "depthwise" else math.prod(
                 weight[1:])
             macs += out * per_output

@@ -44,8 +44,36 @@ typedef enum pd_op {
     PD_OP_PAD = 12,            /* spatial padding */
     PD_OP_ACTIVATION = 13,     /* only the fused activation, for one that has no producer to join */
     PD_OP_QUANTIZE = 14,       /* float32 -> uint8 with the output tensor's scale and zero point */
-    PD_OP_DEQUANTIZE = 15      /* uint8 -> float32 with the input tensor's scale and zero point */
+    PD_OP_DEQUANTIZE = 15,     /* uint8 -> float32 with the input tensor's scale and zero point */
+    /* float32 only (no int8 kernel): */
+    PD_OP_LRN = 16,            /* local response normalization across channels: lrn_* fields */
+    PD_OP_CONV_TRANSPOSE = 17, /* window fields, groups; weights PD_LAYOUT_IHWO; out = s*(in-1) + extent - pads + output padding */
+    PD_OP_RESIZE = 18,         /* spatial nearest / bilinear resize: resize_* and scale_* fields */
+    PD_OP_CHANNEL_SHUFFLE = 19,/* out channel o = in channel (o % groups) * (C / groups) + o / groups */
+    PD_OP_SLICE = 20           /* out(h, w, c) = in(slice_h + h, slice_w + w, slice_c + c) */
 } pd_op;
+
+typedef enum pd_resize_mode {
+    PD_RESIZE_NEAREST = 0,
+    PD_RESIZE_LINEAR = 1
+} pd_resize_mode;
+
+/* Source coordinate of output index x along an axis of input length n, output length m, scale s
+ * (ONNX Resize's coordinate_transformation_mode); it is clamped to [0, n - 1] after rounding. */
+typedef enum pd_resize_coord {
+    PD_COORD_HALF_PIXEL = 0,          /* (x + 0.5) / s - 0.5 */
+    PD_COORD_PYTORCH_HALF_PIXEL = 1,  /* m > 1 ? (x + 0.5) / s - 0.5 : 0 */
+    PD_COORD_ALIGN_CORNERS = 2,       /* m > 1 ? x * (n - 1) / (m - 1) : 0 */
+    PD_COORD_ASYMMETRIC = 3           /* x / s */
+} pd_resize_coord;
+
+/* How nearest resizing rounds a source coordinate to an index. */
+typedef enum pd_resize_nearest {
+    PD_NEAREST_ROUND_PREFER_FLOOR = 0,
+    PD_NEAREST_ROUND_PREFER_CEIL = 1,
+    PD_NEAREST_FLOOR = 2,
+    PD_NEAREST_CEIL = 3
+} pd_resize_nearest;
 
 typedef enum pd_binary {
     PD_BIN_ADD = 0,
@@ -83,7 +111,8 @@ typedef enum pd_act {
 typedef enum pd_weight_layout {
     PD_LAYOUT_OHWI = 0,      /* conv [C_out][KH][KW][C_in/groups]; FC [C_out][K] */
     PD_LAYOUT_HWC = 1,       /* depthwise [KH][KW][C] */
-    PD_LAYOUT_PANELS16 = 2   /* conv and FC: see above */
+    PD_LAYOUT_PANELS16 = 2,  /* conv and FC: see above */
+    PD_LAYOUT_IHWO = 3       /* conv_transpose [C_in][KH][KW][C_out/groups] */
 } pd_weight_layout;
 
 /* CPU features (bits of pd_cpu_features), each including the OS support for
@@ -144,6 +173,17 @@ typedef struct pd_layer_desc {
     int32_t q_zero, q_lo, q_hi;
     const uint8_t *q_lut;
     const int32_t *q_table;
+
+    /* lrn: y = x / (lrn_bias + lrn_alpha / lrn_size * sum of x^2 over channels
+     * [c - (lrn_size - 1) / 2, c + lrn_size / 2]) ^ lrn_beta */
+    int32_t lrn_size;
+    float lrn_alpha, lrn_beta, lrn_bias;
+    /* resize: pd_resize_mode, pd_resize_coord, pd_resize_nearest, and the scales
+     * (output / input) the coordinate transformation divides by */
+    int32_t resize_mode, resize_coord, resize_nearest;
+    float scale_h, scale_w;
+    /* slice: where the output window starts in the input */
+    int32_t slice_h, slice_w, slice_c;
 } pd_layer_desc;
 
 typedef struct pd_net_desc {

@@ -113,6 +113,10 @@ int32_t pd_validate_graph(pd_net *net, char *err, size_t err_size);
  * inputs.  Needs pd_validate_graph to have passed. */
 int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_size);
 
+/* shape_convnet.c: the same for lrn, conv_transpose, resize, channel_shuffle
+ * and slice (float32 only). */
+int32_t pd_check_layer_convnet(const pd_net *net, int32_t index, char *err, size_t err_size);
+
 /* shape.c: the window of a conv, depthwise or pool layer whose shapes passed. */
 pd_window_shape pd_layer_window(const pd_net *net, const pd_layer_desc *layer);
 

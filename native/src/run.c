@@ -158,6 +158,35 @@ static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, size_t 
     pd_pool_run(net->pool, batch * j.parts, depthwise_task, &j);
 }
 
+static void conv_transpose_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    (void)worker;
+    const size_t sample = t / j->parts, r0 = (t % j->parts) * j->part;
+    const size_t rows = (size_t)j->s->out.h;
+    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
+    j->k->conv_transpose_f32(j->s, j->x + sample * j->x_sample, j->w, j->bias, j->act,
+                             j->y + sample * j->y_sample, (int32_t)r0, (int32_t)r1);
+}
+
+static void run_conv_transpose(const pd_net *net, const pd_layer_desc *layer, size_t batch,
+                               const float *x, float *y, const pd_act_params *act)
+{
+    pd_window_shape s = pd_layer_window(net, layer);
+    s.groups = layer->groups;
+    const size_t rows = (size_t)s.out.h;
+    job j = {.net = net, .k = net->kernels, .s = &s, .act = act, .x = x, .w = layer->weights,
+             .bias = layer->bias, .y = y,
+             .x_sample = (size_t)s.in.h * (size_t)s.in.w * (size_t)s.in.c,
+             .y_sample = rows * (size_t)s.out.w * (size_t)s.out.c};
+    size_t chunks = net->threads > 1 ? (4 * (size_t)net->threads + batch - 1) / batch : 1;
+    if (chunks > rows)
+        chunks = rows;
+    j.part = (rows + chunks - 1) / chunks;
+    j.parts = (rows + j.part - 1) / j.part;
+    pd_pool_run(net->pool, batch * j.parts, conv_transpose_task, &j);
+}
+
 /* Runs layer on batch samples.  Returns 1 when the kernel applied the
  * layer's activation itself, 0 when the caller must. */
 static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch)
@@ -228,6 +257,23 @@ static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch
     case PD_OP_ACTIVATION:
         k->act_f32(y, x, batch * net->elems[layer->inputs[0]], &act);
         return 1;
+    case PD_OP_LRN:
+        k->lrn_f32(batch * (size_t)in.h * (size_t)in.w, (size_t)in.c, layer->lrn_size, layer->lrn_alpha,
+                   layer->lrn_beta, layer->lrn_bias, x, y);
+        return 0;
+    case PD_OP_CONV_TRANSPOSE:
+        run_conv_transpose(net, layer, batch, x, y, &act);
+        return 1;
+    case PD_OP_RESIZE:
+        k->resize_f32(batch, in, x, out, layer->resize_mode, layer->resize_coord, layer->resize_nearest,
+                      layer->scale_h, layer->scale_w, y);
+        return 0;
+    case PD_OP_CHANNEL_SHUFFLE:
+        k->shuffle_f32(batch * (size_t)in.h * (size_t)in.w, (size_t)in.c, (size_t)layer->groups, x, y);
+        return 0;
+    case PD_OP_SLICE:
+        k->slice_f32(batch, in, x, out, layer->slice_h, layer->slice_w, layer->slice_c, y);
+        return 0;
     default:
         return 1; /* unreachable: shape.c refused unknown ops */
     }

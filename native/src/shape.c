@@ -34,7 +34,8 @@ static int same_dims(pd_dims a, pd_dims b)
 static int32_t check_counts(const pd_net *net, int32_t index, char *err, size_t err_size)
 {
     const pd_layer_desc *layer = &net->layers[index];
-    int has_weights = layer->op == PD_OP_CONV || layer->op == PD_OP_DEPTHWISE || layer->op == PD_OP_FC;
+    int has_weights = layer->op == PD_OP_CONV || layer->op == PD_OP_DEPTHWISE || layer->op == PD_OP_FC ||
+                      layer->op == PD_OP_CONV_TRANSPOSE;
     int32_t want = layer->op == PD_OP_BINARY ? 2 : 1;
 
     if (layer->op == PD_OP_CONCAT ? layer->n_inputs < 1 : layer->n_inputs != want)
@@ -239,7 +240,7 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
     const pd_layer_desc *layer = &net->layers[index];
     int32_t st;
 
-    if (layer->op < PD_OP_CONV || layer->op > PD_OP_DEQUANTIZE)
+    if (layer->op < PD_OP_CONV || layer->op > PD_OP_SLICE)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,
                        (int)layer->op);
     if ((st = check_counts(net, index, err, err_size)) != PD_OK)
@@ -288,6 +289,12 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
         return PD_OK;
     case PD_OP_PAD:
         return check_pad(net, index, err, err_size);
+    case PD_OP_LRN:
+    case PD_OP_CONV_TRANSPOSE:
+    case PD_OP_RESIZE:
+    case PD_OP_CHANNEL_SHUFFLE:
+    case PD_OP_SLICE:
+        return pd_check_layer_convnet(net, index, err, err_size);
     default:
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,
                        (int)layer->op);

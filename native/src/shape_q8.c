@@ -111,6 +111,8 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
                            (int)j, want_in == PD_U8 ? "uint8" : "float32");
     if (out != PD_U8 || layer->op == PD_OP_QUANTIZE)
         return PD_OK;
+    if (layer->op >= PD_OP_LRN) /* the classic convnet ops (shape_convnet.c) are float32 only */
+        return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "has no int8 kernel", LAYER_ARGS);
     /* The int8 kernels read OHWI weights; a packed float layout would be misread. */
     if ((layer->op == PD_OP_CONV || layer->op == PD_OP_FC) && layer->weight_layout != PD_LAYOUT_OHWI)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "int8 weights must be OHWI", LAYER_ARGS);

@@ -44,6 +44,11 @@ const char *pd_op_name(int32_t op)
     case PD_OP_ACTIVATION: return "activation";
     case PD_OP_QUANTIZE: return "quantize";
     case PD_OP_DEQUANTIZE: return "dequantize";
+    case PD_OP_LRN: return "lrn";
+    case PD_OP_CONV_TRANSPOSE: return "conv_transpose";
+    case PD_OP_RESIZE: return "resize";
+    case PD_OP_CHANNEL_SHUFFLE: return "channel_shuffle";
+    case PD_OP_SLICE: return "slice";
     default: return "op?";
     }
 }

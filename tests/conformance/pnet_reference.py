@@ -108,6 +108,74 @@ def _pool(x, layer, out_shape, op):
     return (total / count).reshape((x.shape[0],) + tuple(out_shape))
 
 
+def _lrn(x, layer):
+    """ONNX LRN over the channel axis."""
+    size, c = layer["size"], x.shape[1]
+    sq = np.zeros_like(x)
+    for ch in range(c):
+        lo, hi = max(0, ch - (size - 1) // 2), min(c - 1, ch + size // 2)
+        sq[:, ch] = (x[:, lo:hi + 1] ** 2).sum(axis=1)
+    return x / (layer["bias"] + layer["alpha"] / size * sq) ** layer["beta"]
+
+
+def _conv_transpose(x, layer, weight, bias, out_shape):
+    """Scatter each input pixel through the kernel into the full output, then crop the pads."""
+    x4 = _as4d(x)
+    n, cin, h, w = x4.shape
+    (kh, kw), (sh, sw), (dh, dw) = layer["kernel"], layer["strides"], layer["dilations"]
+    top, left = layer["pads"][0], layer["pads"][1]
+    groups, og = layer["groups"], weight.shape[3]
+    oh, ow = (out_shape[1], out_shape[2]) if len(out_shape) == 3 else (1, out_shape[1])
+    full = np.zeros((n, og * groups, (h - 1) * sh + (kh - 1) * dh + 1 + top + oh,
+                     (w - 1) * sw + (kw - 1) * dw + 1 + left + ow))
+    ig = cin // groups
+    for g in range(groups):
+        xg = x4[:, g * ig:(g + 1) * ig]
+        for i in range(kh):
+            for j in range(kw):
+                contrib = np.einsum("nchw,co->nohw", xg, weight[g * ig:(g + 1) * ig, i, j, :])
+                full[:, g * og:(g + 1) * og, i * dh:i * dh + (h - 1) * sh + 1:sh,
+                     j * dw:j * dw + (w - 1) * sw + 1:sw] += contrib
+    y = full[:, :, top:top + oh, left:left + ow]
+    if bias is not None:
+        y = y + bias[None, :, None, None]
+    return y.reshape((n,) + tuple(out_shape))
+
+
+def _resize_taps(layer, axis, n, m):
+    """(left index, right index, right weight) per output index, as docs/format.md says."""
+    scale = layer["scales"][axis]
+    x = np.arange(m, dtype=np.float64)
+    coord = layer["coordinate_transformation_mode"]
+    if coord == "align_corners":
+        v = x * (n - 1) / (m - 1) if m > 1 else np.zeros(m)
+    elif coord == "asymmetric":
+        v = x / scale
+    elif coord == "pytorch_half_pixel" and m == 1:
+        v = np.zeros(m)
+    else:
+        v = (x + 0.5) / scale - 0.5
+    if layer["mode"] == "nearest":
+        f = np.floor(v)
+        r = {"floor": f, "ceil": np.ceil(v), "round_prefer_floor": np.where(v - f > 0.5, f + 1, f),
+             "round_prefer_ceil": np.where(v - f >= 0.5, f + 1, f)}[layer["nearest_mode"]]
+        i = np.clip(r, 0, n - 1).astype(int)
+        return i, i, np.zeros(m)
+    v = np.clip(v, 0, n - 1)
+    i0 = np.floor(v).astype(int)
+    return i0, np.minimum(i0 + 1, n - 1), v - i0
+
+
+def _resize(x, layer, out_shape):
+    x4 = _as4d(x)
+    oh, ow = (out_shape[1], out_shape[2]) if len(out_shape) == 3 else (1, out_shape[1])
+    h0, h1, fh = _resize_taps(layer, 0, x4.shape[2], oh)
+    w0, w1, fw = _resize_taps(layer, 1, x4.shape[3], ow)
+    rows = x4[:, :, h0] * (1 - fh)[:, None] + x4[:, :, h1] * fh[:, None]
+    y = rows[:, :, :, w0] * (1 - fw) + rows[:, :, :, w1] * fw
+    return y.reshape((x.shape[0],) + tuple(out_shape))
+
+
 def _binary(op, a, b):
     return {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op](a, b)
 
@@ -160,6 +228,19 @@ def run_reference(header, arrays, inputs):
             y = np.pad(xs[0], widths, mode=mode, **kw)
         elif op == "activation":
             y = xs[0]
+        elif op == "lrn":
+            y = _lrn(xs[0], layer)
+        elif op == "conv_transpose":
+            y = _conv_transpose(xs[0], layer, weight, bias, out_shape)
+        elif op == "resize":
+            y = _resize(xs[0], layer, out_shape)
+        elif op == "channel_shuffle":
+            n, c = xs[0].shape[:2]
+            g = layer["groups"]
+            y = xs[0].reshape((n, g, c // g) + xs[0].shape[2:]).swapaxes(1, 2).reshape(xs[0].shape)
+        elif op == "slice":
+            y = xs[0][(slice(None),) + tuple(slice(b, e) for b, e in zip(layer["starts"],
+                                                                         layer["ends"]))]
         else:
             raise ValueError(f"unknown op {op}")
         if "act" in layer:

@@ -178,6 +178,32 @@ typedef void (*pd_pad_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims 
                               int32_t pad_top, int32_t pad_left, int32_t mode, float value,
                               float *y);
 
+/* Ops for the classic convnet families (LRN, transposed conv, resize, channel
+ * moves).  Reference kernels only so far; x and y point at batch samples. */
+
+/* Local response normalization across channels (predict.h, PD_OP_LRN). */
+typedef void (*pd_lrn_f32_fn)(size_t pixels, size_t c, int32_t size, float alpha, float beta,
+                              float bias, const float *x, float *y);
+
+/* Output rows [r0, r1) of one sample of a transposed convolution, weights
+ * [c_in][kh][kw][c_out/groups]; s->pad_* are the padding cropped from the full
+ * output, s->out the output actually computed. */
+typedef void (*pd_conv_transpose_f32_fn)(const pd_window_shape *s, const float *x, const float *w,
+                                         const float *bias, const pd_act_params *act, float *y,
+                                         int32_t r0, int32_t r1);
+
+/* Nearest or bilinear resize of each sample from in to out (predict.h enums). */
+typedef void (*pd_resize_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t mode,
+                                 int32_t coord, int32_t nearest, float scale_h, float scale_w,
+                                 float *y);
+
+/* Channel shuffle of groups groups over each pixel's c channels. */
+typedef void (*pd_shuffle_f32_fn)(size_t pixels, size_t c, size_t groups, const float *x, float *y);
+
+/* The out-sized window of each in-sized sample starting at (h0, w0, c0). */
+typedef void (*pd_slice_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0,
+                                int32_t w0, int32_t c0, float *y);
+
 typedef struct pd_kernels {
     const char *name; /* "ref", "avx2", "avx512", "neon", "neondot" */
     int32_t isa;      /* pd_isa */
@@ -196,6 +222,12 @@ typedef struct pd_kernels {
     pd_softmax_f32_fn softmax_f32;
     pd_reshape_f32_fn reshape_f32;
     pd_pad_f32_fn pad_f32;
+    /* the classic convnet ops, added last */
+    pd_lrn_f32_fn lrn_f32;
+    pd_conv_transpose_f32_fn conv_transpose_f32;
+    pd_resize_f32_fn resize_f32;
+    pd_shuffle_f32_fn shuffle_f32;
+    pd_slice_f32_fn slice_f32;
 } pd_kernels;
 
 /* The reference family: every entry filled, portable C. */

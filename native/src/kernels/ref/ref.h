@@ -34,5 +34,15 @@ void pd_softmax_f32_ref(size_t rows, size_t c, const float *x, float *y);
 void pd_reshape_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, float *y);
 void pd_pad_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t pad_top,
                     int32_t pad_left, int32_t mode, float value, float *y);
+void pd_lrn_f32_ref(size_t pixels, size_t c, int32_t size, float alpha, float beta, float bias,
+                    const float *x, float *y);
+void pd_conv_transpose_f32_ref(const pd_window_shape *s, const float *x, const float *w,
+                               const float *bias, const pd_act_params *act, float *y, int32_t r0,
+                               int32_t r1);
+void pd_resize_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t mode,
+                       int32_t coord, int32_t nearest, float scale_h, float scale_w, float *y);
+void pd_shuffle_f32_ref(size_t pixels, size_t c, size_t groups, const float *x, float *y);
+void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0, int32_t w0,
+                      int32_t c0, float *y);
 
 #endif

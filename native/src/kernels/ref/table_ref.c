@@ -19,6 +19,11 @@ static const pd_kernels ref_table = {
     .softmax_f32 = pd_softmax_f32_ref,
     .reshape_f32 = pd_reshape_f32_ref,
     .pad_f32 = pd_pad_f32_ref,
+    .lrn_f32 = pd_lrn_f32_ref,
+    .conv_transpose_f32 = pd_conv_transpose_f32_ref,
+    .resize_f32 = pd_resize_f32_ref,
+    .shuffle_f32 = pd_shuffle_f32_ref,
+    .slice_f32 = pd_slice_f32_ref,
 };
 
 const pd_kernels *pd_kernels_ref(void)
