@@ -78,7 +78,7 @@ FORMAT_KEYS = {
     "reshape": (),
     "pad": ("pads", "mode", "value"),
     "activation": ("act",),
-    "lrn": ("size", "alpha", "beta", "bias"),
+    "lrn": ("size", "alpha", "beta", "k"),
     "conv_transpose": ("kernel", "strides", "dilations", "pads", "output_padding", "groups",
                        "weight", "bias", "act"),
     "resize": ("mode", "coordinate_transformation_mode", "nearest_mode", "scales", "size"),

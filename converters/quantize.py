@@ -216,7 +216,9 @@ class _Builder:
         q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
         act = layer.get("act") or {"kind": "none", "alpha": 0.0, "beta": 0.0}
         s_mid, z_mid = s_out, z_out
-        if act["kind"] in quant.CLAMP_ACTS:
+        # A standalone activation always runs as a table (the core's int8 activation reads
+        # one), even a clamp (a ReLU after a concat, as in ShuffleNet).
+        if act["kind"] in quant.CLAMP_ACTS and op != "activation":
             q["lo"], q["hi"] = quant.act_clamp(act["kind"], act["alpha"], act["beta"], s_out, z_out)
         else:
             s_mid, z_mid = quant.choose_qparams(*self.pre_ranges[i]) if op != "activation" else (

@@ -354,7 +354,7 @@ class _Builder:
         if op == "lrn":
             d.lrn_size = _i32(layer["size"], f"{what} size")
             d.lrn_alpha, d.lrn_beta = float(layer["alpha"]), float(layer["beta"])
-            d.lrn_bias = float(layer["bias"])
+            d.lrn_bias = float(layer["k"])
         elif op == "resize":
             d.resize_mode, d.resize_coord, d.resize_nearest = (
                 self.choice(layer, key, what) for key in _RESIZE)

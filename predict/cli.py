@@ -31,6 +31,9 @@ MODEL_ENV = "PREDICT_MODEL"
 
 # torchvision's ImageNet eval transform, the convention most exported classifiers follow.
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
+# `convert --int8 --check`'s default tolerance: int8 is not float32, this only catches a broken
+# conversion (the accuracy report measures int8 properly).
+INT8_CHECK_RTOL = 0.1
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
@@ -274,12 +277,25 @@ def _convert(args):
         sha = convert_onnx_file(model, args.output, input_shape=input_shape, labels=labels,
                                 preprocess=spec, features=args.features, provenance=provenance)
     print(f"wrote {args.output} (sha256 {sha})")
+    status = _check(args, model, input_shape) if args.check else 0
     if spec is not None and not any(
             v is not None for v in (args.mean, args.std, args.scale, args.channels)):
         print(f"preprocess: ImageNet defaults (resize {spec['resize']}, crop {spec['size']}, "
               f"mean {spec['mean']}, std {spec['std']}); change with --mean/--std/--size/--resize, "
               f"or --no-preprocess")
-    return 0
+    return status
+
+
+def _check(args, model, input_shape):
+    """--check: the written network against onnxruntime (or onnx's reference evaluator) on
+    random inputs; 1 when an output differs by more than the tolerance."""
+    from converters.onnx_check import DEFAULT_RTOL, check_onnx, format_check
+
+    rtol = args.check_rtol if args.check_rtol is not None else (
+        INT8_CHECK_RTOL if args.int8 else DEFAULT_RTOL)
+    report = check_onnx(model, input_shape=input_shape, rtol=rtol, pnet=args.output)
+    print(format_check(report))
+    return 0 if report["ok"] else 1
 
 
 # -- info ----------------------------------------------------------------------------------------
@@ -507,6 +523,14 @@ def build_parser():
                    help="the resize filter (default bilinear)")
     g.add_argument("--no-preprocess", action="store_true",
                    help="store no preprocess: the model is run with arrays only")
+    c = p.add_argument_group("checking the result")
+    c.add_argument("--check", action="store_true",
+                   help="run the written network and onnxruntime (or onnx's reference "
+                        "evaluator) on the same random inputs, print the largest difference "
+                        "per output, exit 1 when one is above the tolerance")
+    c.add_argument("--check-rtol", type=float, metavar="R",
+                   help="the tolerance, relative to each output's largest magnitude "
+                        "(default 1e-4; 0.1 with --int8)")
     q = p.add_argument_group("int8 quantization (docs/quantization.md)")
     q.add_argument("--int8", action="store_true", help="quantize to int8, calibrated on photos")
     q.add_argument("--calibrate", metavar="PHOTOS_DIR",

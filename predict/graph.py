@@ -435,7 +435,7 @@ def _lrn_shape(layer, where, shapes, blobs):
     _int(layer["size"], where, "size", lo=1)
     _real(layer["alpha"], where, "alpha")
     _real(layer["beta"], where, "beta")
-    _real(layer["bias"], where, "bias", positive=True)
+    _real(layer["k"], where, "k", positive=True)
     return list(shapes[0])
 
 
@@ -527,7 +527,7 @@ _OPS = {
     "activation": (1, ("act",), _activation_shape),
     "quantize": (1, (), _same_shape),
     "dequantize": (1, (), _same_shape),
-    "lrn": (1, ("size", "alpha", "beta", "bias"), _lrn_shape),
+    "lrn": (1, ("size", "alpha", "beta", "k"), _lrn_shape),
     "conv_transpose": (1, _WINDOW_KEYS + ("output_padding", "groups", "weight", "bias", "act"),
                        _conv_transpose_shape),
     "resize": (1, ("mode", "coordinate_transformation_mode", "nearest_mode", "scales", "size"),

@@ -453,7 +453,8 @@ def test_constant_folding_evaluators():
     "converters.onnx_import", "converters.onnx_graph", "converters.onnx_walk",
     "converters.onnx_consteval", "converters.onnx_layers", "converters.onnx_ops",
     "converters.onnx_window", "converters.onnx_dense", "converters.onnx_elementwise",
-    "converters.onnx_reshape", "converters.simplify",
+    "converters.onnx_reshape", "converters.simplify", "converters.onnx_convnet",
+    "converters.onnx_check",
 ])
 def test_docstring_examples(module):
     import doctest

@@ -174,7 +174,7 @@ typedef struct pd_layer_desc {
     const uint8_t *q_lut;
     const int32_t *q_table;
 
-    /* lrn: y = x / (lrn_bias + lrn_alpha / lrn_size * sum of x^2 over channels
+    /* lrn (format key k is lrn_bias): y = x / (lrn_bias + lrn_alpha / lrn_size * sum of x^2 over channels
      * [c - (lrn_size - 1) / 2, c + lrn_size / 2]) ^ lrn_beta */
     int32_t lrn_size;
     float lrn_alpha, lrn_beta, lrn_bias;

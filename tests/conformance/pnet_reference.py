@@ -115,7 +115,7 @@ def _lrn(x, layer):
     for ch in range(c):
         lo, hi = max(0, ch - (size - 1) // 2), min(c - 1, ch + size // 2)
         sq[:, ch] = (x[:, lo:hi + 1] ** 2).sum(axis=1)
-    return x / (layer["bias"] + layer["alpha"] / size * sq) ** layer["beta"]
+    return x / (layer["k"] + layer["alpha"] / size * sq) ** layer["beta"]
 
 
 def _conv_transpose(x, layer, weight, bias, out_shape):

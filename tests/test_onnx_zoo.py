@@ -1,0 +1,127 @@
+"""Every family of the test zoo (tests/onnx_zoo.py), at every opset it is built for, converts
+and matches onnxruntime within 1e-4 relative (converters.onnx_check); the int8 conversion of
+each family converts and runs; `predict convert --check` reports and fails as it should."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from converters.onnx_check import check_onnx, format_check  # noqa: E402
+from converters.onnx_import import convert_onnx  # noqa: E402
+from predict import cli  # noqa: E402
+
+import onnx_zoo  # noqa: E402
+
+RTOL = 1e-4
+
+# The layers each family must convert to, so that a passing check means the pattern that
+# defines the family really went through the engine (not, say, a fused-away shortcut).
+EXPECTED_OPS = {
+    "alexnet": {"lrn", "conv", "maxpool", "fc", "softmax"},
+    "vgg": {"conv", "maxpool", "fc"},
+    "googlenet": {"lrn", "concat", "maxpool", "avgpool", "softmax"},
+    "inception_v3": {"concat", "avgpool", "conv"},
+    "resnet": {"add", "conv", "global_avgpool", "fc"},
+    "resnext": {"add", "conv"},
+    "squeezenet": {"concat", "conv", "global_avgpool", "softmax"},
+    "densenet": {"concat", "depthwise", "avgpool"},        # pre-activation BN: 1x1 depthwise
+    "shufflenet_v1": {"channel_shuffle", "depthwise", "concat", "add"},
+    "shufflenet_v2": {"channel_shuffle", "slice", "depthwise", "concat"},
+    "mobilenet_v1": {"depthwise", "conv", "softmax"},
+    "mobilenet_v2": {"depthwise", "add"},
+    "mobilenet_v3": {"depthwise", "mul", "global_avgpool"},
+    "efficientnet": {"depthwise", "mul"},
+    "efficientnet_lite": {"depthwise", "add"},
+    "segmentation_head": {"conv_transpose", "resize"},
+    "detection_head": {"resize", "add"},
+}
+CASES = [(family, opset) for family in onnx_zoo.FAMILIES for opset in onnx_zoo.OPSETS]
+
+
+def test_every_family_has_expected_ops():
+    assert set(EXPECTED_OPS) == set(onnx_zoo.FAMILIES)
+
+
+@pytest.mark.parametrize("family,opset", CASES, ids=[f"{f}-opset{o}" for f, o in CASES])
+def test_zoo_model_matches_onnxruntime(family, opset):
+    model = onnx_zoo.build(family, opset)
+    header, arrays = convert_onnx(model)
+    ops = {layer["op"] for layer in header["layers"]}
+    assert EXPECTED_OPS[family] <= ops, f"{family}: missing {EXPECTED_OPS[family] - ops}"
+    report = check_onnx(model, header=header, arrays=arrays, rtol=RTOL)
+    assert report["reference"] == "onnxruntime"
+    assert report["outputs"] and report["ok"], format_check(report)
+    for out in report["outputs"]:
+        assert out["max_rel"] <= RTOL, format_check(report)
+
+
+def test_zoo_activations_and_fusions():
+    """The exporter patterns simplify as they should: SiLU and hard-swish fuse into their
+    convolution, ceil-mode pools keep ceil_mode, the Shape chain folds to one reshape."""
+    header, _ = convert_onnx(onnx_zoo.build("efficientnet", 13))
+    kinds = {layer["act"]["kind"] for layer in header["layers"] if "act" in layer}
+    assert "silu" in kinds and "sigmoid" in kinds
+    header, _ = convert_onnx(onnx_zoo.build("mobilenet_v3", 11))
+    assert "hardswish" in {layer["act"]["kind"] for layer in header["layers"] if "act" in layer}
+    header, _ = convert_onnx(onnx_zoo.build("googlenet", 11))
+    assert any(layer.get("ceil_mode") for layer in header["layers"])
+    header, _ = convert_onnx(onnx_zoo.build("resnet", 13))
+    assert [layer["op"] for layer in header["layers"]][-3:] == ["global_avgpool", "reshape", "fc"]
+
+
+def test_check_notices_a_wrong_conversion():
+    model = onnx_zoo.build("segmentation_head", 13)
+    header, arrays = convert_onnx(model)
+    layer = next(layer for layer in header["layers"] if layer["op"] == "conv_transpose")
+    arrays = list(arrays)
+    arrays[layer["weight"]] = arrays[layer["weight"]] * np.float32(1.01)
+    report = check_onnx(model, header=header, arrays=arrays)
+    assert not report["ok"]
+    assert "ABOVE TOLERANCE" in format_check(report)
+
+
+@pytest.mark.parametrize("family", sorted(onnx_zoo.FAMILIES))
+def test_zoo_model_int8_converts_and_runs(family):
+    """int8: the quantizer keeps the ops without an int8 kernel in float32, and the mixed
+    network runs and stays near the float one."""
+    from converters.quantize import quantize_model
+
+    model = onnx_zoo.build(family, 13)
+    header, arrays = convert_onnx(model)
+    shape = header["tensors"][header["inputs"][0]["tensor"]]["shape"]
+    calibration = np.random.default_rng(1).standard_normal((8, *shape)).astype(np.float32)
+    qh, qa, report = quantize_model(header, arrays, calibration)
+    ops = {(layer["op"], "quant" in layer) for layer in qh["layers"]}
+    assert ("conv", True) in ops or ("fc", True) in ops, f"{family}: nothing became int8"
+    float_only = {"lrn", "conv_transpose", "resize", "channel_shuffle", "slice"}
+    assert not {op for op, q in ops if q} & float_only
+    # Random weights and calibration inputs: measured 0.7% to 5.8% of the output's scale over
+    # the zoo; a broken int8 layer gives differences of the order of the output itself.
+    result = check_onnx(model, header=qh, arrays=qa, rtol=0.1)
+    assert result["ok"], format_check(result)
+
+
+def test_cli_convert_check(tmp_path, capsys):
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.pnet"
+    onnx.save(onnx_zoo.build("shufflenet_v1", 11), str(src))
+    assert cli.main(["convert", str(src), "-o", str(dst), "--no-preprocess", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "check against onnxruntime" in out and "max rel diff" in out and " ok" in out
+
+
+def test_cli_convert_check_fails_above_tolerance(tmp_path, capsys, monkeypatch):
+    import converters.onnx_check as check
+
+    real = check.reference_outputs
+
+    def shifted(model, x):
+        runtime, outputs = real(model, x)
+        return runtime, [o + 1.0 for o in outputs]
+
+    monkeypatch.setattr(check, "reference_outputs", shifted)
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.pnet"
+    onnx.save(onnx_zoo.build("vgg", 13), str(src))
+    assert cli.main(["convert", str(src), "-o", str(dst), "--no-preprocess", "--check"]) == 1
+    assert "ABOVE TOLERANCE" in capsys.readouterr().out
