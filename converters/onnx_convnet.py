@@ -63,7 +63,8 @@ def _transpose_pads(node, sizes, kernel, strides, dilations, extra):
     """(begin pads, end pads) of a ConvTranspose, from pads, output_shape or auto_pad.
 
     With output_shape or SAME_* the total padding is what makes that output size; SAME_UPPER
-    puts the larger half at the beginning (the ONNX spec and onnxruntime)."""
+    puts the larger half at the end, otherwise at the beginning (onnxruntime, and the ONNX
+    backend tests).  A negative end pad is more output: the caller makes it output padding."""
     n = len(sizes)
     auto_pad = node.attr("auto_pad", "NOTSET")
     output_shape = node.attr("output_shape")
@@ -83,10 +84,7 @@ def _transpose_pads(node, sizes, kernel, strides, dilations, extra):
     begins, ends = [], []
     for size, k, s, d, e, out in zip(sizes, kernel, strides, dilations, extra, output_shape):
         total = s * (size - 1) + e + (k - 1) * d + 1 - out
-        if total < 0:
-            raise Unsupported(f"output_shape {output_shape} is larger than the transposed "
-                              f"convolution makes")
-        head = total - total // 2 if auto_pad == "SAME_UPPER" else total // 2
+        head = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
         begins.append(head)
         ends.append(total - head)
     return begins, ends
@@ -125,6 +123,11 @@ def map_conv_transpose(ctx, node):
     if any(e >= max(s, d) for e, s, d in zip(extra, strides, dilations)):
         raise Unsupported(f"output_padding {extra} must be below max(stride, dilation)")
     begins, ends = _transpose_pads(node, shape[1:], kernel, strides, dilations, extra)
+    extra = [e - min(0, end) for e, end in zip(extra, ends)]
+    ends = [max(0, end) for end in ends]
+    if any(e >= max(s, d) for e, s, d in zip(extra, strides, dilations)):
+        raise Unsupported(f"output_shape {node.attr('output_shape')} needs more output padding "
+                          f"than max(stride, dilation) - 1")
     if min(begins + ends) < 0:
         raise Unsupported(f"negative pads {begins + ends} unsupported")
     out = [s * (size - 1) + (k - 1) * d + 1 - pb - pe + e for size, k, s, d, pb, pe, e in
@@ -381,7 +384,7 @@ def reshape_grouped(ctx, node, value, target):
         return True
     shape = ctx.shape(value)
     rest = reshape_target(target, shape, ctx.batch)
-    if len(rest) == len(shape) + 1 and len(shape) >= 2 and rest[2:] == shape[1:] and \
+    if len(rest) == 4 and len(shape) == 3 and rest[2:] == shape[1:] and \
             rest[0] * rest[1] == shape[0]:
         ctx.alias(node, Grouped(value, rest[0], shape[0], tuple(shape[1:])))
         return True
