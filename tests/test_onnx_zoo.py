@@ -125,3 +125,42 @@ def test_cli_convert_check_fails_above_tolerance(tmp_path, capsys, monkeypatch):
     onnx.save(onnx_zoo.build("vgg", 13), str(src))
     assert cli.main(["convert", str(src), "-o", str(dst), "--no-preprocess", "--check"]) == 1
     assert "ABOVE TOLERANCE" in capsys.readouterr().out
+
+
+def test_unsupported_nodes_are_listed_in_one_error():
+    """A model with several unsupported nodes fails once, naming every node, its op type and
+    the attribute that is not supported."""
+    from onnx import helper
+
+    from predict.errors import UnsupportedModelError
+
+    model = onnx_zoo.build("detection_head", 27)
+    graph = model.graph
+    resize = next(n for n in graph.node if n.op_type == "Resize")
+    for attr in resize.attribute:
+        if attr.name == "mode":
+            attr.s = b"cubic"
+    heat = graph.output[0].name
+    graph.node.extend([
+        helper.make_node("Swish", [heat], ["sw"], name="swish_alpha", alpha=2.0),
+        helper.make_node("LRN", ["sw"], ["lrn"], name="lrn_no_size"),
+        helper.make_node("Resize", ["lrn", "", resize.input[2]], ["rs"], name="resize_crop",
+                         mode="linear", coordinate_transformation_mode="tf_crop_and_resize"),
+        helper.make_node("Mish", ["rs"], ["mish"], name="mish"),
+    ])
+    graph.output[0].name = "mish"
+    with pytest.raises(UnsupportedModelError) as info:
+        convert_onnx(model)
+    problems = info.value.problems
+    assert [(name, op) for name, op, _ in problems] == [
+        (resize.name, "Resize"), ("swish_alpha", "Swish"), ("lrn_no_size", "LRN"),
+        ("resize_crop", "Resize"), ("mish", "Mish")]
+    reasons = [reason for _, _, reason in problems]
+    assert "mode=cubic" in reasons[0]
+    assert "alpha=2.0" in reasons[1]
+    assert "size=None" in reasons[2]
+    assert "coordinate_transformation_mode=tf_crop_and_resize" in reasons[3]
+    assert "operator Mish unsupported" in reasons[4]
+    message = str(info.value)
+    assert message.startswith("the model cannot be converted: 5 unsupported nodes")
+    assert all(f"node {name!r} ({op})" in message for name, op, _ in problems)
