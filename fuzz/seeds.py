@@ -43,6 +43,21 @@ def pnet_seeds():
         out = pathlib.Path(tmp) / "converted.pnet"
         write_pnet(out, header, arrays)
         yield "converted", pnet_input(out.read_bytes())
+        for family, model in _zoo_models():
+            header, arrays = convert_onnx(model)
+            out = pathlib.Path(tmp) / f"{family}.pnet"
+            write_pnet(out, header, arrays)
+            yield f"zoo_{family}", pnet_input(out.read_bytes())
+
+
+def _zoo_models():
+    """Test-zoo models whose layers include the classic convnet ops (lrn, conv_transpose,
+    resize, channel_shuffle, slice)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import onnx_zoo
+
+    for family in ("googlenet", "shufflenet_v2", "segmentation_head", "detection_head"):
+        yield family, onnx_zoo.build(family, 13)
 
 
 def checkpoint_seeds():
@@ -153,6 +168,8 @@ def onnx_seeds():
 
     for name, model in _onnx_models().items():
         yield name, model.SerializeToString()
+    for family, model in _zoo_models():
+        yield f"zoo_{family}", model.SerializeToString()
     converted = pathlib.Path(onnx.__file__).parent / "backend/test/data/pytorch-converted"
     for name in ("test_Conv2d_depthwise_padded", "test_AvgPool2d_stride", "test_BatchNorm2d_eval",
                  "test_Linear", "test_ReLU", "test_Conv1d_dilated", "test_MaxPool2d",
