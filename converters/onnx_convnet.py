@@ -319,15 +319,15 @@ def map_slice(ctx, node):
     begin, end = [0] * len(shape), list(shape)
     dims = ((ctx.batch or 1),) + tuple(shape)
     for s, e, a, st in zip(starts, ends, axes, steps):
-        idx = _slice_indices(dims[a], s, e, st)
         if a == 0:
-            if ctx.batch is None and (s, st) == (0, 1) and e >= 2**31 - 1:
-                continue  # the whole (dynamic) batch
-            if len(idx) == dims[0] and st == 1:
+            # Only the whole batch, however large it is at run time, passes.
+            if (s, st) == (0, 1) and (e >= 2**31 - 1 or (ctx.batch is not None and
+                                                         e >= ctx.batch)):
                 continue
             raise Unsupported("Slice of the batch axis unsupported")
         if st != 1:
             raise Unsupported(f"Slice with steps {steps} unsupported (step 1 only)")
+        idx = _slice_indices(dims[a], s, e, st)
         if len(idx) == 0:
             raise Unsupported(f"Slice {starts}:{ends} on axes {axes} is empty")
         begin[a - 1], end[a - 1] = int(idx[0]), int(idx[-1]) + 1

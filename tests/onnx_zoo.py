@@ -33,7 +33,7 @@ Constant nodes, initializers also listed as graph inputs, Identity and Dropout.
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-OPSETS = (7, 9, 11, 13, 17, 21, 27)
+OPSETS = (7, 9, 10, 11, 13, 17, 21, 27)
 
 
 class Net:
