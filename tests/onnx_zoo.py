@@ -484,6 +484,58 @@ def detection_head(opset, seed=0):
     return n.model("detection_head", (3, 32, 32), [heat, boxes])
 
 
+# -- full-size models (the slow tests) --------------------------------------------------------
+
+def caffenet_full(opset, seed=0):
+    """BVLC CaffeNet at 227 x 227: LRN, two-group convs, 9216 -> 4096 -> 4096 -> 1000 FCs."""
+    n = Net(opset, seed)
+    y = n.maxpool(n.lrn(n.node("Relu", [n.conv("input", 3, 96, 11, s=4, p=0)])), 3, 2)
+    y = n.maxpool(n.lrn(n.node("Relu", [n.conv(y, 96, 256, 5, p=2, g=2)])), 3, 2)
+    y = n.node("Relu", [n.conv(y, 256, 384, 3)])
+    y = n.node("Relu", [n.conv(y, 384, 384, 3, g=2)])
+    y = n.maxpool(n.node("Relu", [n.conv(y, 384, 256, 3, g=2)]), 3, 2)
+    y = n.flatten(y, "shape")
+    y = n.dropout(n.node("Relu", [n.gemm(y, 9216, 4096)]))
+    y = n.dropout(n.node("Relu", [n.gemm(y, 4096, 4096)]))
+    return n.model("caffenet", (3, 227, 227), [n.node("Softmax", [n.gemm(y, 4096, 1000)],
+                                                       axis=1)])
+
+
+def resnet18_full(opset, seed=0):
+    """torchvision's ResNet-18 at 224 x 224."""
+    n = Net(opset, seed)
+    y = n.maxpool(n.conv_bn("input", 3, 64, 7, s=2), 3, 2, p=1)
+    c = 64
+    for cout, s in ((64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+                    (512, 1)):
+        y, c = _basic_block(n, y, c, cout, s), cout
+    return n.model("resnet18", (3, 224, 224), [n.classifier(y, c, classes=1000, style="shape")])
+
+
+def googlenet_full(opset, seed=0):
+    """GoogLeNet (Inception v1) at 224 x 224, its nine inception modules."""
+    n = Net(opset, seed)
+    y = n.maxpool(n.node("Relu", [n.conv("input", 3, 64, 7, s=2)]), 3, 2, ceil=True)
+    y = n.node("Relu", [n.conv(n.node("Relu", [n.conv(n.lrn(y), 64, 64, 1)]), 64, 192, 3)])
+    y = n.maxpool(n.lrn(y), 3, 2, ceil=True)
+    c = 192
+    for spec in ((64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), "pool",
+                 (192, 96, 208, 16, 48, 64), (160, 112, 224, 24, 64, 64),
+                 (128, 128, 256, 24, 64, 64), (112, 144, 288, 32, 64, 64),
+                 (256, 160, 320, 32, 128, 128), "pool", (256, 160, 320, 32, 128, 128),
+                 (384, 192, 384, 48, 128, 128)):
+        if spec == "pool":
+            y = n.maxpool(y, 3, 2, ceil=True)
+        else:
+            y, c = _inception_v1_block(n, y, c, *spec)
+    y = n.dropout(n.flatten(n.avgpool(y, 7, 1)))
+    return n.model("googlenet_full", (3, 224, 224), [n.node("Softmax", [n.gemm(y, c, 1000)],
+                                                             axis=1)])
+
+
+FULL_SIZE = {"caffenet": caffenet_full, "resnet18": resnet18_full, "googlenet": googlenet_full}
+
+
 FAMILIES = {
     "alexnet": alexnet, "vgg": vgg, "googlenet": googlenet, "inception_v3": inception_v3,
     "resnet": resnet, "resnext": resnext, "squeezenet": squeezenet, "densenet": densenet,

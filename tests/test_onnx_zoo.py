@@ -57,6 +57,16 @@ def test_zoo_model_matches_onnxruntime(family, opset):
         assert out["max_rel"] <= RTOL, format_check(report)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(onnx_zoo.FULL_SIZE))
+def test_full_size_model_matches_onnxruntime(name):
+    """CaffeNet, ResNet-18 and GoogLeNet at their real sizes (224 / 227 inputs, 1000 classes,
+    CaffeNet's 58 M weights of fully connected layers)."""
+    model = onnx_zoo.FULL_SIZE[name](13)
+    report = check_onnx(model, rtol=RTOL)
+    assert report["ok"], format_check(report)
+
+
 def test_zoo_activations_and_fusions():
     """The exporter patterns simplify as they should: SiLU and hard-swish fuse into their
     convolution, ceil-mode pools keep ceil_mode, the Shape chain folds to one reshape."""
