@@ -1,6 +1,7 @@
 """Map the ONNX operators the classic convnet families add: LRN (AlexNet, GoogLeNet),
 ConvTranspose and Resize / Upsample (segmentation and detection heads), channel shuffle
-(ShuffleNet's Reshape -> Transpose -> Reshape), Split and Slice along a non-batch axis.
+(ShuffleNet's Reshape -> Transpose -> Reshape), Split and Slice along a non-batch axis, and
+Transpose keeping the batch first (a detection head's NCHW -> NHWC before its reshape).
 
 Channel shuffle passes through a rank-5 tensor, which the engine has not: the first
 Reshape leaves a ``Grouped`` value instead of a tensor (the channels viewed as
@@ -335,12 +336,15 @@ def map_slice(ctx, node):
 
 
 def map_transpose(ctx, node):
-    """Transpose: an identity permutation is the input; swapping the two channel axes of a
-    ``Grouped`` view marks it transposed (channel shuffle).  Anything else is unsupported.
+    """Transpose keeping the batch axis first -> ``transpose`` (an identity is the input);
+    swapping the two channel axes of a ``Grouped`` view marks it transposed (channel shuffle).
 
     >>> from converters.onnx_walk import walk_node
-    >>> walk_node("Transpose", (3, 4, 5), perm=[0, 1, 3, 2]).problems[0][2]
-    'Transpose with perm [0, 1, 3, 2] of a run-time tensor unsupported (only channel shuffle)'
+    >>> w = walk_node("Transpose", (3, 4, 5), perm=[0, 2, 3, 1])
+    >>> w.graph.layers[0].attrs["perm"], w.graph.tensors[w.graph.layers[0].output].shape
+    ([1, 2, 0], (4, 5, 3))
+    >>> walk_node("Transpose", (3, 4, 5), perm=[1, 0, 2, 3]).problems[0][2]
+    'Transpose with perm [1, 0, 2, 3] moves the batch axis'
     """
     value = ctx.values[node.inputs[0]]
     perm = node.attr("perm")
@@ -356,13 +360,16 @@ def map_transpose(ctx, node):
             return
         raise Unsupported(f"Transpose with perm {perm} of a grouped channel view unsupported")
     x = ctx.act(node, 0)
-    rank = len(ctx.shape(x)) + 1
+    shape = ctx.shape(x)
+    rank = len(shape) + 1
     perm = list(range(rank))[::-1] if perm is None else [int(p) % rank for p in perm]
     if perm == list(range(rank)):
         ctx.alias(node, x)
         return
-    raise Unsupported(f"Transpose with perm {perm} of a run-time tensor unsupported "
-                      f"(only channel shuffle)")
+    if perm[0] != 0:
+        raise Unsupported(f"Transpose with perm {perm} moves the batch axis")
+    inner = [p - 1 for p in perm[1:]]
+    ctx.emit("transpose", node, [x], tuple(shape[p] for p in inner), perm=inner)
 
 
 def reshape_grouped(ctx, node, value, target):

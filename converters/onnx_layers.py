@@ -84,6 +84,7 @@ FORMAT_KEYS = {
     "resize": ("mode", "coordinate_transformation_mode", "nearest_mode", "scales", "size"),
     "channel_shuffle": ("groups",),
     "slice": ("starts", "ends"),
+    "transpose": ("perm",),
 }
 
 
@@ -179,7 +180,7 @@ def emit(graph, inputs, outputs, features=None):
             elif key in ("weight", "bias"):
                 value = None if value is None else _blob(arrays, value)
             elif key in ("kernel", "strides", "dilations", "pads", "output_padding", "size",
-                         "starts", "ends") and isinstance(value, (list, tuple)):
+                         "starts", "ends", "perm") and isinstance(value, (list, tuple)):
                 value = [int(v) for v in value]
             elif key in ("size", "groups"):
                 value = int(value)

@@ -57,7 +57,11 @@ _OPS = {
     "resize": lib.PD_OP_RESIZE,
     "channel_shuffle": lib.PD_OP_CHANNEL_SHUFFLE,
     "slice": lib.PD_OP_SLICE,
+    "transpose": lib.PD_OP_TRANSPOSE,
 }
+# A source dim's core axis (0 h, 1 w, 2 c) by source rank: [C, H, W] is (h=H, w=W, c=C),
+# [C, L] is (1, L, C), [K] is (1, 1, K).
+_CORE_AXIS = {3: (2, 0, 1), 2: (2, 1), 1: (2,)}
 _BINARY = {"add": lib.PD_BIN_ADD, "sub": lib.PD_BIN_SUB, "mul": lib.PD_BIN_MUL, "div": lib.PD_BIN_DIV}
 _ACTS = {
     "none": lib.PD_ACT_NONE,
@@ -316,7 +320,7 @@ class _Builder:
             if mode not in _PAD_MODES:
                 raise NativeError(f"{what}: unknown pad mode {mode!r}", status="PD_ERR_ARGUMENT")
             d.pad_mode, d.pad_value = _PAD_MODES[mode], float(layer["value"])
-        if op in ("lrn", "resize", "slice"):
+        if op in ("lrn", "resize", "slice", "transpose"):
             self.convnet_fields(d, layer, what)
         if op in _WEIGHT_LAYOUTS:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
@@ -359,11 +363,25 @@ class _Builder:
             d.resize_mode, d.resize_coord, d.resize_nearest = (
                 self.choice(layer, key, what) for key in _RESIZE)
             d.scale_h, d.scale_w = (float(v) for v in layer["scales"])
+        elif op == "transpose":
+            d.perm_h, d.perm_w, d.perm_c = self.core_perm(layer, what)
         else:
             starts = [_i32(v, f"{what} starts") for v in layer["starts"]]
             d.slice_c = starts[0]
             d.slice_h, d.slice_w = (0, starts[1]) if len(starts) == 2 else (
                 starts[1:] if len(starts) == 3 else (0, 0))
+
+    def core_perm(self, layer, what):
+        """A transpose's source-order perm as the input core axis of each output core axis;
+        a perm that is not one of the input's dims goes as (-1, -1, -1) for the core to refuse."""
+        perm = [_i32(v, f"{what} perm") for v in layer["perm"]]
+        t = layer["inputs"][0] if layer.get("inputs") else -1
+        rank = len(self.header["tensors"][t]["shape"]) if 0 <= t < len(self.header["tensors"]) else 0
+        if rank not in _CORE_AXIS or sorted(perm) != list(range(rank)):
+            return -1, -1, -1
+        core = _CORE_AXIS[rank]
+        out = {core[i]: core[p] for i, p in enumerate(perm)}   # output core axis -> input's
+        return tuple(out.get(k, k) for k in range(3))
 
     def choice(self, layer, key, what):
         value = layer[key]

@@ -508,6 +508,14 @@ def _slice_shape(layer, where, shapes, blobs):
     return [e - b for b, e in zip(starts, ends)]
 
 
+def _transpose_shape(layer, where, shapes, blobs):
+    shape = shapes[0]
+    perm = _ints(layer["perm"], where, "perm", len(shape), lo=0)
+    if sorted(perm) != list(range(len(shape))):
+        _fail(where, f"perm {perm} is not a permutation of the {len(shape)} dims of {shape}")
+    return [shape[p] for p in perm]
+
+
 _WINDOW_KEYS = ("kernel", "strides", "dilations", "pads")
 _BINARY = (2, ("act",), _binary_shape)
 _OPS = {
@@ -534,9 +542,11 @@ _OPS = {
                _resize_shape),
     "channel_shuffle": (1, ("groups",), _channel_shuffle_shape),
     "slice": (1, ("starts", "ends"), _slice_shape),
+    "transpose": (1, ("perm",), _transpose_shape),
 }
 # Ops with no int8 kernel: an int8 model keeps them float32 between dequantize and quantize.
-FLOAT_ONLY_OPS = ("div", "lrn", "conv_transpose", "resize", "channel_shuffle", "slice")
+FLOAT_ONLY_OPS = ("div", "lrn", "conv_transpose", "resize", "channel_shuffle", "slice",
+                  "transpose")
 OPS = tuple(_OPS)
 _LAYER_KEYS = ("op", "name", "inputs", "output")
 # Optional keys: conv and fc weights may be stored packed (docs/format.md, "Weight layouts").

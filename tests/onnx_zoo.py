@@ -19,8 +19,9 @@ whole zoo converts and runs in seconds; the layer pattern of each family is what
   squeeze-and-excitation (global pool -> convs -> hard-sigmoid -> multiply by broadcast).
 - EfficientNet / EfficientNet-Lite: 5x5 depthwise, SiLU as x * Sigmoid(x), SAME padding
   (auto_pad), squeeze-and-excitation; Lite: ReLU6 and no SE.
-- A segmentation head (ConvTranspose, bilinear Resize / Upsample, Sigmoid output) and a
-  detection head (nearest upsampling and add, two Sigmoid / linear outputs).
+- A segmentation head (ConvTranspose, bilinear Resize / Upsample, Sigmoid output), a
+  detection head (nearest upsampling and add, two Sigmoid / linear outputs) and an SSD-style
+  head (Transpose NCHW -> NHWC, Reshape to per-anchor rows, Concat over scales).
 
 Exporter habits are mixed in: flatten as Shape -> Gather -> Unsqueeze -> Concat -> Reshape,
 Constant nodes, initializers also listed as graph inputs, Identity and Dropout.
@@ -484,6 +485,25 @@ def detection_head(opset, seed=0):
     return n.model("detection_head", (3, 32, 32), [heat, boxes])
 
 
+def ssd_head(opset, seed=0):
+    """SSD-style heads on two scales: per-anchor boxes and class scores, permuted NCHW -> NHWC,
+    reshaped to (N, anchors, 4) and (N, anchors, classes), concatenated over the scales."""
+    n = Net(opset, seed)
+    c3 = n.conv_bn("input", 3, 16, 3, s=2)                      # 16 x 16 x 16
+    c4 = n.conv_bn(c3, 16, 32, 3, s=2)                          # 32 x 8 x 8
+    anchors, classes = 3, 5
+    boxes, scores = [], []
+    for feature, c in ((c3, 16), (c4, 32)):
+        for per_anchor, out in ((4, boxes), (classes, scores)):
+            y = n.node("Transpose", [n.conv(feature, c, anchors * per_anchor, 3)],
+                       perm=[0, 2, 3, 1])
+            out.append(n.node("Reshape", [y, n.const(np.array([0, -1, per_anchor],
+                                                              np.int64))]))
+    boxes = n.node("Concat", boxes, axis=1)
+    scores = n.act(n.node("Concat", scores, axis=1), "sigmoid")
+    return n.model("ssd_head", (3, 32, 32), [boxes, scores])
+
+
 # -- full-size models (the slow tests) --------------------------------------------------------
 
 def caffenet_full(opset, seed=0):
@@ -544,6 +564,7 @@ FAMILIES = {
     "efficientnet": efficientnet,
     "efficientnet_lite": lambda opset, seed=0: efficientnet(opset, seed, lite=True),
     "segmentation_head": segmentation_head, "detection_head": detection_head,
+    "ssd_head": ssd_head,
 }
 
 

@@ -559,7 +559,7 @@ def test_every_op_in_one_valid_graph():
     # by tests/test_convnet_ops.py.
     assert set(summary["ops"]) == set(graph.OPS) - {"add", "quantize", "dequantize", "lrn",
                                                     "conv_transpose", "resize",
-                                                    "channel_shuffle", "slice"}
+                                                    "channel_shuffle", "slice", "transpose"}
     assert summary["parameters"] == sum(a.size for a in b.arrays)
     assert summary["weight_bytes"] == sum(a.nbytes for a in b.arrays)
     # conv 8x12x12 outputs of 3*3*2 weights, depthwise 8x6x6 of 3*3, fc 5 of 16.

@@ -188,6 +188,20 @@ def test_slice_matches_numpy(shape, starts, ends):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("shape", [[3, 5, 7], [1, 4, 2], [6, 1, 1], [5, 9], [1, 3], [4]],
+                         ids=lambda v: "x".join(map(str, v)))
+def test_transpose_matches_numpy_for_every_perm(shape):
+    import itertools
+
+    x = np.random.default_rng(len(shape)).standard_normal([2] + shape).astype(np.float32)
+    for perm in itertools.permutations(range(len(shape))):
+        g = Graph()
+        g.output(g.layer("transpose", [g.input(shape)], [shape[p] for p in perm],
+                         perm=list(perm)))
+        got, = run_source(g, [x])
+        np.testing.assert_array_equal(got, x.transpose([0] + [p + 1 for p in perm]))
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 def _build_error(g):
@@ -213,6 +227,10 @@ def test_core_refuses_bad_descriptions():
                                 coordinate_transformation_mode="half_pixel",
                                 nearest_mode="floor", scales=[0.0, 2.0], size=[6, 6]))
     assert e.status == "PD_ERR_ARGUMENT" and "scales" in str(e)
+    e = _build_error(_one_layer("transpose", [2, 3, 4], [3, 4, 2], perm=[1, 1, 0]))
+    assert e.status == "PD_ERR_ARGUMENT" and "not a permutation" in str(e)
+    e = _build_error(_one_layer("transpose", [2, 3, 4], [3, 2, 4], perm=[1, 2, 0]))
+    assert e.status == "PD_ERR_SHAPE"
     g = Graph()
     w = g.blob(np.ones((2, 3, 3, 2), np.float32))
     g.output(g.layer("conv_transpose", [g.input([2, 4, 4])], [2, 11, 11], kernel=[3, 3],

@@ -50,7 +50,8 @@ typedef enum pd_op {
     PD_OP_CONV_TRANSPOSE = 17, /* window fields, groups; weights PD_LAYOUT_IHWO; out = s*(in-1) + extent - pads + output padding */
     PD_OP_RESIZE = 18,         /* spatial nearest / bilinear resize: resize_* and scale_* fields */
     PD_OP_CHANNEL_SHUFFLE = 19,/* out channel o = in channel (o % groups) * (C / groups) + o / groups */
-    PD_OP_SLICE = 20           /* out(h, w, c) = in(slice_h + h, slice_w + w, slice_c + c) */
+    PD_OP_SLICE = 20,          /* out(h, w, c) = in(slice_h + h, slice_w + w, slice_c + c) */
+    PD_OP_TRANSPOSE = 21       /* output axis k (0 h, 1 w, 2 c) is input axis perm_h / perm_w / perm_c */
 } pd_op;
 
 typedef enum pd_resize_mode {
@@ -184,6 +185,8 @@ typedef struct pd_layer_desc {
     float scale_h, scale_w;
     /* slice: where the output window starts in the input */
     int32_t slice_h, slice_w, slice_c;
+    /* transpose: which input axis (0 h, 1 w, 2 c) each output axis is */
+    int32_t perm_h, perm_w, perm_c;
 } pd_layer_desc;
 
 typedef struct pd_net_desc {

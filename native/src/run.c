@@ -274,6 +274,11 @@ static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch
     case PD_OP_SLICE:
         k->slice_f32(batch, in, x, out, layer->slice_h, layer->slice_w, layer->slice_c, y);
         return 0;
+    case PD_OP_TRANSPOSE: {
+        const int32_t perm[3] = {layer->perm_h, layer->perm_w, layer->perm_c};
+        k->transpose_f32(batch, in, x, perm, y);
+        return 0;
+    }
     default:
         return 1; /* unreachable: shape.c refused unknown ops */
     }

@@ -240,7 +240,7 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
     const pd_layer_desc *layer = &net->layers[index];
     int32_t st;
 
-    if (layer->op < PD_OP_CONV || layer->op > PD_OP_SLICE)
+    if (layer->op < PD_OP_CONV || layer->op > PD_OP_TRANSPOSE)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,
                        (int)layer->op);
     if ((st = check_counts(net, index, err, err_size)) != PD_OK)
@@ -294,6 +294,7 @@ int32_t pd_check_layer(const pd_net *net, int32_t index, char *err, size_t err_s
     case PD_OP_RESIZE:
     case PD_OP_CHANNEL_SHUFFLE:
     case PD_OP_SLICE:
+    case PD_OP_TRANSPOSE:
         return pd_check_layer_convnet(net, index, err, err_size);
     default:
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "layer %d: unknown op %d", (int)index,

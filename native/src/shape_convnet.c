@@ -1,6 +1,6 @@
 /* shape_convnet.c: attributes and output dims of the ops the classic convnet
  * families brought (LRN, transposed convolution, resize, channel shuffle,
- * slice), recomputed as shape.c does for the others (docs/format.md).  None of
+ * slice, transpose), recomputed as shape.c does for the others (docs/format.md).  None of
  * them has an int8 kernel: shape_q8.c refuses a uint8 output. */
 
 #include "core.h"
@@ -125,6 +125,27 @@ static int32_t check_slice(const pd_net *net, int32_t index, char *err, size_t e
     return PD_OK;
 }
 
+static int32_t check_transpose(const pd_net *net, int32_t index, char *err, size_t err_size)
+{
+    const pd_layer_desc *layer = &net->layers[index];
+    pd_dims in = pd_tensor_dims(&net->tensors[layer->inputs[0]]);
+    pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
+    const int32_t perm[3] = {layer->perm_h, layer->perm_w, layer->perm_c};
+    const int32_t in_dims[3] = {in.h, in.w, in.c}, out_dims[3] = {out.h, out.w, out.c};
+    int seen[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        if (perm[k] < 0 || perm[k] > 2 || seen[perm[k]])
+            return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "perm (%d, %d, %d) is not a permutation of "
+                           "(0, 1, 2)", LAYER_ARGS, (int)perm[0], (int)perm[1], (int)perm[2]);
+        seen[perm[k]] = 1;
+    }
+    for (int k = 0; k < 3; k++)
+        if (out_dims[k] != in_dims[perm[k]])
+            return dims_fail(layer, index, out, in_dims[perm[0]], in_dims[perm[1]], in_dims[perm[2]], err,
+                             err_size);
+    return PD_OK;
+}
+
 int32_t pd_check_layer_convnet(const pd_net *net, int32_t index, char *err, size_t err_size)
 {
     const pd_layer_desc *layer = &net->layers[index];
@@ -139,6 +160,8 @@ int32_t pd_check_layer_convnet(const pd_net *net, int32_t index, char *err, size
         return check_resize(net, index, err, err_size);
     case PD_OP_CHANNEL_SHUFFLE:
         return check_shuffle(net, index, err, err_size);
+    case PD_OP_TRANSPOSE:
+        return check_transpose(net, index, err, err_size);
     default:
         return check_slice(net, index, err, err_size);
     }

@@ -49,6 +49,7 @@ const char *pd_op_name(int32_t op)
     case PD_OP_RESIZE: return "resize";
     case PD_OP_CHANNEL_SHUFFLE: return "channel_shuffle";
     case PD_OP_SLICE: return "slice";
+    case PD_OP_TRANSPOSE: return "transpose";
     default: return "op?";
     }
 }

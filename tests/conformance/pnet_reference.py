@@ -238,6 +238,8 @@ def run_reference(header, arrays, inputs):
             n, c = xs[0].shape[:2]
             g = layer["groups"]
             y = xs[0].reshape((n, g, c // g) + xs[0].shape[2:]).swapaxes(1, 2).reshape(xs[0].shape)
+        elif op == "transpose":
+            y = xs[0].transpose([0] + [p + 1 for p in layer["perm"]])
         elif op == "slice":
             y = xs[0][(slice(None),) + tuple(slice(b, e) for b, e in zip(layer["starts"],
                                                                          layer["ends"]))]

@@ -204,6 +204,10 @@ typedef void (*pd_shuffle_f32_fn)(size_t pixels, size_t c, size_t groups, const 
 typedef void (*pd_slice_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0,
                                 int32_t w0, int32_t c0, float *y);
 
+/* Each sample permuted: output axis k (0 h, 1 w, 2 c) is input axis perm[k]. */
+typedef void (*pd_transpose_f32_fn)(size_t batch, pd_dims in, const float *x, const int32_t perm[3],
+                                    float *y);
+
 typedef struct pd_kernels {
     const char *name; /* "ref", "avx2", "avx512", "neon", "neondot" */
     int32_t isa;      /* pd_isa */
@@ -228,6 +232,7 @@ typedef struct pd_kernels {
     pd_resize_f32_fn resize_f32;
     pd_shuffle_f32_fn shuffle_f32;
     pd_slice_f32_fn slice_f32;
+    pd_transpose_f32_fn transpose_f32;
 } pd_kernels;
 
 /* The reference family: every entry filled, portable C. */

@@ -1,8 +1,10 @@
-/* channel_move_ref.c: ops that only move elements: channel shuffle and slice.
+/* channel_move_ref.c: ops that only move elements: channel shuffle, slice and
+ * transpose.
  *
  * Channel shuffle is ShuffleNet's Reshape (g, C/g) -> Transpose -> Reshape
  * (C): output channel o takes input channel (o % g) * (C / g) + o / g.  Slice
- * copies a window of each sample. */
+ * copies a window of each sample.  Transpose walks the output in order and
+ * reads each element through the input's strides of the permuted axes. */
 #include <string.h>
 
 #include "core.h"
@@ -30,5 +32,22 @@ void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int
                 memcpy(dst, src, (size_t)out.c * sizeof(float));
             }
         }
+    }
+}
+
+void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_t perm[3], float *y)
+{
+    const size_t dims[3] = {(size_t)in.h, (size_t)in.w, (size_t)in.c};
+    const size_t strides[3] = {dims[1] * dims[2], dims[2], 1};
+    const size_t sample = dims[0] * dims[1] * dims[2];
+    const size_t n0 = dims[perm[0]], n1 = dims[perm[1]], n2 = dims[perm[2]];
+    const size_t s0 = strides[perm[0]], s1 = strides[perm[1]], s2 = strides[perm[2]];
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * sample;
+        float *ys = y + n * sample;
+        for (size_t i = 0; i < n0; i++)
+            for (size_t j = 0; j < n1; j++)
+                for (size_t k = 0; k < n2; k++)
+                    *ys++ = xs[i * s0 + j * s1 + k * s2];
     }
 }

@@ -24,6 +24,7 @@ static const pd_kernels ref_table = {
     .resize_f32 = pd_resize_f32_ref,
     .shuffle_f32 = pd_shuffle_f32_ref,
     .slice_f32 = pd_slice_f32_ref,
+    .transpose_f32 = pd_transpose_f32_ref,
 };
 
 const pd_kernels *pd_kernels_ref(void)
