@@ -132,8 +132,29 @@ def grey_image(seed=3):
     return g.header([y], preprocess=preprocess), g.arrays
 
 
+def convnet_ops(seed=4):
+    """The classic convnet ops: lrn, channel_shuffle, slice, conv_transpose, both resize
+    modes, transpose; two outputs, no preprocess."""
+    g = Graph(seed)
+    x = g.input([6, 5, 5], name="features")
+    y = g.layer("lrn", [x], [6, 5, 5], size=3, alpha=1e-3, beta=0.75, k=2.0)
+    y = g.layer("channel_shuffle", [y], [6, 5, 5], groups=3)
+    y = g.layer("slice", [y], [4, 5, 4], starts=[1, 0, 1], ends=[5, 5, 5])
+    y = g.layer("conv_transpose", [y], [4, 10, 8], kernel=[3, 3], strides=[2, 2],
+                dilations=[1, 1], pads=[1, 1, 1, 1], output_padding=[1, 1], groups=2,
+                weight=g.blob([4, 3, 3, 2]), bias=g.blob([4]), act=act("relu"))
+    up = g.layer("resize", [y], [4, 15, 16], mode="linear",
+                 coordinate_transformation_mode="pytorch_half_pixel",
+                 nearest_mode="round_prefer_floor", scales=[1.5, 2.0], size=[15, 16])
+    down = g.layer("resize", [y], [4, 5, 3], mode="nearest",
+                   coordinate_transformation_mode="asymmetric", nearest_mode="ceil",
+                   scales=[0.5, 0.375], size=[5, 3])
+    down = g.layer("transpose", [down], [5, 3, 4], perm=[1, 2, 0])
+    return g.header([up, down]), g.arrays
+
+
 MODELS = {"image_chain": image_chain, "signal_two_outputs": signal_two_outputs,
-          "vector_mlp": vector_mlp, "grey_image": grey_image}
+          "vector_mlp": vector_mlp, "grey_image": grey_image, "convnet_ops": convnet_ops}
 
 
 def write_all(directory):
