@@ -69,7 +69,8 @@ def _difference(got, ref):
 def check_onnx(model, *, input_shape=None, batch=2, seed=0, rtol=DEFAULT_RTOL, header=None,
                arrays=None, pnet=None):
     """Convert ``model`` (a ModelProto or a path), run it and the reference on ``batch`` random
-    standard-normal inputs (seeded), and report the differences per output.
+    inputs (seeded: random photos through the network's preprocessing when it has one,
+    standard-normal arrays otherwise), and report the differences per output.
 
     ``header`` and ``arrays`` give an already converted network (e.g. an int8 one) to check
     instead of converting here; ``pnet`` names a .pnet file already written from ``model``.  Returns a dict: ``reference`` (the runtime used), ``rtol``,
@@ -99,7 +100,7 @@ def check_onnx(model, *, input_shape=None, batch=2, seed=0, rtol=DEFAULT_RTOL, h
             pnet = os.path.join(directory, "checked.pnet")
             write_pnet(pnet, header, arrays)
         with predict.load(pnet, max_batch=batch) as net:
-            x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
+            x, inputs = _random_inputs(net, batch, rng)
             result = net.run(x)
             got = result if isinstance(result, dict) else {net.output_names[0]: result}
 
@@ -113,19 +114,37 @@ def check_onnx(model, *, input_shape=None, batch=2, seed=0, rtol=DEFAULT_RTOL, h
         outputs.append({"name": name, "shape": list(np.shape(ref)), "max_abs": max_abs,
                         "max_rel": max_rel})
     ok = bool(outputs) and all(o["max_rel"] <= rtol for o in outputs)
-    return {"reference": runtime, "rtol": rtol, "outputs": outputs, "ok": ok}
+    return {"reference": runtime, "rtol": rtol, "inputs": inputs, "outputs": outputs, "ok": ok}
+
+
+def _random_inputs(net, batch, rng):
+    """(inputs, what they are): random photos (uniform pixels) through the network's own
+    preprocessing when it has one, so the inputs span the range it was calibrated for;
+    standard-normal arrays otherwise."""
+    from predict.image import preprocess
+
+    spec = net.preprocess_spec
+    if spec is None:
+        return (rng.standard_normal((batch, *net.input_shape)).astype(np.float32),
+                "standard-normal inputs")
+    h, w = spec["size"]
+    shape = (h + h // 4, w + w // 4) + (() if spec["channels"] == "L" else (3,))
+    photos = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(batch)]
+    return (np.stack([preprocess(p, spec) for p in photos]),
+            "random photos through the model's preprocessing")
 
 
 def format_check(report):
     """The report as lines of text for the command line.
 
     >>> print(format_check({"reference": "onnxruntime", "rtol": 1e-4, "ok": True,
+    ...                     "inputs": "standard-normal inputs",
     ...                     "outputs": [{"name": "y", "shape": [2, 10], "max_abs": 1.5e-06,
     ...                                  "max_rel": 2e-07}]}))
-    check against onnxruntime on random inputs (tolerance 0.0001 relative):
+    check against onnxruntime on standard-normal inputs (tolerance 0.0001 relative):
       y (2, 10): max abs diff 1.5e-06, max rel diff 2e-07  ok
     """
-    lines = [f"check against {report['reference']} on random inputs "
+    lines = [f"check against {report['reference']} on {report.get('inputs', 'random inputs')} "
              f"(tolerance {report['rtol']:g} relative):"]
     for o in report["outputs"]:
         verdict = "ok" if o["max_rel"] <= report["rtol"] else "ABOVE TOLERANCE"

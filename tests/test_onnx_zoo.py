@@ -175,3 +175,22 @@ def test_unsupported_nodes_are_listed_in_one_error():
     message = str(info.value)
     assert message.startswith("the model cannot be converted: 5 unsupported nodes")
     assert all(f"node {name!r} ({op})" in message for name, op, _ in problems)
+
+
+def test_cli_convert_int8_check(tmp_path, capsys):
+    """`convert --int8 --calibrate --check`: the int8 network (slice and channel shuffle kept
+    float32) against onnxruntime on random photos through the model's preprocessing."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.pnet"
+    onnx.save(onnx_zoo.build("shufflenet_v2", 13), str(src))
+    assert cli.main(["convert", str(src), "-o", str(dst), "--int8", "--calibrate", str(photos),
+                     "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "random photos through the model's preprocessing (tolerance 0.1 relative)" in out
+    assert " ok" in out
