@@ -163,28 +163,40 @@ def map_activation(ctx, node):
 
 
 def map_softmax(ctx, node):
-    """Softmax over the channel axis -> ``softmax``.
+    """Softmax over one non-batch axis -> ``softmax`` over the channels, between two
+    ``transpose`` layers when the axis is another one (a detection head's class axis last).
 
     >>> from converters.onnx_walk import walk_node
     >>> walk_node("Softmax", (10,)).graph.layers[0].op
     'softmax'
+    >>> [layer.op for layer in walk_node("Softmax", (6, 4), axis=2).graph.layers]
+    ['transpose', 'softmax', 'transpose']
     """
     x = ctx.act(node, 0)
     shape = ctx.shape(x)
     rank = len(shape) + 1
     if ctx.opset >= 13:
         axis = node.attr("axis", -1) % rank
-        ok = axis == 1
+        ok = axis >= 1
     else:
         # Before opset 13 the input is flattened to 2-D at `axis` and normalized
-        # over everything after it: the channel axis alone only when axis is 1
-        # and every dim after the channels is 1.
+        # over everything after it: one axis only when every dim after it is 1.
         axis = node.attr("axis", 1) % rank
-        ok = axis == 1 and all(d == 1 for d in shape[1:])
+        ok = axis >= 1 and all(d == 1 for d in shape[axis:])
     if not ok:
-        raise Unsupported(f"Softmax over a non-channel axis (axis={node.attr('axis')}, opset "
-                          f"{ctx.opset}, input {[None] + list(shape)}) unsupported")
-    ctx.emit("softmax", node, [x], shape)
+        raise Unsupported(f"Softmax over the batch axis or several axes (axis="
+                          f"{node.attr('axis')}, opset {ctx.opset}, input "
+                          f"{[None] + list(shape)}) unsupported")
+    if axis == 1:
+        ctx.emit("softmax", node, [x], shape)
+        return
+    # Bring the axis to the front (the channels), normalize, and put it back.
+    front = [axis - 1] + [d for d in range(len(shape)) if d != axis - 1]
+    back = [front.index(d) for d in range(len(shape))]
+    moved = tuple(shape[d] for d in front)
+    t = ctx.emit("transpose", node, [x], moved, suffix="to_channels", perm=front)
+    t = ctx.emit("softmax", node, [t], moved, suffix="softmax")
+    ctx.emit("transpose", node, [t], shape, perm=back)
 
 
 def map_concat(ctx, node):

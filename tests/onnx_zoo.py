@@ -21,7 +21,8 @@ whole zoo converts and runs in seconds; the layer pattern of each family is what
   (auto_pad), squeeze-and-excitation; Lite: ReLU6 and no SE.
 - A segmentation head (ConvTranspose, bilinear Resize / Upsample, Sigmoid output), a
   detection head (nearest upsampling and add, two Sigmoid / linear outputs) and an SSD-style
-  head (Transpose NCHW -> NHWC, Reshape to per-anchor rows, Concat over scales).
+  head (Transpose NCHW -> NHWC, Reshape to per-anchor rows, Concat over scales, Softmax
+  over the last axis).
 
 Exporter habits are mixed in: flatten as Shape -> Gather -> Unsqueeze -> Concat -> Reshape,
 Constant nodes, initializers also listed as graph inputs, Identity and Dropout.
@@ -487,7 +488,8 @@ def detection_head(opset, seed=0):
 
 def ssd_head(opset, seed=0):
     """SSD-style heads on two scales: per-anchor boxes and class scores, permuted NCHW -> NHWC,
-    reshaped to (N, anchors, 4) and (N, anchors, classes), concatenated over the scales."""
+    reshaped to (N, anchors, 4) and (N, anchors, classes), concatenated over the scales; a
+    softmax over the class axis (the last)."""
     n = Net(opset, seed)
     c3 = n.conv_bn("input", 3, 16, 3, s=2)                      # 16 x 16 x 16
     c4 = n.conv_bn(c3, 16, 32, 3, s=2)                          # 32 x 8 x 8
@@ -500,7 +502,7 @@ def ssd_head(opset, seed=0):
             out.append(n.node("Reshape", [y, n.const(np.array([0, -1, per_anchor],
                                                               np.int64))]))
     boxes = n.node("Concat", boxes, axis=1)
-    scores = n.act(n.node("Concat", scores, axis=1), "sigmoid")
+    scores = n.node("Softmax", [n.node("Concat", scores, axis=1)], axis=2)  # over classes
     return n.model("ssd_head", (3, 32, 32), [boxes, scores])
 
 

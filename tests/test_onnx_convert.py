@@ -333,7 +333,7 @@ def test_every_unsupported_node_is_reported_at_once():
     m.node("Conv", ["x", m.weight("w", [4, 3, 3, 3])], "c")
     m.node("Tanh", ["c"], "t")                                           # unknown operator
     m.node("MaxPool", ["t"], "p", kernel_shape=[2, 2], storage_order=1)  # bad attribute, after it
-    m.node("Softmax", ["p"], "s", axis=2)                                # non-channel axis
+    m.node("Softmax", ["p"], "s", axis=0)                                # the batch axis
     m.node("Conv", ["s", "c"], "c2")                                     # weights at run time
     m.node("Erf", ["c2"], "y")                                           # unknown operator
     with pytest.raises(UnsupportedModelError) as info:
@@ -345,7 +345,7 @@ def test_every_unsupported_node_is_reported_at_once():
     reasons = [reason for _, _, reason in problems]
     assert "operator Tanh unsupported" in reasons[0]
     assert "storage_order=1" in reasons[1]
-    assert "non-channel axis" in reasons[2]
+    assert "Softmax over the batch axis" in reasons[2]
     assert "must be a constant" in reasons[3]
     message = str(info.value)
     assert all(name in message for name, _, _ in problems)

@@ -36,7 +36,7 @@ EXPECTED_OPS = {
     "efficientnet_lite": {"depthwise", "add"},
     "segmentation_head": {"conv_transpose", "resize"},
     "detection_head": {"resize", "add"},
-    "ssd_head": {"transpose", "reshape", "concat"},
+    "ssd_head": {"transpose", "reshape", "concat", "softmax"},
 }
 CASES = [(family, opset) for family in onnx_zoo.FAMILIES for opset in onnx_zoo.OPSETS]
 
