@@ -223,11 +223,11 @@ def map_resize(ctx, node):
         # Upsample and Resize-10: asymmetric coordinates; nearest truncates when enlarging
         # and rounds up when shrinking (onnxruntime's rule for these opsets).
         coord = "asymmetric"
-        up = [s >= 1 for s in scales]
-        if mode == "nearest" and len(set(up)) > 1:
+        up = {s > 1 for s in scales if s != 1}      # an axis of scale 1 maps x to x either way
+        if mode == "nearest" and len(up) > 1:
             raise Unsupported(f"nearest with scales {scales} enlarging one axis and shrinking "
                               f"the other unsupported")
-        nearest = "floor" if up[0] else "ceil"
+        nearest = "ceil" if up == {False} else "floor"
     else:
         coord = node.attr("coordinate_transformation_mode", "half_pixel")
         nearest = node.attr("nearest_mode", "round_prefer_floor")

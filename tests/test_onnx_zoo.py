@@ -194,3 +194,27 @@ def test_cli_convert_int8_check(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "random photos through the model's preprocessing (tolerance 0.1 relative)" in out
     assert " ok" in out
+
+
+@pytest.mark.parametrize("opset,scales,mode", [
+    (7, [1, 1, 2, 3], "nearest"), (9, [1, 1, 1, 3], "linear"), (10, [1, 1, 1, 0.5], "nearest"),
+    (10, [1, 1, 0.5, 0.5], "nearest"), (10, [1, 1, 0.6, 1.5], "linear")])
+def test_upsample_and_resize10_follow_onnxruntime(opset, scales, mode):
+    """Upsample and Resize-10 have no coordinate attributes: asymmetric coordinates, nearest
+    truncating when enlarging and rounding up when shrinking, as onnxruntime runs them."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    op = "Resize" if opset >= 10 else "Upsample"
+    if opset < 9:
+        node = helper.make_node(op, ["x"], ["y"], mode=mode, scales=[float(s) for s in scales])
+        inits = []
+    else:
+        node = helper.make_node(op, ["x", "s"], ["y"], mode=mode)
+        inits = [numpy_helper.from_array(np.array(scales, np.float32), "s")]
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    report = check_onnx(model)
+    assert report["ok"], format_check(report)
