@@ -238,6 +238,12 @@ def test_core_refuses_bad_descriptions():
                      output_padding=[0, 0], groups=1, weight=w, bias=None, act=act()))
     e = _build_error(g)   # 2 * 3 + 3 = 9, plus at most 1 of output padding: 11 is too big
     assert e.status == "PD_ERR_SHAPE" and "do not follow" in str(e)
+    g = Graph()
+    w = g.blob(np.ones((2, 3, 3, 3), np.float32))   # Cout/groups 3, the output has 2
+    g.output(g.layer("conv_transpose", [g.input([2, 4, 4])], [2, 9, 9], kernel=[3, 3],
+                     strides=[2, 2], dilations=[1, 1], pads=[0, 0, 0, 0],
+                     output_padding=[0, 0], groups=1, weight=w, bias=None, act=act()))
+    assert "expected (2, 3, 3, 2)" in str(_build_error(g))
 
 
 def test_graph_validation_of_the_new_ops():
