@@ -54,11 +54,12 @@ def pnet_seeds():
 
 def _zoo_models():
     """Test-zoo models whose layers include the classic convnet ops (lrn, conv_transpose,
-    resize, channel_shuffle, slice)."""
+    resize, channel_shuffle, slice, transpose)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import onnx_zoo
 
-    for family in ("googlenet", "shufflenet_v2", "segmentation_head", "detection_head"):
+    for family in ("googlenet", "shufflenet_v2", "segmentation_head", "detection_head",
+                   "ssd_head"):
         yield family, onnx_zoo.build(family, 13)
 
 
