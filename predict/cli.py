@@ -271,11 +271,14 @@ def _torch_source(args, kind, input_shape):
     from converters.torch_import import pickle_refused, torch_to_onnx
 
     provenance = {"source": os.path.basename(args.src), "source_sha256": _file_sha256(args.src)}
-    if kind == "checkpoint" and not args.trust_pickle:
+    state = None
+    if kind == "checkpoint":
         try:
             state = load_state_dict(args.src)
-        except RefusedObjectError as e:
-            raise pickle_refused(str(e)) from None
+        except RefusedObjectError as e:  # not a plain state dict: maybe a whole pickled model
+            if not args.trust_pickle:
+                raise pickle_refused(str(e)) from None
+    if state is not None:
         from converters.torch_arch import build_onnx
 
         if input_shape and input_shape[0] != 3:
