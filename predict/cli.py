@@ -255,22 +255,13 @@ def _input_shape(text):
     return values[1:] if values else _ints(text, 3, "--input-shape")
 
 
-def _file_sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _torch_source(args, kind, input_shape):
     """(ONNX model, features tensor, provenance) from a PyTorch file (converters.torch_import)."""
     from converters.torch_checkpoint import RefusedObjectError, load_state_dict
     from converters.torch_import import pickle_refused, torch_to_onnx
+    from predict.batch.worker import file_sha256
 
-    provenance = {"source": os.path.basename(args.src), "source_sha256": _file_sha256(args.src)}
+    provenance = {"source": os.path.basename(args.src), "source_sha256": file_sha256(args.src)}
     state = None
     if kind == "checkpoint":
         try:
