@@ -98,7 +98,7 @@ def detect(state_dict):
     Raises ``ConversionError`` listing the known architectures and, for the closest ones, the
     missing and unexpected keys and the wrong shapes.
 
-    >>> detect({"fc.weight": np.zeros((2, 3))})
+    >>> detect({"fc.weight": np.zeros((2, 3))})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     predict.errors.ConversionError: the checkpoint matches no known architecture ...
@@ -111,18 +111,21 @@ def detect(state_dict):
         if not (missing or unexpected or wrong):
             fits.append(name)
         else:
-            score = len(missing) + len(unexpected) + len(wrong)
-            misses.append((score, len(misses), name, (missing, unexpected, wrong)))
+            # Closeness: the share of key names not in common (so a small architecture is not
+            # "closer" just for having fewer keys), then the number of wrong shapes.
+            distance = (len(missing) + len(unexpected)) / (len(g.shapes) + len(state_dict))
+            misses.append((distance, len(wrong), len(misses), name, (missing, unexpected, wrong)))
     if len(fits) == 1:
         return fits[0]
     if fits:  # cannot happen with the tables as they are; refuse rather than guess
         raise ConversionError(f"the checkpoint fits several architectures ({', '.join(fits)}): "
                               "choose one with --arch")
     closest = sorted(misses)[:3]
-    lines = [f"  - {name}: {describe_problems(*problems)}" for _, _, name, problems in closest]
+    lines = [f"  - {name}: {describe_problems(*problems)}" for *_, name, problems in closest]
     raise ConversionError(
         "the checkpoint matches no known architecture (a state dict of "
-        f"{len(state_dict)} tensors; known: {', '.join(ARCHITECTURES)}). The closest:\n"
+        f"{len(state_dict)} tensor{'s' if len(state_dict) != 1 else ''}; known: "
+        f"{', '.join(ARCHITECTURES)}). The closest:\n"
         + "\n".join(lines))
 
 

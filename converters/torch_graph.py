@@ -248,7 +248,8 @@ def check_state_dict(state_dict, builder, what):
     checking keys, shapes and values; ``ConversionError`` naming ``what`` otherwise.
 
     >>> g = GraphBuilder(); _ = g.linear("x", "fc", 2, 1)
-    >>> check_state_dict({"fc.weight": np.ones((1, 2)), "fc.bias": np.zeros(1)}, g, "a net")["fc.weight"].dtype
+    >>> weights = check_state_dict({"fc.weight": np.ones((1, 2)), "fc.bias": np.zeros(1)}, g, "a net")
+    >>> weights["fc.weight"].dtype
     dtype('float32')
     """
     problems = describe_problems(*layout_problems(state_dict, builder))

@@ -52,6 +52,19 @@ def shapes_only(name, num_classes=1000):
         for k, s in expected_shapes(name, num_classes).items())
 
 
+@pytest.mark.parametrize("module", [
+    "converters.torch_graph", "converters.torch_arch", "converters.torch_import",
+    "converters.resnet", "converters.mobilenet_v2", "converters.mobilenet_v3",
+    "converters.efficientnet",
+])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
+
+
 def test_the_table_covers_every_architecture():
     assert set(PUBLISHED_PARAMETERS) == set(ARCHITECTURES)
 

@@ -376,8 +376,8 @@ class SmallNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(conv_bn(3, 8, 3, 2, act=nn.ReLU), conv_bn(8, 16, 3, 1, 8, nn.Hardswish),
-                                  SqueezeExcitation(16, 8))
+        self.body = nn.Sequential(conv_bn(3, 8, 3, 2, act=nn.ReLU),
+                                  conv_bn(8, 16, 3, 1, 8, nn.Hardswish), SqueezeExcitation(16, 8))
         self.head = nn.Linear(16, 5)
 
     def forward(self, x):
