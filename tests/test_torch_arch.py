@@ -144,6 +144,7 @@ def convert_and_compare(tmp_path, name, *, num_classes=1000, extra_args=(), inpu
     assert main(["convert", str(checkpoint), "-o", str(pnet), *extra_args]) == 0
     built = build_onnx(load_state_dict(checkpoint), input_size=input_size)
     assert built.arch == name and built.num_classes == num_classes
+    onnx.checker.check_model(built.model, full_check=True)  # valid ONNX, shapes inferable
     session = ort.InferenceSession(built.model.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     height, width = built.input_size
