@@ -17,7 +17,8 @@ from .onnx_elementwise import (ACTIVATIONS, map_activation, map_binary, map_conc
                                map_softmax)
 from .onnx_reshape import (map_dropout, map_flatten, map_identity, map_reshape, map_squeeze,
                            map_unsqueeze)
-from .onnx_window import map_avgpool, map_conv, map_global_pool, map_maxpool, map_pad
+from .onnx_window import (map_avgpool, map_conv, map_global_pool, map_maxpool, map_pad,
+                          map_reduce_spatial)
 
 MAPPERS = {
     "Conv": map_conv,
@@ -49,5 +50,7 @@ MAPPERS = {
     "Split": map_split,
     "Slice": map_slice,
     "Transpose": map_transpose,
+    "ReduceMean": map_reduce_spatial,
+    "ReduceMax": map_reduce_spatial,
     **{op: map_activation for op in ACTIVATIONS},
 }

@@ -183,6 +183,38 @@ def map_global_pool(ctx, node):
     ctx.emit(op, node, [x], (shape[0],) + (1,) * (len(shape) - 1))
 
 
+def map_reduce_spatial(ctx, node):
+    """ReduceMean / ReduceMax over every spatial axis (how ``x.mean([2, 3])`` and TF's global
+    pooling export) -> ``global_avgpool`` / ``global_maxpool``, then a ``reshape`` to ``[C]``
+    without keepdims.
+
+    >>> from converters.onnx_walk import walk_node
+    >>> w = walk_node("ReduceMean", (8, 5, 5), axes=[2, 3], keepdims=0, opset=13)
+    >>> [layer.op for layer in w.graph.layers], w.graph.tensors[w.graph.layers[-1].output].shape
+    (['global_avgpool', 'reshape'], (8,))
+    """
+    x = ctx.act(node, 0)
+    shape = ctx.shape(x)
+    rank = len(shape) + 1
+    axes = node.attr("axes") if ctx.opset < 18 else ctx.const(node, 1, "axes")
+    if axes is None or np.asarray(axes).size == 0:
+        if node.attr("noop_with_empty_axes", 0):
+            ctx.alias(node, x)
+            return
+        axes = list(range(rank))
+    axes = sorted({int(a) % rank for a in np.asarray(axes).reshape(-1)})
+    if len(shape) < 2 or axes != list(range(2, rank)):
+        raise Unsupported(f"{node.op_type} over axes {axes} of a rank-{rank} tensor unsupported "
+                          f"(only over every spatial axis: {list(range(2, rank))})")
+    op = "global_avgpool" if node.op_type == "ReduceMean" else "global_maxpool"
+    pooled = (shape[0],) + (1,) * (len(shape) - 1)
+    if node.attr("keepdims", 1):
+        ctx.emit(op, node, [x], pooled)
+        return
+    t = ctx.emit(op, node, [x], pooled, suffix="pooled")
+    ctx.emit("reshape", node, [t], (shape[0],))
+
+
 def _pad_args(ctx, node, rank):
     """(pads per axis as (begin, end), mode, value) from the opset's attributes or inputs."""
     mode = node.attr("mode", "constant")

@@ -15,10 +15,12 @@ whole zoo converts and runs in seconds; the layer pattern of each family is what
 - DenseNet: pre-activation batch norm, growing concats, average-pool transitions.
 - ShuffleNet v1 / v2: grouped 1x1 convs, channel shuffle (Reshape -> Transpose -> Reshape),
   channel split.
-- MobileNet v1 / v2 / v3: depthwise separable convs, ReLU6, inverted residuals, hard-swish,
-  squeeze-and-excitation (global pool -> convs -> hard-sigmoid -> multiply by broadcast).
+- MobileNet v1 / v2 / v3: depthwise separable convs, ReLU6, inverted residuals (v2 pooled by
+  ReduceMean without keepdims, as x.mean([2, 3]) exports), hard-swish, squeeze-and-excitation
+  (global pool -> convs -> hard-sigmoid -> multiply by broadcast).
 - EfficientNet / EfficientNet-Lite: 5x5 depthwise, SiLU as x * Sigmoid(x), SAME padding
-  (auto_pad), squeeze-and-excitation; Lite: ReLU6 and no SE.
+  (auto_pad), squeeze-and-excitation pooled by ReduceMean (as tf2onnx writes it); Lite: ReLU6
+  and no SE.
 - A segmentation head (ConvTranspose, bilinear Resize / Upsample, Sigmoid output), a
   detection head (nearest upsampling and add, two Sigmoid / linear outputs) and an SSD-style
   head (Transpose NCHW -> NHWC, Reshape to per-anchor rows, Concat over scales, Softmax
@@ -138,6 +140,13 @@ class Net:
     def gap(self, x):
         return self.node("GlobalAveragePool", [x])
 
+    def mean(self, x, keepdims):
+        """Global average pooling as ``x.mean([2, 3])`` and tf2onnx export it: ReduceMean."""
+        if self.opset >= 18:
+            return self.node("ReduceMean", [x, self.const(np.array([2, 3], np.int64))],
+                             keepdims=keepdims)
+        return self.node("ReduceMean", [x], axes=[2, 3], keepdims=keepdims)
+
     def lrn(self, x):
         return self.node("LRN", [x], size=5, alpha=1e-4, beta=0.75, bias=1.0)
 
@@ -170,9 +179,10 @@ class Net:
         y = self.gemm(self.flatten(self.gap(x), style), c, classes)
         return self.node("Softmax", [y], axis=1) if softmax else y
 
-    def se(self, x, c, squeezed, gate="hardsigmoid", inner="relu"):
+    def se(self, x, c, squeezed, gate="hardsigmoid", inner="relu", squeeze="gap"):
         """Squeeze-and-excitation: global pool -> 1x1 convs -> gate -> multiply by broadcast."""
-        s = self.act(self.conv(self.gap(x), c, squeezed, 1), inner)
+        pooled = self.gap(x) if squeeze == "gap" else self.mean(x, keepdims=1)
+        s = self.act(self.conv(pooled, c, squeezed, 1), inner)
         return self.node("Mul", [x, self.act(self.conv(s, squeezed, c, 1), gate)])
 
     def shuffle(self, x, c, h, w, groups):
@@ -420,7 +430,8 @@ def mobilenet_v2(opset, seed=0):
         y = n.node("Add", [y, z]) if s == 1 and c == cout else z
         c = cout
     y = n.conv_bn(y, c, 64, 1, act="relu6")
-    return n.model("mobilenet_v2", (3, 32, 32), [n.classifier(y, 64, style="shape")])
+    y = n.dropout(n.mean(y, keepdims=0))                     # torchvision < 0.8: x.mean([2, 3])
+    return n.model("mobilenet_v2", (3, 32, 32), [n.gemm(y, 64, 10)])
 
 
 def mobilenet_v3(opset, seed=0):
@@ -452,7 +463,7 @@ def efficientnet(opset, seed=0, lite=False):
         z = n.conv_bn(y, c, exp, 1, act=act) if t != 1 else y
         z = n.conv_bn(z, exp, exp, k, s, g=exp, act=act, auto_pad=pad)
         if not lite:
-            z = n.se(z, exp, max(4, c // 4), gate="sigmoid", inner="silu")
+            z = n.se(z, exp, max(4, c // 4), gate="sigmoid", inner="silu", squeeze="mean")
         z = n.conv_bn(z, exp, cout, 1, act=None)
         y = n.node("Add", [y, z]) if s == 1 and c == cout else z
         c = cout
