@@ -149,7 +149,8 @@ def map_conv_transpose(ctx, node):
              act=act(), **keys)
 
 
-_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
+_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+           "tf_half_pixel_for_nn")
 
 
 def _resize_scales(ctx, node, shape):

@@ -81,7 +81,8 @@ _WEIGHT_LAYOUTS = {"conv": lib.PD_LAYOUT_OHWI, "fc": lib.PD_LAYOUT_OHWI, "depthw
 _RESIZE = {"mode": {"nearest": lib.PD_RESIZE_NEAREST, "linear": lib.PD_RESIZE_LINEAR},
            "coordinate_transformation_mode": {
                "half_pixel": lib.PD_COORD_HALF_PIXEL, "pytorch_half_pixel": lib.PD_COORD_PYTORCH_HALF_PIXEL,
-               "align_corners": lib.PD_COORD_ALIGN_CORNERS, "asymmetric": lib.PD_COORD_ASYMMETRIC},
+               "align_corners": lib.PD_COORD_ALIGN_CORNERS, "asymmetric": lib.PD_COORD_ASYMMETRIC,
+               "tf_half_pixel_for_nn": lib.PD_COORD_TF_HALF_PIXEL_FOR_NN},
            "nearest_mode": {
                "round_prefer_floor": lib.PD_NEAREST_ROUND_PREFER_FLOOR,
                "round_prefer_ceil": lib.PD_NEAREST_ROUND_PREFER_CEIL,

@@ -426,7 +426,8 @@ def _pad_shape(layer, where, shapes, blobs):
 
 # The ops the classic convnet families brought (float32 only; docs/format.md).
 RESIZE_MODES = ("nearest", "linear")
-RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
+RESIZE_COORDS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                 "tf_half_pixel_for_nn")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 

@@ -102,6 +102,8 @@ def resize_axis(n, m, scale, coord, mode, nearest):
             v = f32(x) * f32(n - 1) / f32(m - 1) if m > 1 else f32(0)
         elif coord == "asymmetric":
             v = f32(x) / f32(scale)
+        elif coord == "tf_half_pixel_for_nn":
+            v = (f32(x) + f32(0.5)) / f32(scale)
         elif coord == "pytorch_half_pixel" and m == 1:
             v = f32(0)
         else:
@@ -142,6 +144,8 @@ RESIZE_CASES = [
     ("linear", "pytorch_half_pixel", "floor", [4, 6, 6], [1, 3], [1 / 6, 0.5]),
     ("linear", "align_corners", "floor", [2, 4, 7], [7, 13], [1.75, 13 / 7]),
     ("linear", "asymmetric", "floor", [1, 1, 1], [4, 3], [4.0, 3.0]),
+    ("nearest", "tf_half_pixel_for_nn", "round_prefer_ceil", [3, 5, 4], [7, 9], [1.4, 2.25]),
+    ("linear", "tf_half_pixel_for_nn", "floor", [2, 4, 4], [8, 3], [2.0, 0.75]),
 ]
 
 

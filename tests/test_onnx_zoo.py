@@ -218,3 +218,22 @@ def test_upsample_and_resize10_follow_onnxruntime(opset, scales, mode):
     model.ir_version = 7
     report = check_onnx(model)
     assert report["ok"], format_check(report)
+
+
+@pytest.mark.parametrize("mode,nearest", [("nearest", "round_prefer_floor"),
+                                          ("nearest", "floor"), ("linear", "floor")])
+def test_tf2onnx_resize_matches_onnxruntime(mode, nearest):
+    """tf2onnx's Resize-11 (tf_half_pixel_for_nn coordinates, an empty roi input)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    node = helper.make_node("Resize", ["x", "roi", "s"], ["y"], mode=mode, nearest_mode=nearest,
+                            coordinate_transformation_mode="tf_half_pixel_for_nn")
+    inits = [numpy_helper.from_array(np.array([], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 1.6], np.float32), "s")]
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 7
+    report = check_onnx(model)
+    assert report["ok"], format_check(report)

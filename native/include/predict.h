@@ -65,7 +65,8 @@ typedef enum pd_resize_coord {
     PD_COORD_HALF_PIXEL = 0,          /* (x + 0.5) / s - 0.5 */
     PD_COORD_PYTORCH_HALF_PIXEL = 1,  /* m > 1 ? (x + 0.5) / s - 0.5 : 0 */
     PD_COORD_ALIGN_CORNERS = 2,       /* m > 1 ? x * (n - 1) / (m - 1) : 0 */
-    PD_COORD_ASYMMETRIC = 3           /* x / s */
+    PD_COORD_ASYMMETRIC = 3,          /* x / s */
+    PD_COORD_TF_HALF_PIXEL_FOR_NN = 4 /* (x + 0.5) / s (tf2onnx's nearest resize) */
 } pd_resize_coord;
 
 /* How nearest resizing rounds a source coordinate to an index. */

@@ -84,7 +84,7 @@ static int32_t check_resize(const pd_net *net, int32_t index, char *err, size_t 
     pd_dims in = pd_tensor_dims(&net->tensors[layer->inputs[0]]);
     pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
     if (layer->resize_mode < PD_RESIZE_NEAREST || layer->resize_mode > PD_RESIZE_LINEAR ||
-        layer->resize_coord < PD_COORD_HALF_PIXEL || layer->resize_coord > PD_COORD_ASYMMETRIC ||
+        layer->resize_coord < PD_COORD_HALF_PIXEL || layer->resize_coord > PD_COORD_TF_HALF_PIXEL_FOR_NN ||
         layer->resize_nearest < PD_NEAREST_ROUND_PREFER_FLOOR || layer->resize_nearest > PD_NEAREST_CEIL)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "mode %d, coordinate mode %d, nearest mode %d",
                        LAYER_ARGS, (int)layer->resize_mode, (int)layer->resize_coord, (int)layer->resize_nearest);

@@ -151,6 +151,8 @@ def _resize_taps(layer, axis, n, m):
         v = x * (n - 1) / (m - 1) if m > 1 else np.zeros(m)
     elif coord == "asymmetric":
         v = x / scale
+    elif coord == "tf_half_pixel_for_nn":
+        v = (x + 0.5) / scale
     elif coord == "pytorch_half_pixel" and m == 1:
         v = np.zeros(m)
     else:

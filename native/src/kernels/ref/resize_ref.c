@@ -19,6 +19,8 @@ static float source_coord(int32_t coord, int32_t x, int32_t n, int32_t m, float 
         return m > 1 ? (float)x * (float)(n - 1) / (float)(m - 1) : 0.0f;
     case PD_COORD_ASYMMETRIC:
         return (float)x / scale;
+    case PD_COORD_TF_HALF_PIXEL_FOR_NN:
+        return ((float)x + 0.5f) / scale;
     default: /* PD_COORD_HALF_PIXEL */
         return ((float)x + 0.5f) / scale - 0.5f;
     }
