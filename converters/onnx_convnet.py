@@ -193,7 +193,8 @@ def _resize_scales(ctx, node, shape):
         if full.get(1, shape[0]) != shape[0] or (0 in full and ctx.batch and full[0] != ctx.batch):
             raise Unsupported(f"resizing the batch or channel axis (sizes {given}) unsupported")
         out = [full.get(a, dims[a]) for a in range(2, rank)]
-        spatial = [o / d for o, d in zip(out, shape[1:])]
+        # onnxruntime divides in float32; float64 then rounding could be an ulp off
+        spatial = [float(np.float32(o) / np.float32(d)) for o, d in zip(out, shape[1:])]
     if min(out) < 1:
         raise Unsupported(f"the output would be empty ({out})")
     return spatial, out
