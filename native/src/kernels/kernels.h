@@ -196,6 +196,9 @@ typedef struct pd_kernels {
     pd_softmax_f32_fn softmax_f32;
     pd_reshape_f32_fn reshape_f32;
     pd_pad_f32_fn pad_f32;
+    /* int8 (kernels/q8.h): the family's int8 table, filled from the reference
+     * by its pd_q8_fill_<isa> (select.c). */
+    const struct pd_q8_kernels *q8;
 } pd_kernels;
 
 /* The reference family: every entry filled, portable C. */
@@ -220,6 +223,14 @@ const pd_kernels *pd_kernels_family(size_t i, int *supported);
 int32_t pd_cpu_probe_x86(void); /* cpu_x86.c: cpuid + xgetbv, not cached */
 void pd_kernels_fill_avx2(pd_kernels *k);
 void pd_kernels_fill_avx512(pd_kernels *k);
+#endif
+/* The int8 tables (kernels/q8.h), filled from the reference one; cpu is the
+ * pd_cpu_feature bits, for entries needing more than the family's baseline
+ * (AVX-512 VNNI). */
+struct pd_q8_kernels;
+#if PD_BUILD_X86
+void pd_q8_fill_avx2(struct pd_q8_kernels *k, int32_t cpu);
+void pd_q8_fill_avx512(struct pd_q8_kernels *k, int32_t cpu);
 #endif
 #if PD_BUILD_NEON
 int32_t pd_cpu_probe_arm(void); /* cpu_arm.c: getauxval, not cached */

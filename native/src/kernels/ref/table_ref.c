@@ -1,5 +1,8 @@
 /* table_ref.c: the reference family's kernel table. */
+#include "kernels/q8.h"
 #include "kernels/ref/ref.h"
+
+
 
 static const pd_kernels ref_table = {
     .name = "ref",
@@ -19,6 +22,7 @@ static const pd_kernels ref_table = {
     .softmax_f32 = pd_softmax_f32_ref,
     .reshape_f32 = pd_reshape_f32_ref,
     .pad_f32 = pd_pad_f32_ref,
+    .q8 = &pd_q8_ref_table,
 };
 
 const pd_kernels *pd_kernels_ref(void)

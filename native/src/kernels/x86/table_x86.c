@@ -24,3 +24,18 @@ void pd_kernels_fill_avx512(pd_kernels *k)
     k->depthwise_f32 = pd_depthwise_f32_avx512;
 }
 #endif
+
+#if PD_BUILD_X86
+#include "kernels/q8.h"
+
+void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
+{
+    (void)cpu;
+    (void)k;
+}
+
+void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
+{
+    pd_q8_fill_avx2(k, cpu);
+}
+#endif
