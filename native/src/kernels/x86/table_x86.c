@@ -27,6 +27,7 @@ void pd_kernels_fill_avx512(pd_kernels *k)
 
 #if PD_BUILD_X86
 #include "kernels/q8.h"
+#include "predict.h"
 
 void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
 {
@@ -37,5 +38,7 @@ void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
 {
     pd_q8_fill_avx2(k, cpu);
+    if (cpu & PD_CPU_AVX512VNNI)
+        k->gemm = pd_gemm_q8_avx512vnni;
 }
 #endif

@@ -1,0 +1,61 @@
+/* rq_avx512.h: the requantizing output stage of docs/quantization.md on 16
+ * int32 lanes with AVX-512F, for the int8 kernels of x86/ (included only by
+ * files compiled for AVX-512).
+ *
+ * rq(x) = (x * m + 2^(n-1)) >> n in int64: _mm512_mul_epi32 forms the exact
+ * 64-bit products of the even lanes, and of the odd ones after a 32-bit
+ * shift; vpsravq is the arithmetic shift.  The clamp to [lo, hi] - zero is
+ * done in int64 too (rq(x) may pass the int32 range), so every lane equals
+ * pd_rq_out without a lookup table; the table, when there is one, is applied
+ * to the stored bytes by the caller. */
+#ifndef PD_RQ_AVX512_H
+#define PD_RQ_AVX512_H
+
+#include <immintrin.h>
+
+#include "kernels/q8.h"
+
+/* One group of 16 channels' multipliers, prepared once per call. */
+typedef struct rq16 {
+    __m512i m_even, m_odd, n_even, n_odd, r_even, r_odd;
+} rq16;
+
+/* Channels [j, j + count) of rq (count <= 16; the other lanes are unused). */
+static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
+{
+    const __mmask16 mask = (__mmask16)(count >= 16 ? 0xffffu : (1u << count) - 1u);
+    const __m512i low = _mm512_set1_epi64(0xffffffffLL), one = _mm512_set1_epi64(1);
+    const __m512i m = _mm512_maskz_loadu_epi32(mask, rq->mult + j);
+    /* unused lanes get shift 1, so 2^(n-1) stays defined */
+    const __m512i n = _mm512_mask_loadu_epi32(_mm512_set1_epi32(1), mask, rq->shift + j);
+    rq16 p;
+    p.m_even = m;
+    p.m_odd = _mm512_srli_epi64(m, 32);
+    p.n_even = _mm512_and_si512(n, low);
+    p.n_odd = _mm512_srli_epi64(n, 32);
+    p.r_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_even, one));
+    p.r_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_odd, one));
+    return p;
+}
+
+/* The output bytes of 16 accumulators: clamp(zero + rq(x), lo, hi).  lo64 and
+ * hi64 hold lo - zero and hi - zero in int64 lanes, zero32 the zero point. */
+static inline __m128i rq16_apply(__m512i x, const rq16 *p, __m512i lo64, __m512i hi64, __m512i zero32)
+{
+    __m512i e = _mm512_add_epi64(_mm512_mul_epi32(x, p->m_even), p->r_even);
+    __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
+    e = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(e, p->n_even), lo64), hi64);
+    o = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(o, p->n_odd), lo64), hi64);
+    const __m512i v = _mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32));
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, zero32));
+}
+
+/* bytes[i] = lut[bytes[i]] for i < n when the stage has a table. */
+static inline void rq_lut(const pd_requant *rq, uint8_t *bytes, size_t n)
+{
+    if (rq->lut != NULL)
+        for (size_t i = 0; i < n; i++)
+            bytes[i] = rq->lut[bytes[i]];
+}
+
+#endif
