@@ -32,7 +32,7 @@ void pd_kernels_fill_avx512(pd_kernels *k)
 void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
 {
     (void)cpu;
-    (void)k;
+    k->gemm = pd_gemm_q8_avx2;
 }
 
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)

@@ -31,6 +31,8 @@ struct pd_requant;
 void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                            const int8_t *b, const int32_t *bias, const struct pd_requant *rq,
                            uint8_t *c, size_t ldc);
+void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
 #endif
 
 #endif
