@@ -5,8 +5,9 @@
  * times the 16 x 4 int8 weights, summed into 16 int32 accumulators.  vpdpbusd
  * does not saturate (unlike vpmaddubsw), and int32 adds wrap like the
  * reference's uint32 sum, so the accumulators equal the reference's.  The
- * micro-kernel is 6 rows x 4 panels (24 accumulators of 32 registers); the
- * last rows and panels take smaller variants.  The output stage
+ * micro-kernel is 4 rows x 4 panels (16 accumulators, 4 weight rows and one
+ * broadcast of 32 registers: one load per vpdpbusd at most); the last rows
+ * and panels take smaller variants.  The output stage
  * (rq_avx512.h) runs in registers, 16 channels at a time. */
 #include "kernels/kernels.h"
 
@@ -43,56 +44,84 @@ typedef struct stage {
     const pd_requant *rq;
 } stage;
 
+/* One k group (4 bytes of each row) into the accumulators c<row><panel>;
+ * LOAD(r) gives row r's 4 bytes as an int32.  Every name is a scalar: GCC
+ * keeps them in registers (it spills a 2-D array of 16 zmm). */
+#define STEP(LOAD)                                                                              \
+    do {                                                                                        \
+        const __m512i w0 = _mm512_loadu_si512((const void *)bp);                                \
+        const __m512i w1 = NP > 1 ? _mm512_loadu_si512((const void *)(bp + panel)) : w0;        \
+        const __m512i w2 = NP > 2 ? _mm512_loadu_si512((const void *)(bp + 2 * panel)) : w0;    \
+        const __m512i w3 = NP > 3 ? _mm512_loadu_si512((const void *)(bp + 3 * panel)) : w0;    \
+        if (MR > 0) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(0));                                     \
+            c00 = _mm512_dpbusd_epi32(c00, av, w0);                            \
+            if (NP > 1) c01 = _mm512_dpbusd_epi32(c01, av, w1);                            \
+            if (NP > 2) c02 = _mm512_dpbusd_epi32(c02, av, w2);                            \
+            if (NP > 3) c03 = _mm512_dpbusd_epi32(c03, av, w3);                            \
+        }                                                                                       \
+        if (MR > 1) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(1));                                     \
+            c10 = _mm512_dpbusd_epi32(c10, av, w0);                            \
+            if (NP > 1) c11 = _mm512_dpbusd_epi32(c11, av, w1);                            \
+            if (NP > 2) c12 = _mm512_dpbusd_epi32(c12, av, w2);                            \
+            if (NP > 3) c13 = _mm512_dpbusd_epi32(c13, av, w3);                            \
+        }                                                                                       \
+        if (MR > 2) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(2));                                     \
+            c20 = _mm512_dpbusd_epi32(c20, av, w0);                            \
+            if (NP > 1) c21 = _mm512_dpbusd_epi32(c21, av, w1);                            \
+            if (NP > 2) c22 = _mm512_dpbusd_epi32(c22, av, w2);                            \
+            if (NP > 3) c23 = _mm512_dpbusd_epi32(c23, av, w3);                            \
+        }                                                                                       \
+        if (MR > 3) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(3));                                     \
+            c30 = _mm512_dpbusd_epi32(c30, av, w0);                            \
+            if (NP > 1) c31 = _mm512_dpbusd_epi32(c31, av, w1);                            \
+            if (NP > 2) c32 = _mm512_dpbusd_epi32(c32, av, w2);                            \
+            if (NP > 3) c33 = _mm512_dpbusd_epi32(c33, av, w3);                            \
+        }                                                                                       \
+    } while (0)
+
 static inline __attribute__((always_inline)) void tile(
     const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
     size_t cols, const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
 {
-    __m512i acc[6][NP_MAX];
-    _Pragma("GCC unroll 4")
-    for (int j = 0; j < NP; j++) {
-        const size_t left = cols - (size_t)j * 16;
+    __m512i start[NP_MAX];
+    for (int j = 0; j < NP_MAX; j++) {
+        const size_t left = j < NP ? cols - (size_t)j * 16 : 0;
         const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
-        const __m512i start = bias != NULL ? _mm512_maskz_loadu_epi32(mask, bias + j * 16) : _mm512_setzero_si512();
-        _Pragma("GCC unroll 6")
-        for (int r = 0; r < MR; r++)
-            acc[r][j] = start;
+        start[j] = bias != NULL && j < NP ? _mm512_maskz_loadu_epi32(mask, bias + j * 16)
+                                          : _mm512_setzero_si512();
     }
-    const size_t groups = k / 4;
+    __m512i c00 = start[0], c01 = start[1], c02 = start[2], c03 = start[3];
+    __m512i c10 = start[0], c11 = start[1], c12 = start[2], c13 = start[3];
+    __m512i c20 = start[0], c21 = start[1], c22 = start[2], c23 = start[3];
+    __m512i c30 = start[0], c31 = start[1], c32 = start[2], c33 = start[3];
+    const size_t full = k / 4, panel = 16 * kp;
     const int8_t *bp = b;
-    for (size_t g = 0; g < groups; g++, bp += 64) {
-        __m512i w[NP_MAX];
-        _Pragma("GCC unroll 4")
-        for (int j = 0; j < NP; j++)
-            w[j] = _mm512_loadu_si512((const void *)(bp + (size_t)j * 16 * kp));
-        _Pragma("GCC unroll 6")
-        for (int r = 0; r < MR; r++) {
-            const __m512i av = _mm512_set1_epi32(load4(a + (size_t)r * lda + g * 4));
-            _Pragma("GCC unroll 4")
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, w[j]);
-        }
-    }
-    if (k % 4 != 0) {
-        __m512i w[NP_MAX];
-        _Pragma("GCC unroll 4")
-        for (int j = 0; j < NP; j++)
-            w[j] = _mm512_loadu_si512((const void *)(bp + (size_t)j * 16 * kp));
-        _Pragma("GCC unroll 6")
-        for (int r = 0; r < MR; r++) {
-            const __m512i av = _mm512_set1_epi32(load_tail(a + (size_t)r * lda + groups * 4, k % 4));
-            _Pragma("GCC unroll 4")
-            for (int j = 0; j < NP; j++)
-                acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, w[j]);
-        }
-    }
-    _Pragma("GCC unroll 6")
+    const uint8_t *ap = a;
+#define FULL(r) load4(ap + (size_t)(r) * lda)
+#define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
+    for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
+        STEP(FULL);
+    if (k % 4 != 0)
+        STEP(TAIL);
+#undef FULL
+#undef TAIL
+    const __m512i acc[4][4] = {
+        {c00, c01, c02, c03},
+        {c10, c11, c12, c13},
+        {c20, c21, c22, c23},
+        {c30, c31, c32, c33},
+    };
     for (int r = 0; r < MR; r++) {
         uint8_t *cr = c + (size_t)r * ldc;
-        _Pragma("GCC unroll 4")
         for (int j = 0; j < NP; j++) {
             const size_t left = cols - (size_t)j * 16;
             const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
-            _mm_mask_storeu_epi8(cr + j * 16, mask, rq16_apply(acc[r][j], &st->p[j], st->lo64, st->hi64, st->zero32));
+            _mm_mask_storeu_epi8(cr + j * 16, mask,
+                                 rq16_apply(acc[r][j], &st->p[j], st->lo64, st->hi64, st->zero32));
         }
         if (st->rq->lut != NULL)
             rq_lut(st->rq, cr, cols);
@@ -109,14 +138,15 @@ typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b,
     {                                                                                                  \
         tile(MR, NP, k, a, lda, b, kp, cols, bias, st, c, ldc);                                        \
     }
-TILE(6, 1) TILE(6, 2) TILE(6, 3) TILE(6, 4)
 TILE(4, 1) TILE(4, 2) TILE(4, 3) TILE(4, 4)
+TILE(3, 1) TILE(3, 2) TILE(3, 3) TILE(3, 4)
 TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4)
 TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4)
 
+/* [4 - rows][panels - 1] */
 static const tile_fn tiles[4][NP_MAX] = {
-    {tile6x1, tile6x2, tile6x3, tile6x4},
     {tile4x1, tile4x2, tile4x3, tile4x4},
+    {tile3x1, tile3x2, tile3x3, tile3x4},
     {tile2x1, tile2x2, tile2x3, tile2x4},
     {tile1x1, tile1x2, tile1x3, tile1x4},
 };
@@ -140,13 +170,9 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
             st.p[j] = rq16_load(rq, j0 + (size_t)j * 16, cols - (size_t)j * 16);
         const int8_t *bj = b + j0 * kp;
         const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
-        size_t i = 0;
-        while (i < m) {
-            const size_t left = m - i;
-            const int v = left >= 6 ? 0 : left >= 4 ? 1 : left >= 2 ? 2 : 3;
-            const size_t rows = v == 0 ? 6 : v == 1 ? 4 : v == 2 ? 2 : 1;
-            tiles[v][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc);
-            i += rows;
+        for (size_t i = 0; i < m; i += 4) {
+            const size_t rows = m - i < 4 ? m - i : 4;
+            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc);
         }
     }
 }
