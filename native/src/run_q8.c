@@ -148,7 +148,7 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
 
     switch (layer->op) {
     case PD_OP_QUANTIZE:
-        pd_quantize_ref(batch * net->elems[t_in], (const float *)data_of(net, t_in), tout->scale,
+        net->kernels->q8->quantize(batch * net->elems[t_in], (const float *)data_of(net, t_in), tout->scale,
                         tout->zero_point, y);
         return;
     case PD_OP_DEQUANTIZE:

@@ -182,6 +182,31 @@ static void binary_case(int32_t h, int32_t w, int32_t c, int bh, int bw, int bc,
     free(a), free(b), free(got), free(want);
 }
 
+static void quantize_case(size_t n, float scale, int32_t zero)
+{
+    const pd_q8_kernels *q = pd_test_table->q8, *ref = pd_q8_kernels_ref();
+    static const float special[] = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 1e-45f, 3e38f,
+                                    -3e38f, 16777217.0f, 127.5f, 128.5f, -128.5f, 254.5f};
+    float *x = malloc(sizeof(float) * (n + 1));
+    uint8_t *got = malloc(n + 1), *want = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = pd_test_rand();
+        if (r % 7 == 0)
+            x[i] = special[(r / 7) % (sizeof special / sizeof special[0])] * scale;
+        else if (r % 11 == 0) {
+            uint32_t bits = r % 3 == 0 ? 0x7fc00000u : r % 3 == 1 ? 0x7f800000u : 0xff800000u; /* NaN, +-inf */
+            memcpy(&x[i], &bits, sizeof bits);
+        } else
+            x[i] = 300.0f * scale * pd_test_uniform();
+    }
+    q->quantize(n, x, scale, zero, got);
+    ref->quantize(n, x, scale, zero, want);
+    char what[96];
+    snprintf(what, sizeof what, "quantize n=%zu scale=%g zero=%d", n, (double)scale, (int)zero);
+    same(got, want, n, what);
+    free(x), free(got), free(want);
+}
+
 void pd_test_q8(void)
 {
     pd_test_seed(8);
@@ -216,11 +241,18 @@ void pd_test_q8(void)
     depthwise_case(8, 9, 32, 2, 1, 0, 1, 1);
     depthwise_case(7, 7, 24, 7, 1, 3, 1, 2);
     depthwise_case(12, 10, 48, 3, 3, 1, 1, 3);
+    static const size_t qn[] = {1, 15, 16, 17, 100, 1000};
+    for (size_t i = 0; i < sizeof qn / sizeof qn[0]; i++) {
+        quantize_case(qn[i], 0.0187f, 114);
+        quantize_case(qn[i], 1.0f / 255.0f, 0);
+        quantize_case(qn[i], 3.0f, 255);
+    }
     for (int32_t kind = PD_BIN_ADD; kind <= PD_BIN_MUL; kind++)
         for (int md = 0; md < 3; md++) {
             binary_case(5, 7, 33, 0, 0, 0, kind, md);
             binary_case(3, 4, 64, 1, 1, 0, kind, md);
             binary_case(3, 4, 17, 0, 0, 1, kind, md);
             binary_case(1, 1, 1, 0, 0, 0, kind, md);
+            binary_case(56, 56, 24, 0, 0, 0, kind, md);
         }
 }

@@ -93,13 +93,17 @@ typedef void (*pd_binary_q8_fn)(int32_t kind, size_t batch, pd_dims ad, const ui
 
 /* The int8 kernel table of a family (pd_kernels.q8).  The reference fills
  * every entry; a SIMD family replaces what it speeds up.  Entries not listed
- * here (pools, concat, softmax, moves, tables, quantize) are memory-bound and
+ * here (pools, concat, softmax, moves, tables, dequantize) are memory-bound and
  * run the reference kernels below. */
+/* float32 -> uint8 at a boundary (pd_quantize_ref below). */
+typedef void (*pd_quantize_fn)(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
+
 typedef struct pd_q8_kernels {
     pd_gemm_q8_fn gemm;
     pd_conv_q8_fn conv;
     pd_depthwise_q8_fn depthwise;
     pd_binary_q8_fn binary;
+    pd_quantize_fn quantize;
 } pd_q8_kernels;
 
 const pd_q8_kernels *pd_q8_kernels_ref(void);

@@ -46,8 +46,12 @@ static inline __m128i rq16_apply(__m512i x, const rq16 *p, __m512i lo64, __m512i
     __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
     e = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(e, p->n_even), lo64), hi64);
     o = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(o, p->n_odd), lo64), hi64);
-    const __m512i v = _mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32));
-    return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, zero32));
+    const __m512i v = _mm512_add_epi32(_mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32)), zero32);
+    /* Narrowed by packs (no-ops on 0 .. 255) and one dword permute: vpmovdb,
+     * above all its store form, is slow on Zen 4. */
+    const __m512i w = _mm512_packus_epi32(v, v);
+    const __m512i b = _mm512_packus_epi16(w, w);
+    return _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), b));
 }
 
 /* bytes[i] = lut[bytes[i]] for i < n when the stage has a table. */
