@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "kernels/q8.h"
+#include "kernels/x86/x86.h"
 
 /* A random output stage for n channels; the arrays are owned by the caller. */
 static void random_stage(pd_requant *rq, int32_t *mult, int32_t *shift, uint8_t *lut, size_t n,
@@ -119,10 +120,10 @@ static void conv_case(int32_t h, int32_t w, int32_t c, int32_t cout, int32_t kh,
     free(x), free(got), free(want), free(scratch), free(wo), free(b), free(bias), free(mult), free(shift);
 }
 
-static void depthwise_case(int32_t h, int32_t w, int32_t c, int32_t k, int32_t stride, int32_t pad,
-                           int32_t dil, int mode)
+static void depthwise_case(pd_depthwise_q8_fn fn, int32_t h, int32_t w, int32_t c, int32_t k,
+                           int32_t stride, int32_t pad, int32_t dil, int mode)
 {
-    const pd_q8_kernels *q = pd_test_table->q8, *ref = pd_q8_kernels_ref();
+    const pd_q8_kernels *ref = pd_q8_kernels_ref();
     pd_window_shape s = window(h, w, c, c, k, k, stride, pad, dil, c);
     if (s.out.h < 1 || s.out.w < 1)
         return;
@@ -145,8 +146,8 @@ static void depthwise_case(int32_t h, int32_t w, int32_t c, int32_t k, int32_t s
     memset(want, 7, ybytes);
     /* two row ranges, as threads split them */
     const int32_t mid = s.out.h / 2;
-    q->depthwise(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, got, 0, mid);
-    q->depthwise(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, got, mid, s.out.h);
+    fn(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, got, 0, mid);
+    fn(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, got, mid, s.out.h);
     ref->depthwise(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, want, 0, s.out.h);
     char what[128];
     snprintf(what, sizeof what, "depthwise_q8 %dx%dx%d k%d s%d p%d d%d mode=%d", h, w, c, k, stride,
@@ -228,19 +229,29 @@ void pd_test_q8(void)
         conv_case(5, 11, 4, 20, 1, 2, 0, 2, md);
         conv_case(4, 4, 1, 1, 1, 1, 1, 1, md);
     }
-    static const int32_t cs[] = {1, 7, 16, 17, 33, 64, 96};
-    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
-        for (int32_t k = 3; k <= 5; k += 2)
-            for (int32_t stride = 1; stride <= 2; stride++)
-                for (int32_t pad = 0; pad <= k / 2; pad += k / 2) {
-                    depthwise_case(9, 11, cs[ci], k, stride, pad, 1, mode++ % 6);
-                    depthwise_case(2, 3, cs[ci], k, stride, k / 2, 1, mode++ % 6);
-                    depthwise_case(1, 1, cs[ci], k, stride, k / 2, 1, mode++ % 6);
-                }
-    depthwise_case(9, 9, 19, 3, 1, 2, 2, 0);
-    depthwise_case(8, 9, 32, 2, 1, 0, 1, 1);
-    depthwise_case(7, 7, 24, 7, 1, 3, 1, 2);
-    depthwise_case(12, 10, 48, 3, 3, 1, 1, 3);
+    /* the family's depthwise, and on AVX-512 also the kernel without VNNI that
+     * CPUs lacking VNNI run (this CPU has AVX-512 if the family runs here) */
+    pd_depthwise_q8_fn fns[2] = {pd_test_table->q8->depthwise, NULL};
+#if PD_BUILD_X86
+    if (pd_test_table->isa == PD_ISA_AVX512)
+        fns[1] = pd_depthwise_q8_avx512;
+#endif
+    static const int32_t cs[] = {1, 7, 16, 17, 33, 64, 96, 130};
+    for (int f = 0; f < 2 && fns[f] != NULL; f++) {
+        for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
+            for (int32_t k = 3; k <= 5; k += 2)
+                for (int32_t stride = 1; stride <= 2; stride++)
+                    for (int32_t pad = 0; pad <= k / 2; pad += k / 2) {
+                        depthwise_case(fns[f], 9, 11, cs[ci], k, stride, pad, 1, mode++ % 6);
+                        depthwise_case(fns[f], 2, 3, cs[ci], k, stride, k / 2, 1, mode++ % 6);
+                        depthwise_case(fns[f], 1, 1, cs[ci], k, stride, k / 2, 1, mode++ % 6);
+                    }
+        depthwise_case(fns[f], 9, 9, 19, 3, 1, 2, 2, 0);
+        depthwise_case(fns[f], 8, 9, 32, 2, 1, 0, 1, 1);
+        depthwise_case(fns[f], 7, 7, 24, 7, 1, 3, 1, 2);
+        depthwise_case(fns[f], 12, 10, 48, 3, 3, 1, 1, 3);
+        depthwise_case(fns[f], 6, 7, 100, 5, 1, 2, 2, 4);
+    }
     static const size_t qn[] = {1, 15, 16, 17, 100, 1000};
     for (size_t i = 0; i < sizeof qn / sizeof qn[0]; i++) {
         quantize_case(qn[i], 0.0187f, 114);

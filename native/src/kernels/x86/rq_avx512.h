@@ -20,14 +20,11 @@ typedef struct rq16 {
     __m512i m_even, m_odd, n_even, n_odd, r_even, r_odd;
 } rq16;
 
-/* Channels [j, j + count) of rq (count <= 16; the other lanes are unused). */
-static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
+/* The multipliers m[0..16) and shifts n[0..16) of 16 lanes (unused lanes:
+ * any m, shift >= 1, so 2^(n-1) stays defined). */
+static inline rq16 rq16_from(__m512i m, __m512i n)
 {
-    const __mmask16 mask = (__mmask16)(count >= 16 ? 0xffffu : (1u << count) - 1u);
     const __m512i low = _mm512_set1_epi64(0xffffffffLL), one = _mm512_set1_epi64(1);
-    const __m512i m = _mm512_maskz_loadu_epi32(mask, rq->mult + j);
-    /* unused lanes get shift 1, so 2^(n-1) stays defined */
-    const __m512i n = _mm512_mask_loadu_epi32(_mm512_set1_epi32(1), mask, rq->shift + j);
     rq16 p;
     p.m_even = m;
     p.m_odd = _mm512_srli_epi64(m, 32);
@@ -38,17 +35,30 @@ static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
     return p;
 }
 
-/* The output bytes of 16 accumulators: clamp(zero + rq(x), lo, hi).  lo64 and
+/* Channels [j, j + count) of rq (count <= 16; the other lanes are unused). */
+static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
+{
+    const __mmask16 mask = (__mmask16)(count >= 16 ? 0xffffu : (1u << count) - 1u);
+    return rq16_from(_mm512_maskz_loadu_epi32(mask, rq->mult + j),
+                     _mm512_mask_loadu_epi32(_mm512_set1_epi32(1), mask, rq->shift + j));
+}
+
+/* clamp(zero + rq(x), lo, hi) of 16 accumulators, as int32 lanes.  lo64 and
  * hi64 hold lo - zero and hi - zero in int64 lanes, zero32 the zero point. */
-static inline __m128i rq16_apply(__m512i x, const rq16 *p, __m512i lo64, __m512i hi64, __m512i zero32)
+static inline __m512i rq16_dwords(__m512i x, const rq16 *p, __m512i lo64, __m512i hi64, __m512i zero32)
 {
     __m512i e = _mm512_add_epi64(_mm512_mul_epi32(x, p->m_even), p->r_even);
     __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
     e = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(e, p->n_even), lo64), hi64);
     o = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(o, p->n_odd), lo64), hi64);
-    const __m512i v = _mm512_add_epi32(_mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32)), zero32);
-    /* Narrowed by packs (no-ops on 0 .. 255) and one dword permute: vpmovdb,
-     * above all its store form, is slow on Zen 4. */
+    return _mm512_add_epi32(_mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32)), zero32);
+}
+
+/* The same as 16 bytes.  Narrowed by packs (no-ops on 0 .. 255) and one dword
+ * permute: vpmovdb, above all its store form, is slow on Zen 4. */
+static inline __m128i rq16_apply(__m512i x, const rq16 *p, __m512i lo64, __m512i hi64, __m512i zero32)
+{
+    const __m512i v = rq16_dwords(x, p, lo64, hi64, zero32);
     const __m512i w = _mm512_packus_epi32(v, v);
     const __m512i b = _mm512_packus_epi16(w, w);
     return _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), b));

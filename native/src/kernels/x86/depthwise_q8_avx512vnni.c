@@ -1,0 +1,137 @@
+/* depthwise_q8_avx512vnni.c: the int8 depthwise convolution of kernels/q8.h
+ * with AVX-512 VNNI, 64 channels per step.
+ *
+ * vpdpbusd sums 4 uint8 x int8 products per int32 lane, so 4 taps of a
+ * channel must sit side by side.  The 4 taps' 64-byte rows (64 channels each)
+ * are interleaved with vpunpck{l,h}bw then vpunpck{l,h}wd, all inside 128-bit
+ * lanes: accumulator i then holds, in lane L, word q, channel 16L + 4i + q.
+ * The weights are interleaved the same way once per channel block, the
+ * multipliers and biases permuted to match, and vpackusdw / vpackuswb (also
+ * in-lane) put the 64 output bytes back in channel order.  A window of more
+ * than 4 taps takes groups of 4, the last one filled with zero weights; a tap
+ * in the padding reads a row of z_in bytes, as the reference counts it.
+ * Integer sums wrap like the reference's, so the bytes are the reference's. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx512vnni,avx2,fma")
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/q8.h"
+#include "kernels/ref/ref.h"
+#include "kernels/x86/rq_avx512.h"
+#include "kernels/x86/x86.h"
+
+#define MAX_GROUPS 7 /* 25 taps (5x5) */
+
+/* Four rows of 64 bytes -> the 4 vpdpbusd operands described above. */
+static inline void interleave(__m512i t0, __m512i t1, __m512i t2, __m512i t3, __m512i out[4])
+{
+    const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
+    const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
+    out[0] = _mm512_unpacklo_epi16(lo01, lo23);
+    out[1] = _mm512_unpackhi_epi16(lo01, lo23);
+    out[2] = _mm512_unpacklo_epi16(hi01, hi23);
+    out[3] = _mm512_unpackhi_epi16(hi01, hi23);
+}
+
+/* The channel of lane `lane` (0..15) of accumulator i. */
+static inline size_t channel_of(int i, int lane)
+{
+    return (size_t)(16 * (lane / 4) + 4 * i + lane % 4);
+}
+
+static inline __attribute__((always_inline)) void block(
+    const int KH, const int KW, const pd_window_shape *s, const uint8_t *x, const uint8_t *zrow,
+    const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0, int32_t r1,
+    size_t c0, size_t count)
+{
+    const int taps = KH * KW, groups = (taps + 3) / 4;
+    const size_t c = (size_t)s->in.c, in_row = (size_t)s->in.w * c;
+    const __mmask64 mask = count == 64 ? ~(__mmask64)0 : ((__mmask64)1 << count) - 1;
+    __m512i wv[MAX_GROUPS][4];
+    for (int g = 0; g < groups; g++) {
+        __m512i t[4];
+        for (int q = 0; q < 4; q++) {
+            const int tap = 4 * g + q;
+            t[q] = tap < taps ? _mm512_maskz_loadu_epi8(mask, w + (size_t)tap * c + c0) : _mm512_setzero_si512();
+        }
+        interleave(t[0], t[1], t[2], t[3], wv[g]);
+    }
+    rq16 p[4];
+    __m512i start[4];
+    for (int i = 0; i < 4; i++) {
+        int32_t m[16], n[16], b[16];
+        for (int lane = 0; lane < 16; lane++) {
+            const size_t ch = channel_of(i, lane);
+            m[lane] = ch < count ? rq->mult[c0 + ch] : 0;
+            n[lane] = ch < count ? rq->shift[c0 + ch] : 1;
+            b[lane] = ch < count && bias != NULL ? bias[c0 + ch] : 0;
+        }
+        p[i] = rq16_from(_mm512_loadu_si512((const void *)m), _mm512_loadu_si512((const void *)n));
+        start[i] = _mm512_loadu_si512((const void *)b);
+    }
+    const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
+    const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
+    const __m512i zero32 = _mm512_set1_epi32(rq->zero);
+    for (int32_t oh = r0; oh < r1; oh++) {
+        const uint8_t *rows[5];
+        for (int kh = 0; kh < KH; kh++) {
+            const int64_t ih = (int64_t)oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
+            rows[kh] = ih >= 0 && ih < s->in.h ? x + (size_t)ih * in_row + c0 : NULL;
+        }
+        uint8_t *out = y + (size_t)oh * (size_t)s->out.w * c + c0;
+        for (int32_t ow = 0; ow < s->out.w; ow++, out += c) {
+            const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+            const uint8_t *tp[4 * MAX_GROUPS];
+            _Pragma("GCC unroll 5")
+            for (int kw = 0; kw < KW; kw++) {
+                const int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
+                const int col_in = iw >= 0 && iw < s->in.w;
+                _Pragma("GCC unroll 5")
+                for (int kh = 0; kh < KH; kh++)
+                    tp[kh * KW + kw] = col_in && rows[kh] != NULL ? rows[kh] + (size_t)iw * c : zrow;
+            }
+            for (int t = taps; t < 4 * groups; t++)
+                tp[t] = zrow; /* zero weights there */
+            __m512i acc[4] = {start[0], start[1], start[2], start[3]};
+            _Pragma("GCC unroll 7")
+            for (int g = 0; g < groups; g++) {
+                __m512i a[4];
+                interleave(_mm512_maskz_loadu_epi8(mask, tp[4 * g]), _mm512_maskz_loadu_epi8(mask, tp[4 * g + 1]),
+                           _mm512_maskz_loadu_epi8(mask, tp[4 * g + 2]), _mm512_maskz_loadu_epi8(mask, tp[4 * g + 3]), a);
+                for (int i = 0; i < 4; i++)
+                    acc[i] = _mm512_dpbusd_epi32(acc[i], a[i], wv[g][i]);
+            }
+            __m512i v[4];
+            for (int i = 0; i < 4; i++)
+                v[i] = rq16_dwords(acc[i], &p[i], lo64, hi64, zero32);
+            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v[0], v[1]), _mm512_packus_epi32(v[2], v[3]));
+            _mm512_mask_storeu_epi8(out, mask, bytes);
+            rq_lut(rq, out, count);
+        }
+    }
+}
+
+void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
+                                const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y,
+                                int32_t r0, int32_t r1)
+{
+    const int k3 = s->kernel_h == 3 && s->kernel_w == 3, k5 = s->kernel_h == 5 && s->kernel_w == 5;
+    if (!k3 && !k5) {
+        pd_depthwise_q8_avx512(s, x, z_in, w, bias, rq, y, r0, r1);
+        return;
+    }
+    uint8_t zrow[64];
+    memset(zrow, z_in, sizeof zrow);
+    const size_t c = (size_t)s->in.c;
+    for (size_t c0 = 0; c0 < c; c0 += 64) {
+        const size_t count = c - c0 < 64 ? c - c0 : 64;
+        if (k3)
+            block(3, 3, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        else
+            block(5, 5, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+    }
+}
+#endif
