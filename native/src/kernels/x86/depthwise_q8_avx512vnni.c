@@ -75,6 +75,8 @@ static inline __attribute__((always_inline)) void block(
     const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     const __m512i zero32 = _mm512_set1_epi32(rq->zero);
+    const __m512i lo32 = _mm512_set1_epi32(rq->lo - rq->zero), hi32 = _mm512_set1_epi32(rq->hi - rq->zero);
+    const int fast = p[0].shifts_32 && p[1].shifts_32 && p[2].shifts_32 && p[3].shifts_32;
     for (int32_t oh = r0; oh < r1; oh++) {
         const uint8_t *rows[5];
         for (int kh = 0; kh < KH; kh++) {
@@ -95,19 +97,34 @@ static inline __attribute__((always_inline)) void block(
             }
             for (int t = taps; t < 4 * groups; t++)
                 tp[t] = zrow; /* zero weights there */
-            __m512i acc[4] = {start[0], start[1], start[2], start[3]};
+            /* scalars, not arrays: GCC keeps these in registers */
+            __m512i acc0 = start[0], acc1 = start[1], acc2 = start[2], acc3 = start[3];
             _Pragma("GCC unroll 7")
             for (int g = 0; g < groups; g++) {
-                __m512i a[4];
-                interleave(_mm512_maskz_loadu_epi8(mask, tp[4 * g]), _mm512_maskz_loadu_epi8(mask, tp[4 * g + 1]),
-                           _mm512_maskz_loadu_epi8(mask, tp[4 * g + 2]), _mm512_maskz_loadu_epi8(mask, tp[4 * g + 3]), a);
-                for (int i = 0; i < 4; i++)
-                    acc[i] = _mm512_dpbusd_epi32(acc[i], a[i], wv[g][i]);
+                const __m512i t0 = _mm512_maskz_loadu_epi8(mask, tp[4 * g]);
+                const __m512i t1 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 1]);
+                const __m512i t2 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 2]);
+                const __m512i t3 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 3]);
+                const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
+                const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
+                acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, lo23), wv[g][0]);
+                acc1 = _mm512_dpbusd_epi32(acc1, _mm512_unpackhi_epi16(lo01, lo23), wv[g][1]);
+                acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, hi23), wv[g][2]);
+                acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, hi23), wv[g][3]);
             }
-            __m512i v[4];
-            for (int i = 0; i < 4; i++)
-                v[i] = rq16_dwords(acc[i], &p[i], lo64, hi64, zero32);
-            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v[0], v[1]), _mm512_packus_epi32(v[2], v[3]));
+            __m512i v0, v1, v2, v3;
+            if (fast) {
+                v0 = rq16_dwords32(acc0, &p[0], lo32, hi32, zero32);
+                v1 = rq16_dwords32(acc1, &p[1], lo32, hi32, zero32);
+                v2 = rq16_dwords32(acc2, &p[2], lo32, hi32, zero32);
+                v3 = rq16_dwords32(acc3, &p[3], lo32, hi32, zero32);
+            } else {
+                v0 = rq16_dwords(acc0, &p[0], lo64, hi64, zero32);
+                v1 = rq16_dwords(acc1, &p[1], lo64, hi64, zero32);
+                v2 = rq16_dwords(acc2, &p[2], lo64, hi64, zero32);
+                v3 = rq16_dwords(acc3, &p[3], lo64, hi64, zero32);
+            }
+            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v0, v1), _mm512_packus_epi32(v2, v3));
             _mm512_mask_storeu_epi8(out, mask, bytes);
             rq_lut(rq, out, count);
         }

@@ -18,6 +18,8 @@
 /* One group of 16 channels' multipliers, prepared once per call. */
 typedef struct rq16 {
     __m512i m_even, m_odd, n_even, n_odd, r_even, r_odd;
+    __m512i n_minus_32; /* n - 32 per int32 lane, for rq16_dwords32 */
+    int shifts_32;      /* every lane's n >= 32 */
 } rq16;
 
 /* The multipliers m[0..16) and shifts n[0..16) of 16 lanes (unused lanes:
@@ -32,6 +34,8 @@ static inline rq16 rq16_from(__m512i m, __m512i n)
     p.n_odd = _mm512_srli_epi64(n, 32);
     p.r_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_even, one));
     p.r_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_odd, one));
+    p.n_minus_32 = _mm512_sub_epi32(n, _mm512_set1_epi32(32));
+    p.shifts_32 = _mm512_cmplt_epi32_mask(n, _mm512_set1_epi32(32)) == 0;
     return p;
 }
 
@@ -52,6 +56,20 @@ static inline __m512i rq16_dwords(__m512i x, const rq16 *p, __m512i lo64, __m512
     e = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(e, p->n_even), lo64), hi64);
     o = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(o, p->n_odd), lo64), hi64);
     return _mm512_add_epi32(_mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32)), zero32);
+}
+
+/* rq16_dwords when every shift is >= 32 (p->shifts_32; the usual case: the
+ * real multiplier is below 1/2), with fewer 64-bit steps: the high halves of
+ * the rounded 64-bit products are floor((x m + 2^(n-1)) / 2^32), which fit
+ * int32 (|x m| < 2^62), and an arithmetic shift by n - 32 finishes the same
+ * floor division; the clamp is then in int32.  lo32, hi32: lo - zero, hi - zero. */
+static inline __m512i rq16_dwords32(__m512i x, const rq16 *p, __m512i lo32, __m512i hi32, __m512i zero32)
+{
+    const __m512i e = _mm512_add_epi64(_mm512_mul_epi32(x, p->m_even), p->r_even);
+    const __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
+    __m512i v = _mm512_mask_blend_epi32((__mmask16)0xaaaa, _mm512_srli_epi64(e, 32), o);
+    v = _mm512_srav_epi32(v, p->n_minus_32);
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo32), hi32), zero32);
 }
 
 /* The same as 16 bytes.  Narrowed by packs (no-ops on 0 .. 255) and one dword
