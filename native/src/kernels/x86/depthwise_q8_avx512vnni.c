@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void block(
         for (int lane = 0; lane < 16; lane++) {
             const size_t ch = channel_of(i, lane);
             m[lane] = ch < count ? rq->mult[c0 + ch] : 0;
-            n[lane] = ch < count ? rq->shift[c0 + ch] : 1;
+            n[lane] = ch < count ? rq->shift[c0 + ch] : 32;
             b[lane] = ch < count && bias != NULL ? bias[c0 + ch] : 0;
         }
         p[i] = rq16_from(_mm512_loadu_si512((const void *)m), _mm512_loadu_si512((const void *)n));

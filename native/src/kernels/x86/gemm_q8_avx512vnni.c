@@ -41,7 +41,7 @@ static inline int32_t load_tail(const uint8_t *p, size_t r)
 typedef struct stage {
     rq16 p[NP_MAX];
     __m512i lo64, hi64, lo32, hi32, zero32;
-    int fast; /* 64 columns in the block, every shift >= 32 */
+    int fast; /* every shift of the block >= 32 */
     const pd_requant *rq;
 } stage;
 
@@ -116,20 +116,21 @@ static inline __attribute__((always_inline)) void tile(
         {c20, c21, c22, c23},
         {c30, c31, c32, c33},
     };
-    if (NP == 4 && st->fast) {
-        /* 64 whole columns, every shift >= 32: the int32 output stage, and
-         * one narrowing for the 4 panels (packs work per 128-bit lane, a
-         * dword permute restores the order) */
+    if (st->fast) {
+        /* every shift >= 32: the int32 output stage, and one narrowing for
+         * the panels (packs work per 128-bit lane, a dword permute restores
+         * the order; missing panels are copies, never stored) */
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __mmask64 mask = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
         _Pragma("GCC unroll 4")
         for (int r = 0; r < MR; r++) {
             const __m512i v0 = rq16_dwords32(acc[r][0], &st->p[0], st->lo32, st->hi32, st->zero32);
-            const __m512i v1 = rq16_dwords32(acc[r][1], &st->p[1], st->lo32, st->hi32, st->zero32);
-            const __m512i v2 = rq16_dwords32(acc[r][2], &st->p[2], st->lo32, st->hi32, st->zero32);
-            const __m512i v3 = rq16_dwords32(acc[r][3], &st->p[3], st->lo32, st->hi32, st->zero32);
+            const __m512i v1 = NP > 1 ? rq16_dwords32(acc[r][1], &st->p[1], st->lo32, st->hi32, st->zero32) : v0;
+            const __m512i v2 = NP > 2 ? rq16_dwords32(acc[r][2], &st->p[2], st->lo32, st->hi32, st->zero32) : v0;
+            const __m512i v3 = NP > 3 ? rq16_dwords32(acc[r][3], &st->p[3], st->lo32, st->hi32, st->zero32) : v0;
             const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v0, v1), _mm512_packus_epi32(v2, v3));
             uint8_t *cr = c + (size_t)r * ldc;
-            _mm512_storeu_si512((void *)cr, _mm512_permutexvar_epi32(order, bytes));
+            _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, bytes));
             if (st->rq->lut != NULL)
                 rq_lut(st->rq, cr, cols);
         }
@@ -188,7 +189,7 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
     for (size_t j0 = 0; j0 < n; j0 += 16 * NP_MAX) {
         const size_t cols = n - j0 < 16 * NP_MAX ? n - j0 : 16 * NP_MAX;
         const int np = (int)((cols + 15) / 16);
-        st.fast = cols == 16 * NP_MAX;
+        st.fast = 1;
         for (int j = 0; j < np; j++) {
             st.p[j] = rq16_load(rq, j0 + (size_t)j * 16, cols - (size_t)j * 16);
             st.fast = st.fast && st.p[j].shifts_32;

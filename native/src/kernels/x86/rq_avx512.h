@@ -23,7 +23,8 @@ typedef struct rq16 {
 } rq16;
 
 /* The multipliers m[0..16) and shifts n[0..16) of 16 lanes (unused lanes:
- * any m, shift >= 1, so 2^(n-1) stays defined). */
+ * any m, a shift >= 1 so 2^(n-1) stays defined: 32, so they never keep
+ * rq16_dwords32 from being used). */
 static inline rq16 rq16_from(__m512i m, __m512i n)
 {
     const __m512i low = _mm512_set1_epi64(0xffffffffLL), one = _mm512_set1_epi64(1);
@@ -44,7 +45,7 @@ static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
 {
     const __mmask16 mask = (__mmask16)(count >= 16 ? 0xffffu : (1u << count) - 1u);
     return rq16_from(_mm512_maskz_loadu_epi32(mask, rq->mult + j),
-                     _mm512_mask_loadu_epi32(_mm512_set1_epi32(1), mask, rq->shift + j));
+                     _mm512_mask_loadu_epi32(_mm512_set1_epi32(32), mask, rq->shift + j));
 }
 
 /* clamp(zero + rq(x), lo, hi) of 16 accumulators, as int32 lanes.  lo64 and
