@@ -27,27 +27,65 @@ size_t pd_conv_q8_scratch(const pd_window_shape *s, size_t pixels)
     return n;
 }
 
-/* Rows of output pixels [p0, p1) for channels [c0, c0 + cg), kp bytes each. */
+/* memcpy / memset for the few bytes of a tap (3 for an RGB input): a call
+ * per tap costs more than the copy. */
+static inline void copy_bytes(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
+static inline void fill_bytes(uint8_t *dst, uint8_t v, size_t n)
+{
+    if (n > 16) {
+        memset(dst, v, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = v;
+}
+
+/* Rows of output pixels [p0, p1) for channels [c0, c0 + cg), kp bytes each.
+ * With no dilation the kw taps of one kernel row are adjacent pixels: one
+ * copy when all of them are inside the input. */
 static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
                    size_t p0, size_t p1, size_t kp, uint8_t *col)
 {
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
+    const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
+    const int whole_rows = s->dilation_w == 1 && (int32_t)in_c == cg;
     for (size_t p = p0; p < p1; p++) {
         const int32_t oh = (int32_t)(p / (size_t)s->out.w), ow = (int32_t)(p % (size_t)s->out.w);
+        const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+        const int cols_in = iw0 >= 0 && iw0 + (int64_t)(s->kernel_w - 1) * s->dilation_w < s->in.w;
         uint8_t *row = col + (p - p0) * kp;
         for (int32_t kh = 0; kh < s->kernel_h; kh++) {
             int64_t ih = (int64_t)oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
+            if (ih < 0 || ih >= s->in.h) {
+                fill_bytes(row, z, row_bytes);
+                row += row_bytes;
+                continue;
+            }
+            const uint8_t *src = x + (size_t)ih * (size_t)s->in.w * in_c + c0;
+            if (whole_rows && cols_in) {
+                copy_bytes(row, src + (size_t)iw0 * in_c, row_bytes);
+                row += row_bytes;
+                continue;
+            }
             for (int32_t kw = 0; kw < s->kernel_w; kw++) {
-                int64_t iw = (int64_t)ow * s->stride_w - s->pad_left + (int64_t)kw * s->dilation_w;
-                if (ih >= 0 && ih < s->in.h && iw >= 0 && iw < s->in.w)
-                    memcpy(row, x + ((size_t)ih * (size_t)s->in.w + (size_t)iw) * (size_t)s->in.c + c0,
-                           (size_t)cg);
+                int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
+                if (iw >= 0 && iw < s->in.w)
+                    copy_bytes(row, src + (size_t)iw * in_c, (size_t)cg);
                 else
-                    memset(row, z, (size_t)cg);
+                    fill_bytes(row, z, (size_t)cg);
                 row += cg;
             }
         }
-        memset(row, 0, kp - kdim);
+        fill_bytes(row, 0, kp - kdim);
     }
 }
 
