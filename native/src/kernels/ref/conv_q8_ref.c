@@ -27,14 +27,17 @@ size_t pd_conv_q8_scratch(const pd_window_shape *s, size_t pixels)
     return n;
 }
 
-/* memcpy / memset for the few bytes of a tap (3 for an RGB input): a call
- * per tap costs more than the copy. */
+/* memcpy / memset for the few bytes of a tap (3 for an RGB input, 9 for a
+ * kernel row of one): a call per tap costs more than the copy; 8-byte
+ * memcpy of a constant size compiles to one move. */
 static inline void copy_bytes(uint8_t *dst, const uint8_t *src, size_t n)
 {
-    if (n > 16) {
+    if (n > 64) {
         memcpy(dst, src, n);
         return;
     }
+    for (; n >= 8; n -= 8, dst += 8, src += 8)
+        memcpy(dst, src, 8);
     for (size_t i = 0; i < n; i++)
         dst[i] = src[i];
 }

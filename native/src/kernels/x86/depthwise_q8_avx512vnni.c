@@ -36,16 +36,50 @@ static inline void interleave(__m512i t0, __m512i t1, __m512i t2, __m512i t3, __
     out[3] = _mm512_unpackhi_epi16(hi01, hi23);
 }
 
-/* The channel of lane `lane` (0..15) of accumulator i. */
-static inline size_t channel_of(int i, int lane)
+/* The channel of lane `lane` (0..15) of accumulator i; with PAIR the upper
+ * 256 bits hold the next pixel's same 32 channels. */
+static inline size_t channel_of(int pair, int i, int lane)
 {
-    return (size_t)(16 * (lane / 4) + 4 * i + lane % 4);
+    const int l = lane / 4;
+    return (size_t)(16 * (pair ? l % 2 : l) + 4 * i + lane % 4);
 }
 
+/* One tap row of 64 bytes: 64 channels of one pixel, or with PAIR 32
+ * channels of pixel p (low half) and of pixel q (high half). */
+static inline __m512i load_tap(int pair, __mmask64 mask, const uint8_t *p, const uint8_t *q)
+{
+    if (!pair)
+        return _mm512_maskz_loadu_epi8(mask, p);
+    const __mmask32 m = (__mmask32)mask;
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(m, p)),
+                              _mm256_maskz_loadu_epi8(m, q), 1);
+}
+
+/* The tap rows of output pixel ow: a pointer into x, or zrow in the padding. */
+static inline __attribute__((always_inline)) void tap_rows(
+    const int KH, const int KW, const pd_window_shape *s, const uint8_t *const *rows, size_t c,
+    const uint8_t *zrow, int32_t ow, const uint8_t **tp)
+{
+    const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+    _Pragma("GCC unroll 5")
+    for (int kw = 0; kw < KW; kw++) {
+        const int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
+        const int col_in = iw >= 0 && iw < s->in.w;
+        _Pragma("GCC unroll 5")
+        for (int kh = 0; kh < KH; kh++)
+            tp[kh * KW + kw] = col_in && rows[kh] != NULL ? rows[kh] + (size_t)iw * c : zrow;
+    }
+    for (int t = KH * KW; t < 4 * ((KH * KW + 3) / 4); t++)
+        tp[t] = zrow; /* zero weights there */
+}
+
+/* Channels [c0, c0 + count) of rows [r0, r1): 64 channels per step, or with
+ * PAIR (count <= 32) 32 channels of two adjacent output pixels, so a block of
+ * 32 (MobileNetV2's 32 and the tails of 96 and 144) wastes no lanes. */
 static inline __attribute__((always_inline)) void block(
-    const int KH, const int KW, const pd_window_shape *s, const uint8_t *x, const uint8_t *zrow,
-    const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0, int32_t r1,
-    size_t c0, size_t count)
+    const int KH, const int KW, const int PAIR, const pd_window_shape *s, const uint8_t *x,
+    const uint8_t *zrow, const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y,
+    int32_t r0, int32_t r1, size_t c0, size_t count)
 {
     const int taps = KH * KW, groups = (taps + 3) / 4;
     const size_t c = (size_t)s->in.c, in_row = (size_t)s->in.w * c;
@@ -55,7 +89,10 @@ static inline __attribute__((always_inline)) void block(
         __m512i t[4];
         for (int q = 0; q < 4; q++) {
             const int tap = 4 * g + q;
-            t[q] = tap < taps ? _mm512_maskz_loadu_epi8(mask, w + (size_t)tap * c + c0) : _mm512_setzero_si512();
+            const int8_t *wt = w + (size_t)tap * c + c0;
+            t[q] = tap >= taps ? _mm512_setzero_si512()
+                   : PAIR ? _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8((__mmask32)mask, wt))
+                          : _mm512_maskz_loadu_epi8(mask, wt);
         }
         interleave(t[0], t[1], t[2], t[3], wv[g]);
     }
@@ -64,7 +101,7 @@ static inline __attribute__((always_inline)) void block(
     for (int i = 0; i < 4; i++) {
         int32_t m[16], n[16], b[16];
         for (int lane = 0; lane < 16; lane++) {
-            const size_t ch = channel_of(i, lane);
+            const size_t ch = channel_of(PAIR, i, lane);
             m[lane] = ch < count ? rq->mult[c0 + ch] : 0;
             n[lane] = ch < count ? rq->shift[c0 + ch] : 32;
             b[lane] = ch < count && bias != NULL ? bias[c0 + ch] : 0;
@@ -84,33 +121,39 @@ static inline __attribute__((always_inline)) void block(
             rows[kh] = ih >= 0 && ih < s->in.h ? x + (size_t)ih * in_row + c0 : NULL;
         }
         uint8_t *out = y + (size_t)oh * (size_t)s->out.w * c + c0;
-        for (int32_t ow = 0; ow < s->out.w; ow++, out += c) {
-            const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
-            const uint8_t *tp[4 * MAX_GROUPS];
-            _Pragma("GCC unroll 5")
-            for (int kw = 0; kw < KW; kw++) {
-                const int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
-                const int col_in = iw >= 0 && iw < s->in.w;
-                _Pragma("GCC unroll 5")
-                for (int kh = 0; kh < KH; kh++)
-                    tp[kh * KW + kw] = col_in && rows[kh] != NULL ? rows[kh] + (size_t)iw * c : zrow;
-            }
-            for (int t = taps; t < 4 * groups; t++)
-                tp[t] = zrow; /* zero weights there */
+        for (int32_t ow = 0; ow < s->out.w; ow += PAIR ? 2 : 1, out += PAIR ? 2 * c : c) {
+            const int second = PAIR && ow + 1 < s->out.w;
+            const uint8_t *tp[4 * MAX_GROUPS], *tq[4 * MAX_GROUPS];
+            tap_rows(KH, KW, s, rows, c, zrow, ow, tp);
+            if (PAIR)
+                tap_rows(KH, KW, s, rows, c, zrow, second ? ow + 1 : ow, tq);
             /* scalars, not arrays: GCC keeps these in registers */
             __m512i acc0 = start[0], acc1 = start[1], acc2 = start[2], acc3 = start[3];
+            /* whole groups of 4 taps; a last group of one tap (3x3: 9 = 4 + 4 + 1)
+             * interleaves that row with zeros instead of 3 rows of z_in bytes
+             * (its weights are zero there) */
+            const int whole = taps % 4 == 1 ? groups - 1 : groups;
             _Pragma("GCC unroll 7")
-            for (int g = 0; g < groups; g++) {
-                const __m512i t0 = _mm512_maskz_loadu_epi8(mask, tp[4 * g]);
-                const __m512i t1 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 1]);
-                const __m512i t2 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 2]);
-                const __m512i t3 = _mm512_maskz_loadu_epi8(mask, tp[4 * g + 3]);
+            for (int g = 0; g < whole; g++) {
+                const __m512i t0 = load_tap(PAIR, mask, tp[4 * g], PAIR ? tq[4 * g] : NULL);
+                const __m512i t1 = load_tap(PAIR, mask, tp[4 * g + 1], PAIR ? tq[4 * g + 1] : NULL);
+                const __m512i t2 = load_tap(PAIR, mask, tp[4 * g + 2], PAIR ? tq[4 * g + 2] : NULL);
+                const __m512i t3 = load_tap(PAIR, mask, tp[4 * g + 3], PAIR ? tq[4 * g + 3] : NULL);
                 const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
                 const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
                 acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, lo23), wv[g][0]);
                 acc1 = _mm512_dpbusd_epi32(acc1, _mm512_unpackhi_epi16(lo01, lo23), wv[g][1]);
                 acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, hi23), wv[g][2]);
                 acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, hi23), wv[g][3]);
+            }
+            if (whole < groups) {
+                const __m512i t0 = load_tap(PAIR, mask, tp[4 * whole], PAIR ? tq[4 * whole] : NULL);
+                const __m512i zz = _mm512_setzero_si512();
+                const __m512i lo01 = _mm512_unpacklo_epi8(t0, zz), hi01 = _mm512_unpackhi_epi8(t0, zz);
+                acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, zz), wv[whole][0]);
+                acc1 = _mm512_dpbusd_epi32(acc1, _mm512_unpackhi_epi16(lo01, zz), wv[whole][1]);
+                acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, zz), wv[whole][2]);
+                acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, zz), wv[whole][3]);
             }
             __m512i v0, v1, v2, v3;
             if (fast) {
@@ -125,8 +168,17 @@ static inline __attribute__((always_inline)) void block(
                 v3 = rq16_dwords(acc3, &p[3], lo64, hi64, zero32);
             }
             const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v0, v1), _mm512_packus_epi32(v2, v3));
-            _mm512_mask_storeu_epi8(out, mask, bytes);
-            rq_lut(rq, out, count);
+            if (PAIR) {
+                _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(bytes));
+                rq_lut(rq, out, count);
+                if (second) {
+                    _mm256_mask_storeu_epi8(out + c, (__mmask32)mask, _mm512_extracti64x4_epi64(bytes, 1));
+                    rq_lut(rq, out + c, count);
+                }
+            } else {
+                _mm512_mask_storeu_epi8(out, mask, bytes);
+                rq_lut(rq, out, count);
+            }
         }
     }
 }
@@ -145,10 +197,14 @@ void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int3
     const size_t c = (size_t)s->in.c;
     for (size_t c0 = 0; c0 < c; c0 += 64) {
         const size_t count = c - c0 < 64 ? c - c0 : 64;
-        if (k3)
-            block(3, 3, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        if (k3 && count > 32)
+            block(3, 3, 0, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        else if (k3)
+            block(3, 3, 1, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        else if (count > 32)
+            block(5, 5, 0, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
         else
-            block(5, 5, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+            block(5, 5, 1, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
     }
 }
 #endif

@@ -68,8 +68,9 @@ static inline __m512i rq16_dwords32(__m512i x, const rq16 *p, __m512i lo32, __m5
 {
     const __m512i e = _mm512_add_epi64(_mm512_mul_epi32(x, p->m_even), p->r_even);
     const __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
-    __m512i v = _mm512_mask_blend_epi32((__mmask16)0xaaaa, _mm512_srli_epi64(e, 32), o);
-    v = _mm512_srav_epi32(v, p->n_minus_32);
+    /* the high halves of e and o, in lane order, with one two-source permute */
+    const __m512i high = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    __m512i v = _mm512_srav_epi32(_mm512_permutex2var_epi32(e, high, o), p->n_minus_32);
     return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo32), hi32), zero32);
 }
 
