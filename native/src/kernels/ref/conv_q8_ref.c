@@ -106,7 +106,9 @@ void pd_conv_q8_ref(const pd_q8_kernels *k, const pd_window_shape *s, const uint
         part.mult = rq->mult + (size_t)g * og;
         part.shift = rq->shift + (size_t)g * og;
         im2col(s, x, g * cg, cg, (uint8_t)z_in, p0, p1, kp, scratch);
-        k->gemm(p1 - p0, og, kdim, scratch, kp, w + (size_t)g * group_bytes,
+        /* K as kp: the rows' padding bytes are zero and so are the weights
+         * there, so the sums are the same and the GEMM needs no tail step */
+        k->gemm(p1 - p0, og, kp, scratch, kp, w + (size_t)g * group_bytes,
                 bias != NULL ? bias + (size_t)g * og : NULL, &part, y + p0 * cout + (size_t)g * og,
                 cout);
     }

@@ -23,7 +23,11 @@
 static inline __m256i bcast_row(const uint8_t *p, size_t r)
 {
     uint32_t v = 0;
-    memcpy(&v, p, r);
+    if (r == 4) /* a constant size: one load */
+        memcpy(&v, p, 4);
+    else
+        for (size_t i = 0; i < r; i++)
+            v |= (uint32_t)p[i] << (8 * i);
     return _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)v)));
 }
 

@@ -32,9 +32,12 @@ static inline int32_t load4(const uint8_t *p)
 /* The last r < 4 bytes of a row, zero-extended (never reads past the row). */
 static inline int32_t load_tail(const uint8_t *p, size_t r)
 {
-    int32_t v = 0;
-    memcpy(&v, p, r);
-    return v;
+    uint32_t v = p[0];
+    if (r > 1)
+        v |= (uint32_t)p[1] << 8;
+    if (r > 2)
+        v |= (uint32_t)p[2] << 16;
+    return (int32_t)v;
 }
 
 /* Stage of one call: the block's channel params, the clamp vectors. */
