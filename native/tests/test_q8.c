@@ -16,10 +16,10 @@ static void random_stage(pd_requant *rq, int32_t *mult, int32_t *shift, uint8_t 
 {
     for (size_t j = 0; j < n; j++) {
         mult[j] = (int32_t)((1u << 30) + (pd_test_rand() & 0x3fffffffu));
-        /* realistic shifts (>= 32: the output spans bytes), and in some modes
-         * extreme ones too (kernels may take a faster path when all are >= 32) */
+        /* realistic shifts (33 .. 53: the output spans bytes), and in some
+         * modes any (kernels take a faster path when all are in 33 .. 53) */
         shift[j] = (mode >= 3 && pd_test_rand() % 8u == 0) ? (int32_t)(1 + pd_test_rand() % 62u)
-                                                             : (int32_t)(32 + pd_test_rand() % 16u);
+                                                             : (int32_t)(33 + pd_test_rand() % 21u);
     }
     rq->mult = mult;
     rq->shift = shift;

@@ -103,17 +103,17 @@ static inline __attribute__((always_inline)) void block(
         for (int lane = 0; lane < 16; lane++) {
             const size_t ch = channel_of(PAIR, i, lane);
             m[lane] = ch < count ? rq->mult[c0 + ch] : 0;
-            n[lane] = ch < count ? rq->shift[c0 + ch] : 32;
+            n[lane] = ch < count ? rq->shift[c0 + ch] : 40;
             b[lane] = ch < count && bias != NULL ? bias[c0 + ch] : 0;
         }
-        p[i] = rq16_from(_mm512_loadu_si512((const void *)m), _mm512_loadu_si512((const void *)n));
+        p[i] = rq16_from(_mm512_loadu_si512((const void *)m), _mm512_loadu_si512((const void *)n), rq->zero);
         start[i] = _mm512_loadu_si512((const void *)b);
     }
     const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     const __m512i zero32 = _mm512_set1_epi32(rq->zero);
-    const __m512i lo32 = _mm512_set1_epi32(rq->lo - rq->zero), hi32 = _mm512_set1_epi32(rq->hi - rq->zero);
-    const int fast = p[0].shifts_32 && p[1].shifts_32 && p[2].shifts_32 && p[3].shifts_32;
+    const clamp32 clamp = clamp32_of(rq);
+    const int fast = p[0].fast && p[1].fast && p[2].fast && p[3].fast;
     for (int32_t oh = r0; oh < r1; oh++) {
         const uint8_t *rows[5];
         for (int kh = 0; kh < KH; kh++) {
@@ -157,17 +157,17 @@ static inline __attribute__((always_inline)) void block(
             }
             __m512i v0, v1, v2, v3;
             if (fast) {
-                v0 = rq16_dwords32(acc0, &p[0], lo32, hi32, zero32);
-                v1 = rq16_dwords32(acc1, &p[1], lo32, hi32, zero32);
-                v2 = rq16_dwords32(acc2, &p[2], lo32, hi32, zero32);
-                v3 = rq16_dwords32(acc3, &p[3], lo32, hi32, zero32);
+                v0 = rq16_clamp(rq16_fast(acc0, &p[0]), &clamp);
+                v1 = rq16_clamp(rq16_fast(acc1, &p[1]), &clamp);
+                v2 = rq16_clamp(rq16_fast(acc2, &p[2]), &clamp);
+                v3 = rq16_clamp(rq16_fast(acc3, &p[3]), &clamp);
             } else {
                 v0 = rq16_dwords(acc0, &p[0], lo64, hi64, zero32);
                 v1 = rq16_dwords(acc1, &p[1], lo64, hi64, zero32);
                 v2 = rq16_dwords(acc2, &p[2], lo64, hi64, zero32);
                 v3 = rq16_dwords(acc3, &p[3], lo64, hi64, zero32);
             }
-            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v0, v1), _mm512_packus_epi32(v2, v3));
+            const __m512i bytes = narrow4(v0, v1, v2, v3);
             if (PAIR) {
                 _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(bytes));
                 rq_lut(rq, out, count);

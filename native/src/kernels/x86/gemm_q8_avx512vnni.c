@@ -43,8 +43,9 @@ static inline int32_t load_tail(const uint8_t *p, size_t r)
 /* Stage of one call: the block's channel params, the clamp vectors. */
 typedef struct stage {
     rq16 p[NP_MAX];
-    __m512i lo64, hi64, lo32, hi32, zero32;
-    int fast; /* every shift of the block >= 32 */
+    __m512i lo64, hi64, zero32;
+    clamp32 clamp;
+    int fast; /* rq16_fast applies to every channel of the block */
     const pd_requant *rq;
 } stage;
 
@@ -120,18 +121,18 @@ static inline __attribute__((always_inline)) void tile(
         {c30, c31, c32, c33},
     };
     if (st->fast) {
-        /* every shift >= 32: the int32 output stage, and one narrowing for
+        /* rq16_fast for every channel, and one narrowing for
          * the panels (packs work per 128-bit lane, a dword permute restores
          * the order; missing panels are copies, never stored) */
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         const __mmask64 mask = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
         _Pragma("GCC unroll 4")
         for (int r = 0; r < MR; r++) {
-            const __m512i v0 = rq16_dwords32(acc[r][0], &st->p[0], st->lo32, st->hi32, st->zero32);
-            const __m512i v1 = NP > 1 ? rq16_dwords32(acc[r][1], &st->p[1], st->lo32, st->hi32, st->zero32) : v0;
-            const __m512i v2 = NP > 2 ? rq16_dwords32(acc[r][2], &st->p[2], st->lo32, st->hi32, st->zero32) : v0;
-            const __m512i v3 = NP > 3 ? rq16_dwords32(acc[r][3], &st->p[3], st->lo32, st->hi32, st->zero32) : v0;
-            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(v0, v1), _mm512_packus_epi32(v2, v3));
+            const __m512i v0 = rq16_clamp(rq16_fast(acc[r][0], &st->p[0]), &st->clamp);
+            const __m512i v1 = NP > 1 ? rq16_clamp(rq16_fast(acc[r][1], &st->p[1]), &st->clamp) : v0;
+            const __m512i v2 = NP > 2 ? rq16_clamp(rq16_fast(acc[r][2], &st->p[2]), &st->clamp) : v0;
+            const __m512i v3 = NP > 3 ? rq16_clamp(rq16_fast(acc[r][3], &st->p[3]), &st->clamp) : v0;
+            const __m512i bytes = narrow4(v0, v1, v2, v3);
             uint8_t *cr = c + (size_t)r * ldc;
             _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, bytes));
             if (st->rq->lut != NULL)
@@ -185,8 +186,7 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
     st.lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     st.hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     st.zero32 = _mm512_set1_epi32(rq->zero);
-    st.lo32 = _mm512_set1_epi32(rq->lo - rq->zero);
-    st.hi32 = _mm512_set1_epi32(rq->hi - rq->zero);
+    st.clamp = clamp32_of(rq);
     /* Blocks of up to 4 panels (64 columns); their weights stay in L1/L2
      * while every row passes. */
     for (size_t j0 = 0; j0 < n; j0 += 16 * NP_MAX) {
@@ -195,7 +195,7 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
         st.fast = 1;
         for (int j = 0; j < np; j++) {
             st.p[j] = rq16_load(rq, j0 + (size_t)j * 16, cols - (size_t)j * 16);
-            st.fast = st.fast && st.p[j].shifts_32;
+            st.fast = st.fast && st.p[j].fast;
         }
         const int8_t *bj = b + j0 * kp;
         const int32_t *biasj = bias != NULL ? bias + j0 : NULL;

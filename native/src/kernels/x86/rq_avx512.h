@@ -18,14 +18,15 @@
 /* One group of 16 channels' multipliers, prepared once per call. */
 typedef struct rq16 {
     __m512i m_even, m_odd, n_even, n_odd, r_even, r_odd;
-    __m512i n_minus_32; /* n - 32 per int32 lane, for rq16_dwords32 */
-    int shifts_32;      /* every lane's n >= 32 */
+    __m512i n_minus_32; /* n - 32 per int32 lane, for rq16_fast */
+    __m512i c32;        /* 2^(n-33) + zero * 2^(n-32), for rq16_fast */
+    int fast;           /* every lane's 33 <= n <= 53: rq16_fast applies */
 } rq16;
 
 /* The multipliers m[0..16) and shifts n[0..16) of 16 lanes (unused lanes:
- * any m, a shift >= 1 so 2^(n-1) stays defined: 32, so they never keep
- * rq16_dwords32 from being used). */
-static inline rq16 rq16_from(__m512i m, __m512i n)
+ * any m, a shift >= 1 so 2^(n-1) stays defined: 40, so they never keep
+ * rq16_fast from being used); zero is the stage's output zero point. */
+static inline rq16 rq16_from(__m512i m, __m512i n, int32_t zero)
 {
     const __m512i low = _mm512_set1_epi64(0xffffffffLL), one = _mm512_set1_epi64(1);
     rq16 p;
@@ -35,8 +36,13 @@ static inline rq16 rq16_from(__m512i m, __m512i n)
     p.n_odd = _mm512_srli_epi64(n, 32);
     p.r_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_even, one));
     p.r_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(p.n_odd, one));
-    p.n_minus_32 = _mm512_sub_epi32(n, _mm512_set1_epi32(32));
-    p.shifts_32 = _mm512_cmplt_epi32_mask(n, _mm512_set1_epi32(32)) == 0;
+    p.fast = _mm512_cmplt_epi32_mask(n, _mm512_set1_epi32(33)) == 0 &&
+             _mm512_cmpgt_epi32_mask(n, _mm512_set1_epi32(53)) == 0;
+    /* only meaningful (and only used) when fast: counts 0 .. 21 */
+    const __m512i n32 = _mm512_max_epi32(_mm512_sub_epi32(n, _mm512_set1_epi32(32)), _mm512_set1_epi32(1));
+    p.n_minus_32 = n32;
+    p.c32 = _mm512_add_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(n32, _mm512_set1_epi32(1))),
+                             _mm512_sllv_epi32(_mm512_set1_epi32(zero), n32));
     return p;
 }
 
@@ -45,7 +51,7 @@ static inline rq16 rq16_load(const pd_requant *rq, size_t j, size_t count)
 {
     const __mmask16 mask = (__mmask16)(count >= 16 ? 0xffffu : (1u << count) - 1u);
     return rq16_from(_mm512_maskz_loadu_epi32(mask, rq->mult + j),
-                     _mm512_mask_loadu_epi32(_mm512_set1_epi32(32), mask, rq->shift + j));
+                     _mm512_mask_loadu_epi32(_mm512_set1_epi32(40), mask, rq->shift + j), rq->zero);
 }
 
 /* clamp(zero + rq(x), lo, hi) of 16 accumulators, as int32 lanes.  lo64 and
@@ -59,19 +65,55 @@ static inline __m512i rq16_dwords(__m512i x, const rq16 *p, __m512i lo64, __m512
     return _mm512_add_epi32(_mm512_mask_blend_epi32((__mmask16)0xaaaa, e, _mm512_slli_epi64(o, 32)), zero32);
 }
 
-/* rq16_dwords when every shift is >= 32 (p->shifts_32; the usual case: the
- * real multiplier is below 1/2), with fewer 64-bit steps: the high halves of
- * the rounded 64-bit products are floor((x m + 2^(n-1)) / 2^32), which fit
- * int32 (|x m| < 2^62), and an arithmetic shift by n - 32 finishes the same
- * floor division; the clamp is then in int32.  lo32, hi32: lo - zero, hi - zero. */
-static inline __m512i rq16_dwords32(__m512i x, const rq16 *p, __m512i lo32, __m512i hi32, __m512i zero32)
+/* zero + rq(x) when p->fast (33 <= n <= 53; the usual case: the real
+ * multiplier is below 1/2 and not tiny), in fewer steps, all exact.  With
+ * P = x m = 2^32 h + l (0 <= l < 2^32), h the high half of the product:
+ * (P + 2^(n-1)) >> n = (h + 2^(n-33)) >> (n-32), since the dropped l / 2^32
+ * < 1 cannot carry, and adding zero * 2^(n-32) before the shift adds zero
+ * after it: one add of c32, one shift.  |h| <= 2^30 and c32 < 2^29, so no
+ * int32 overflow.  The clamp to [lo, hi] is left to the caller (see
+ * rq16_clamp), as is the narrowing. */
+static inline __m512i rq16_fast(__m512i x, const rq16 *p)
 {
-    const __m512i e = _mm512_add_epi64(_mm512_mul_epi32(x, p->m_even), p->r_even);
-    const __m512i o = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd), p->r_odd);
+    const __m512i e = _mm512_mul_epi32(x, p->m_even);
+    const __m512i o = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->m_odd);
     /* the high halves of e and o, in lane order, with one two-source permute */
     const __m512i high = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    __m512i v = _mm512_srav_epi32(_mm512_permutex2var_epi32(e, high, o), p->n_minus_32);
-    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo32), hi32), zero32);
+    return _mm512_srav_epi32(_mm512_add_epi32(_mm512_permutex2var_epi32(e, high, o), p->c32), p->n_minus_32);
+}
+
+/* The clamp of a stage to [lo, hi] on int32 lanes, skipping the bounds that
+ * narrow() applies anyway (0 and 255: it saturates). */
+typedef struct clamp32 {
+    __m512i lo, hi;
+    int do_lo, do_hi;
+} clamp32;
+
+static inline clamp32 clamp32_of(const pd_requant *rq)
+{
+    clamp32 c;
+    c.lo = _mm512_set1_epi32(rq->lo);
+    c.hi = _mm512_set1_epi32(rq->hi);
+    c.do_lo = rq->lo > 0;
+    c.do_hi = rq->hi < 255;
+    return c;
+}
+
+static inline __m512i rq16_clamp(__m512i v, const clamp32 *c)
+{
+    if (c->do_lo)
+        v = _mm512_max_epi32(v, c->lo);
+    if (c->do_hi)
+        v = _mm512_min_epi32(v, c->hi);
+    return v;
+}
+
+/* Four vectors of int32 lanes to 64 bytes, saturating to [0, 255] (signed
+ * packs to int16, then unsigned packs to bytes), per 128-bit lane: lane L of
+ * the result holds 4 lanes of a, then of b, c, d. */
+static inline __m512i narrow4(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+    return _mm512_packus_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
 }
 
 /* The same as 16 bytes.  Narrowed by packs (no-ops on 0 .. 255) and one dword
