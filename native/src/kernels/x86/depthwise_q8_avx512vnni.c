@@ -48,6 +48,8 @@ static inline size_t channel_of(int pair, int i, int lane)
  * channels of pixel p (low half) and of pixel q (high half). */
 static inline __m512i load_tap(int pair, __mmask64 mask, const uint8_t *p, const uint8_t *q)
 {
+    if (pair == 2) /* 64 whole channels: a plain load */
+        return _mm512_loadu_si512((const void *)p);
     if (!pair)
         return _mm512_maskz_loadu_epi8(mask, p);
     const __mmask32 m = (__mmask32)mask;
@@ -73,9 +75,10 @@ static inline __attribute__((always_inline)) void tap_rows(
         tp[t] = zrow; /* zero weights there */
 }
 
-/* Channels [c0, c0 + count) of rows [r0, r1): 64 channels per step, or with
- * PAIR (count <= 32) 32 channels of two adjacent output pixels, so a block of
- * 32 (MobileNetV2's 32 and the tails of 96 and 144) wastes no lanes. */
+/* Channels [c0, c0 + count) of rows [r0, r1): 64 channels per step (PAIR 0,
+ * or 2 when count is 64: unmasked loads and stores), or with PAIR 1 (count <=
+ * 32) 32 channels of two adjacent output pixels, so a block of 32
+ * (MobileNetV2's 32 and the tails of 96 and 144) wastes no lanes. */
 static inline __attribute__((always_inline)) void block(
     const int KH, const int KW, const int PAIR, const pd_window_shape *s, const uint8_t *x,
     const uint8_t *zrow, const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y,
@@ -91,7 +94,7 @@ static inline __attribute__((always_inline)) void block(
             const int tap = 4 * g + q;
             const int8_t *wt = w + (size_t)tap * c + c0;
             t[q] = tap >= taps ? _mm512_setzero_si512()
-                   : PAIR ? _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8((__mmask32)mask, wt))
+                   : PAIR == 1 ? _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8((__mmask32)mask, wt))
                           : _mm512_maskz_loadu_epi8(mask, wt);
         }
         interleave(t[0], t[1], t[2], t[3], wv[g]);
@@ -101,7 +104,7 @@ static inline __attribute__((always_inline)) void block(
     for (int i = 0; i < 4; i++) {
         int32_t m[16], n[16], b[16];
         for (int lane = 0; lane < 16; lane++) {
-            const size_t ch = channel_of(PAIR, i, lane);
+            const size_t ch = channel_of(PAIR == 1, i, lane);
             m[lane] = ch < count ? rq->mult[c0 + ch] : 0;
             n[lane] = ch < count ? rq->shift[c0 + ch] : 40;
             b[lane] = ch < count && bias != NULL ? bias[c0 + ch] : 0;
@@ -121,11 +124,11 @@ static inline __attribute__((always_inline)) void block(
             rows[kh] = ih >= 0 && ih < s->in.h ? x + (size_t)ih * in_row + c0 : NULL;
         }
         uint8_t *out = y + (size_t)oh * (size_t)s->out.w * c + c0;
-        for (int32_t ow = 0; ow < s->out.w; ow += PAIR ? 2 : 1, out += PAIR ? 2 * c : c) {
-            const int second = PAIR && ow + 1 < s->out.w;
+        for (int32_t ow = 0; ow < s->out.w; ow += PAIR == 1 ? 2 : 1, out += PAIR == 1 ? 2 * c : c) {
+            const int second = PAIR == 1 && ow + 1 < s->out.w;
             const uint8_t *tp[4 * MAX_GROUPS], *tq[4 * MAX_GROUPS];
             tap_rows(KH, KW, s, rows, c, zrow, ow, tp);
-            if (PAIR)
+            if (PAIR == 1)
                 tap_rows(KH, KW, s, rows, c, zrow, second ? ow + 1 : ow, tq);
             /* scalars, not arrays: GCC keeps these in registers */
             __m512i acc0 = start[0], acc1 = start[1], acc2 = start[2], acc3 = start[3];
@@ -135,10 +138,10 @@ static inline __attribute__((always_inline)) void block(
             const int whole = taps % 4 == 1 ? groups - 1 : groups;
             _Pragma("GCC unroll 7")
             for (int g = 0; g < whole; g++) {
-                const __m512i t0 = load_tap(PAIR, mask, tp[4 * g], PAIR ? tq[4 * g] : NULL);
-                const __m512i t1 = load_tap(PAIR, mask, tp[4 * g + 1], PAIR ? tq[4 * g + 1] : NULL);
-                const __m512i t2 = load_tap(PAIR, mask, tp[4 * g + 2], PAIR ? tq[4 * g + 2] : NULL);
-                const __m512i t3 = load_tap(PAIR, mask, tp[4 * g + 3], PAIR ? tq[4 * g + 3] : NULL);
+                const __m512i t0 = load_tap(PAIR, mask, tp[4 * g], PAIR == 1 ? tq[4 * g] : NULL);
+                const __m512i t1 = load_tap(PAIR, mask, tp[4 * g + 1], PAIR == 1 ? tq[4 * g + 1] : NULL);
+                const __m512i t2 = load_tap(PAIR, mask, tp[4 * g + 2], PAIR == 1 ? tq[4 * g + 2] : NULL);
+                const __m512i t3 = load_tap(PAIR, mask, tp[4 * g + 3], PAIR == 1 ? tq[4 * g + 3] : NULL);
                 const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
                 const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
                 acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, lo23), wv[g][0]);
@@ -147,7 +150,7 @@ static inline __attribute__((always_inline)) void block(
                 acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, hi23), wv[g][3]);
             }
             if (whole < groups) {
-                const __m512i t0 = load_tap(PAIR, mask, tp[4 * whole], PAIR ? tq[4 * whole] : NULL);
+                const __m512i t0 = load_tap(PAIR, mask, tp[4 * whole], PAIR == 1 ? tq[4 * whole] : NULL);
                 const __m512i zz = _mm512_setzero_si512();
                 const __m512i lo01 = _mm512_unpacklo_epi8(t0, zz), hi01 = _mm512_unpackhi_epi8(t0, zz);
                 acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, zz), wv[whole][0]);
@@ -168,7 +171,10 @@ static inline __attribute__((always_inline)) void block(
                 v3 = rq16_dwords(acc3, &p[3], lo64, hi64, zero32);
             }
             const __m512i bytes = narrow4(v0, v1, v2, v3);
-            if (PAIR) {
+            if (PAIR == 2) {
+                _mm512_storeu_si512((void *)out, bytes);
+                rq_lut(rq, out, count);
+            } else if (PAIR == 1) {
                 _mm256_mask_storeu_epi8(out, (__mmask32)mask, _mm512_castsi512_si256(bytes));
                 rq_lut(rq, out, count);
                 if (second) {
@@ -197,11 +203,16 @@ void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int3
     const size_t c = (size_t)s->in.c;
     for (size_t c0 = 0; c0 < c; c0 += 64) {
         const size_t count = c - c0 < 64 ? c - c0 : 64;
-        if (k3 && count > 32)
+        const int pair = count == 64 ? 2 : count > 32 ? 0 : 1;
+        if (k3 && pair == 2)
+            block(3, 3, 2, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        else if (k3 && pair == 0)
             block(3, 3, 0, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
         else if (k3)
             block(3, 3, 1, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
-        else if (count > 32)
+        else if (pair == 2)
+            block(5, 5, 2, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
+        else if (pair == 0)
             block(5, 5, 0, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
         else
             block(5, 5, 1, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
