@@ -232,6 +232,9 @@ struct pd_q8_kernels;
 void pd_q8_fill_avx2(struct pd_q8_kernels *k, int32_t cpu);
 void pd_q8_fill_avx512(struct pd_q8_kernels *k, int32_t cpu);
 #endif
+#if PD_BUILD_NEONDOT
+void pd_q8_fill_neondot(struct pd_q8_kernels *k, int32_t cpu);
+#endif
 #if PD_BUILD_NEON
 int32_t pd_cpu_probe_arm(void); /* cpu_arm.c: getauxval, not cached */
 void pd_kernels_fill_neon(pd_kernels *k);

@@ -31,7 +31,7 @@ static const family families[] = {
     {"neon", PD_ISA_NEON, PD_CPU_NEON, pd_kernels_fill_neon, NULL},
 #endif
 #if PD_BUILD_NEONDOT
-    {"neondot", PD_ISA_NEONDOT, PD_CPU_NEON | PD_CPU_NEONDOT, pd_kernels_fill_neondot, NULL},
+    {"neondot", PD_ISA_NEONDOT, PD_CPU_NEON | PD_CPU_NEONDOT, pd_kernels_fill_neondot, pd_q8_fill_neondot},
 #endif
 };
 
