@@ -61,8 +61,9 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
     const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
     const int whole_rows = s->dilation_w == 1 && (int32_t)in_c == cg;
-    for (size_t p = p0; p < p1; p++) {
-        const int32_t oh = (int32_t)(p / (size_t)s->out.w), ow = (int32_t)(p % (size_t)s->out.w);
+    /* (oh, ow) of pixel p, stepped rather than divided per pixel */
+    int32_t oh = (int32_t)(p0 / (size_t)s->out.w), ow = (int32_t)(p0 % (size_t)s->out.w);
+    for (size_t p = p0; p < p1; p++, ow = ow + 1 < s->out.w ? ow + 1 : 0, oh += ow == 0) {
         const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
         const int cols_in = iw0 >= 0 && iw0 + (int64_t)(s->kernel_w - 1) * s->dilation_w < s->in.w;
         uint8_t *row = col + (p - p0) * kp;
