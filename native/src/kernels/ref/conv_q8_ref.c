@@ -22,9 +22,9 @@ size_t pd_conv_q8_scratch(const pd_window_shape *s, size_t pixels)
         return 0;
     if (!pd_size_mul((size_t)s->kernel_h, (size_t)s->kernel_w, &n) ||
         !pd_size_mul(n, (size_t)(s->in.c / s->groups), &n) || n > SIZE_MAX - PD_Q8_KGROUP ||
-        !pd_size_mul(pd_q8_kpad(n), pixels, &n))
+        !pd_size_mul(pd_q8_kpad(n), pixels, &n) || n > SIZE_MAX - 16)
         return SIZE_MAX;
-    return n;
+    return n + 16; /* im2col may write a 16-byte chunk past the last row's end */
 }
 
 /* memcpy / memset for the few bytes of a tap (3 for an RGB input, 9 for a
@@ -61,6 +61,7 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
     const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
     const int whole_rows = s->dilation_w == 1 && (int32_t)in_c == cg;
+    const uint8_t *x_end = x + (size_t)s->in.h * (size_t)s->in.w * in_c;
     /* (oh, ow) of pixel p, stepped rather than divided per pixel */
     int32_t oh = (int32_t)(p0 / (size_t)s->out.w), ow = (int32_t)(p0 % (size_t)s->out.w);
     for (size_t p = p0; p < p1; p++, ow = ow + 1 < s->out.w ? ow + 1 : 0, oh += ow == 0) {
@@ -76,7 +77,15 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
             }
             const uint8_t *src = x + (size_t)ih * (size_t)s->in.w * in_c + c0;
             if (whole_rows && cols_in) {
-                copy_bytes(row, src + (size_t)iw0 * in_c, row_bytes);
+                const uint8_t *from = src + (size_t)iw0 * in_c;
+                /* A short kernel row (9 bytes for 3x3 RGB) as one 16-byte move when
+                 * the sample has 16 bytes there; the bytes written past the row
+                 * are overwritten by the next ones (the scratch has 16 bytes of
+                 * slack past the last row). */
+                if (row_bytes <= 16 && (size_t)(x_end - from) >= 16)
+                    memcpy(row, from, 16);
+                else
+                    copy_bytes(row, from, row_bytes);
                 row += row_bytes;
                 continue;
             }
