@@ -20,7 +20,10 @@ this machine's float32 FMA peak, 16 multiply-adds per cycle per core (Zen 4: two
 per cycle, a 512-bit one counting as two) times the clock measured by bench/peak.c (a chain of
 dependent integer adds retires one per cycle: adds per second is the clock; the same tool counts
 the FMAs 12 independent chains retire per cycle, to check the 16). The whole network's
-efficiency is its multiply-adds over its 1-thread latency, against the same peak.
+efficiency is its multiply-adds over its 1-thread latency, against the same peak. int8: the same
+chains in int8 (uint8 activations, q8panels16 weights, requantized outputs) against 64 uint8 x
+int8 multiply-adds per cycle per core (one 512-bit vpdpbusd; peak.c counts what 12 independent
+vpdpbusd chains retire, to check the 64) times the same clock; shown when the CPU has VNNI.
 
 It prints a table with ratios (predict / onnxruntime: below 1 is faster, smaller) and writes
 bench/results/<date>-<cpu>.json.
@@ -388,6 +391,12 @@ def print_table(res):
     for k, v in res["gemm"].items():
         print(f"  GEMM {k}: {v['gmacs']:.1f} GMAC/s = {100 * v['fraction_of_peak']:.0f}% of peak")
     print(f"  MobileNetV2 float32, 1 thread: {100 * res['network_fraction_of_peak']:.0f}% of peak")
+    if res.get("gemm_int8"):
+        print(f"int8: vpdpbusd {p.get('vnni_per_cycle', 0):.1f} uint8 x int8 multiply-adds/cycle measured; "
+              f"peak used {res['peak_int8_gmacs']:.1f} GMAC/s (64/cycle)")
+        for k, v in res["gemm_int8"].items():
+            print(f"  int8 GEMM {k} (with requantization): {v['gmacs']:.1f} GMAC/s = "
+                  f"{100 * v['fraction_of_peak']:.0f}% of peak")
     for e, note in res["notes"].items():
         print(f"  {e}: n/a ({note})")
 
@@ -475,6 +484,10 @@ def main(argv=None):
     res["peak_measurements_hz"] = [first_peak["clock_hz"], later["clock_hz"]]
     res["peak_gmacs"] = 16 * res["peak"]["clock_hz"] / 1e9
     res["gemm"] = gemm_efficiency(res["peak_gmacs"] * 1e9, max(3, args.rounds // 2))
+    # int8: 64 uint8 x int8 multiply-adds per cycle per core (one 512-bit vpdpbusd), times the
+    # same measured clock; peak.c's own vpdpbusd count checks the 64.
+    res["peak_int8_gmacs"] = 64 * res["peak"]["clock_hz"] / 1e9 if res["peak"].get("vnni_per_second") else None
+    res["gemm_int8"] = gemm_efficiency_int8((res["peak_int8_gmacs"] or 0) * 1e9, max(3, args.rounds // 2))
     with predict.load(models["predict-f32"]) as net:
         macs = net.info()["macs"]
     res["network_macs"] = macs
