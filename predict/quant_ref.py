@@ -206,7 +206,14 @@ def dequantize(q, scale, zero):
 
 def ohwi_weight(layer, arrays, ohwi_shape):
     """A conv / fc layer's int8 weight as OHWI ``ohwi_shape``, unpacked from q8panels16
-    (predict.layout) when the file stores it packed."""
+    (predict.layout) when the file stores it packed.
+
+        >>> from predict.layout import pack_q8panels16
+        >>> w = np.arange(-9, 9, dtype=np.int8).reshape(3, 6)
+        >>> layer = {"weight": 0, "weight_layout": "q8panels16"}
+        >>> bool((ohwi_weight(layer, [pack_q8panels16(w)], (3, 6)) == w).all())
+        True
+    """
     w = arrays[layer["weight"]]
     if layer.get("weight_layout") == "q8panels16":
         return unpack_q8panels16(w, ohwi_shape, layer.get("groups", 1))
