@@ -301,9 +301,11 @@ def _quantizable(header, i, float_layers):
 def _qparams(header, ranges, int8):
     """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit."""
     qp = {}
+    # A constant is read only by float32 layers (_quantizable): it has no range and no qparams.
+    constants = {t for t, tensor in enumerate(header["tensors"]) if tensor["blob"] is not None}
     for i, layer in enumerate(header["layers"]):
         for t in layer["inputs"]:
-            if t not in qp:
+            if t not in qp and t not in constants:
                 qp[t] = quant.choose_qparams(*ranges.range(t))
         out = layer["output"]
         if i in int8 and layer["op"] in SAME_SCALE_OPS:

@@ -27,7 +27,7 @@ import numpy as np
 
 from predict.errors import CheckpointError
 
-__all__ = ["load_state_dict"]
+__all__ = ["load_state_dict", "RefusedObjectError"]
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -62,6 +62,11 @@ _TORCH_DTYPES = {
 }
 
 
+class RefusedObjectError(CheckpointError):
+    """The pickle names a global outside the admitted ones: most often a whole pickled
+    ``nn.Module`` (``torch.save(model)``), which only torch itself can load, by running code."""
+
+
 def _itemsize(code):
     """Bytes per element of a dtype code of the tables above."""
     return 2 if code == "bf16" else np.dtype(code).itemsize
@@ -82,6 +87,7 @@ _ALLOWED_OPCODES = frozenset("""
     GLOBAL STACK_GLOBAL REDUCE BUILD PERSID BINPERSID
 """.split())
 _MEMO_PUTS = frozenset(["PUT", "BINPUT", "LONG_BINPUT"])
+_OBJECT_OPCODES = frozenset(["INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"])
 
 
 def load_state_dict(path_or_file, *, max_bytes=None):
@@ -116,7 +122,7 @@ def load_state_dict(path_or_file, *, max_bytes=None):
             raise CheckpointError("not a PyTorch checkpoint (neither a zip archive nor a pickle)")
         return _materialize(_find_state_dict(obj), budget)
     except CheckpointError as e:
-        raise CheckpointError(f"{name}: {e}") from None
+        raise type(e)(f"{name}: {e}") from None
     except Exception as e:  # the input is hostile: no other exception type may escape
         raise CheckpointError(f"{name}: malformed checkpoint ({type(e).__name__}: {e})") from e
 
@@ -335,6 +341,10 @@ def _scan_pickle(data, start):
         op = pickletools.code2op.get(code.decode("latin-1"))
         if op is None or op.name not in _ALLOWED_OPCODES:
             name = op.name if op else f"0x{code[0]:02x}"
+            if name in _OBJECT_OPCODES:  # a pickled object of some class, e.g. a whole module
+                raise RefusedObjectError(f"refused pickle opcode {name} at byte {pos}: it "
+                                         "builds an object of a class; a state dict holds "
+                                         "only tensors")
             raise CheckpointError(f"refused pickle opcode {name} at byte {pos}")
         try:
             arg = _read_argument(op, stream)
@@ -371,7 +381,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         make = _ADMITTED.get((module, name))
         if make is None:
-            raise CheckpointError(f"refused global {module}.{name}: a checkpoint may only name "
+            raise RefusedObjectError(f"refused global {module}.{name}: a checkpoint may only name "
                                   "tensor-rebuild functions, storage types and OrderedDict")
         return make(f"{module}.{name}")
 
@@ -382,7 +392,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise CheckpointError(f"bad persistent id {pid!r:.80}")
         kind = pid[0].decode("ascii", "replace") if isinstance(pid[0], bytes) else pid[0]
         if kind == "module":
-            raise CheckpointError("the checkpoint pickles whole nn.Module objects (with source "
+            raise RefusedObjectError("the checkpoint pickles whole nn.Module objects (with source "
                                   "code); save and load model.state_dict() instead")
         if kind != "storage":
             raise CheckpointError(f"unknown persistent id kind {kind!r:.40}")

@@ -2,8 +2,8 @@
 
 Usage: python fuzz/run.py [--seconds S] [--rss-limit-mb M] [--no-sanitize] [TARGET ...]
 
-For each target (pnet, native, checkpoint, onnx, image; one at a time) it writes fresh seeds into
-build/fuzz/seeds/<target>/ (fuzz/seeds.py), then runs fuzz/fuzz_<target>.py on
+For each target (pnet, native, checkpoint, onnx, image, predictor; one at a time) it writes
+fresh seeds into build/fuzz/seeds/<target>/ (fuzz/seeds.py), then runs fuzz/fuzz_<target>.py on
 build/fuzz/corpus/<target>/ (kept between runs, so longer runs build on shorter ones) and the
 seeds for S seconds, with libFuzzer's -rss_limit_mb (out of memory is a finding) and -timeout
 (a hang is a finding).
@@ -31,7 +31,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUILD = ROOT / "build" / "fuzz"
-TARGETS = ("pnet", "native", "checkpoint", "onnx", "image")
+TARGETS = ("pnet", "native", "checkpoint", "onnx", "image", "predictor")
 ON_SANITIZED = {"native"}   # fuzzed on the sanitized core, not only replayed there
 
 

@@ -12,6 +12,8 @@ Usage: python fuzz/seeds.py [OUT_DIR]      (default build/fuzz/seeds; one folder
 - onnx: small convnets built with onnx.helper (conv, batch norm, pools, gemm, the exporters'
   Shape -> Gather -> Concat -> Reshape), and the smallest of the PyTorch-exported models that
   ship with the onnx wheel.
+- predictor: predictor files as ``predict learn`` writes them (2 to 5 classes, short and long
+  feature vectors, with and without tta, a training record), as predictor inputs.
 - image: photos from scikit-image, shrunk and saved as JPEG (baseline, progressive, grey, CMYK,
   EXIF-rotated), PNG (RGB, RGBA, palette with transparency, 16-bit grey), GIF (two frames), TIFF,
   WebP (lossy and lossless), BMP and PPM; each seed starts with the byte that picks the
@@ -204,8 +206,35 @@ def image_seeds():
         yield name, bytes([i % 4]) + payload
 
 
+def predictor_seeds():
+    import tempfile
+
+    import targets
+    from predict.predictor import Predictor
+
+    rng = np.random.default_rng(7)
+    out = []
+    for i, (k, d, tta) in enumerate([(2, 8, False), (3, 1, True), (5, 64, False), (2, 300, True)]):
+        p = Predictor(classes=[f"class {j}" for j in range(k)],
+                      weights=rng.standard_normal((k, d)).astype(np.float32),
+                      bias=rng.standard_normal(k).astype(np.float32),
+                      mean=rng.standard_normal(d).astype(np.float32),
+                      scale=rng.uniform(0.5, 2.0, d).astype(np.float32),
+                      model_sha256=f"{i:064x}", model_name=f"model{i}.pnet", layer="features",
+                      tta=tta, penalty=0.5 * i,
+                      training={"examples": 10 * k, "folds": 3, "accuracy": 0.9,
+                                "per_class": {f"class {j}": j for j in range(k)}})
+        with tempfile.TemporaryDirectory() as folder:
+            path = pathlib.Path(folder) / "seed.predictor"
+            p.save(path)
+            data = path.read_bytes()
+        out.append((f"predictor{i}", targets.predictor_input(data)))
+        out.append((f"predictor{i}-whole", b"\x00" + data))
+    return out
+
+
 SEEDS = {"pnet": pnet_seeds, "native": pnet_seeds, "checkpoint": checkpoint_seeds, "onnx": onnx_seeds,
-         "image": image_seeds}
+         "image": image_seeds, "predictor": predictor_seeds}
 
 
 def write(out, names=None):

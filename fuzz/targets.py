@@ -13,6 +13,9 @@ stray exception, a crash, a hang, unbounded memory) is a bug. ``TARGETS`` maps a
 - ``checkpoint``: the bytes as a PyTorch checkpoint through the restricted unpickler.
 - ``onnx``: the bytes as an ONNX file through ``convert_onnx`` (protobuf parse, graph walk,
   constant folding, simplification); a model it accepts must then write, load and run.
+- ``predictor``: the bytes as a predictor file (``predict learn`` writes them) through
+  ``load_predictor``, checksum recomputed as for pnet (see ``predictor_file``); a file it
+  accepts then classifies a few feature vectors.
 - ``image``: the first byte picks a preprocess spec, the rest is an encoded photo decoded and
   preprocessed by ``predict.image.preprocess``.
 
@@ -225,6 +228,36 @@ def onnx(data):
         load_pnet(f.read())
 
 
+def predictor_file(data):
+    """The predictor file a predictor input stands for: like ``pnet_file``, an odd first byte
+    means the rest lacks its 32-byte checksum, which is appended here, so mutations reach the
+    body's checks; an even first byte means the rest is the file as it is."""
+    import hashlib
+
+    if not data:
+        return b""
+    body = data[1:]
+    return body + hashlib.sha256(body).digest() if data[0] & 1 else body
+
+
+def predictor_input(file_bytes):
+    """The predictor input (checksum recomputed by the target) for a well-formed file."""
+    return b"\x01" + file_bytes[:-32]
+
+
+def predictor(data):
+    from predict.predictor import load_predictor
+
+    path = _write("input.predictor", predictor_file(data))
+    p = load_predictor(path)
+    if p.feature_dim * len(p.classes) > MAX_ELEMENTS:
+        return
+    x = np.linspace(-3, 3, 2 * p.feature_dim, dtype=np.float32).reshape(2, p.feature_dim)
+    probs = p.predict_features(x)
+    if probs.shape != (2, len(p.classes)) or not np.allclose(probs.sum(axis=1), 1.0):
+        raise AssertionError(f"probabilities of shape {probs.shape} that do not sum to 1")
+
+
 _SPECS = [
     {"size": [12, 10], "resize": 14, "interpolation": "bilinear", "channels": "RGB",
      "scale": 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
@@ -267,6 +300,7 @@ TARGETS = {
     "checkpoint": (checkpoint, ["converters.torch_checkpoint"]),
     "onnx": (onnx, _ONNX_MODULES + _PNET_MODULES),
     "image": (image, _IMAGE_MODULES),
+    "predictor": (predictor, ["predict.predictor", "predict.logreg"]),
 }
 
 

@@ -247,6 +247,46 @@ def _preprocess_spec(args, model, input_shape):
     }
 
 
+def _input_shape(text):
+    """--input-shape: C,H,W, or N,C,H,W with the batch N dropped."""
+    if not text:
+        return None
+    values = _ints(text, 4, "--input-shape") if text.replace("x", ",").count(",") == 3 else None
+    return values[1:] if values else _ints(text, 3, "--input-shape")
+
+
+def _torch_source(args, kind, input_shape):
+    """(ONNX model, features tensor, provenance) from a PyTorch file (converters.torch_import)."""
+    from converters.torch_checkpoint import RefusedObjectError, load_state_dict
+    from converters.torch_import import pickle_refused, torch_to_onnx
+    from predict.batch.worker import file_sha256
+
+    provenance = {"source": os.path.basename(args.src), "source_sha256": file_sha256(args.src)}
+    state = None
+    if kind == "checkpoint":
+        try:
+            state = load_state_dict(args.src)
+        except RefusedObjectError as e:  # not a plain state dict: maybe a whole pickled model
+            if not args.trust_pickle:
+                raise pickle_refused(str(e)) from None
+    if state is not None:
+        from converters.torch_arch import build_onnx
+
+        if input_shape and input_shape[0] != 3:
+            raise CommandError(f"--input-shape: the known architectures take 3 channels, "
+                               f"got {input_shape[0]}")
+        built = build_onnx(state, args.arch, input_size=input_shape[1:] if input_shape else None)
+        provenance["architecture"] = built.arch
+        print(f"{args.src}: {built.arch} state dict ({built.num_classes} classes, input "
+              f"{built.input_size[0]}x{built.input_size[1]})")
+        return built.model, args.features or built.features, provenance
+    if args.arch:
+        raise CommandError("--arch names the architecture of a plain state dict; a TorchScript "
+                           "or pickled model carries its own")
+    return torch_to_onnx(args.src, input_shape, kind=kind, trust_pickle=args.trust_pickle), \
+        args.features, provenance
+
+
 def _convert(args):
     try:
         import onnx
@@ -254,18 +294,28 @@ def _convert(args):
         raise CommandError("predict convert needs the onnx package, which is not installed: "
                            "pip install 'predict[convert]'") from None
     from converters.onnx_import import convert_onnx_file
+    from converters.torch_import import sniff
 
-    try:
-        model = onnx.load(args.src)
-    except OSError as e:
-        raise CommandError(f"{args.src}: cannot read: {e.strerror or e}") from None
-    except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
-        raise ConversionError(
-            f"{args.src}: not a readable ONNX model ({type(e).__name__}: {e})") from None
-    input_shape = _ints(args.input_shape, 3, "--input-shape") if args.input_shape else None
+    input_shape = _input_shape(args.input_shape)
+    kind = sniff(args.src)
+    if kind == "onnx":
+        if args.arch or args.trust_pickle:
+            raise CommandError("--arch and --trust-pickle are for PyTorch files; "
+                               f"{args.src} is not one")
+        try:
+            model = onnx.load(args.src)
+        except OSError as e:
+            raise CommandError(f"{args.src}: cannot read: {e.strerror or e}") from None
+        except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
+            raise ConversionError(
+                f"{args.src}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+        features, provenance = args.features, {"source": os.path.basename(args.src)}
+    else:
+        model, features, provenance = _torch_source(args, kind, input_shape)
+        input_shape = None  # the graph's input is fixed now
+    args.features = features
     spec = _preprocess_spec(args, model, input_shape)
     labels = _read_labels(args.labels) if args.labels else None
-    provenance = {"source": os.path.basename(args.src)}
     if args.int8:
         sha = _convert_int8(args, model, input_shape, spec, labels, provenance)
     else:
@@ -415,7 +465,7 @@ def build_parser():
         prog="predict", description=textwrap.fill(
             "Fast, small convnet inference: classify photos with .pnet models, tag whole "
             "collections into a database, teach models new classes from example photos, "
-            "convert ONNX models to .pnet, describe model files.", 79),
+            "convert ONNX and PyTorch models to .pnet, describe model files.", 79),
         epilog="example:\n  predict classify photo.jpg\n\n"
                "Run `predict COMMAND --help` for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -477,16 +527,31 @@ def build_parser():
     p.set_defaults(run=_learn)
 
     p = _subcommand(
-        commands, "convert", "convert an ONNX model to .pnet",
-        "Convert an ONNX convnet to a .pnet file, with its class labels and how photos are "
-        "prepared for it. Without preprocess options an RGB image model gets torchvision's "
+        commands, "convert", "convert an ONNX or PyTorch model to .pnet",
+        "Convert a convnet to a .pnet file, with its class labels and how photos are prepared "
+        "for it. SRC is an ONNX model; or a PyTorch state dict (torch.save(model.state_dict())) "
+        "of a known architecture, read without torch and recognized from its keys: "
+        "torchvision's ResNet/ResNeXt/Wide ResNet, SqueezeNet 1.0/1.1, MobileNetV2, "
+        "MobileNetV3 large/small, and EfficientNet-Lite0-4 / B0-7 in the efficientnet_pytorch "
+        "layout; or a TorchScript file (needs torch and --input-shape). A whole pickled model "
+        "(torch.save(model)) is loaded only with --trust-pickle, since loading it runs code "
+        "from the file. Without preprocess options an RGB image model gets torchvision's "
         "ImageNet preprocessing (resize 256, crop 224, mean/std). Needs the onnx package "
         "(pip install 'predict[convert]').",
         "predict convert resnet18.onnx -o resnet18.pnet --labels imagenet.txt --size 224")
-    p.add_argument("src", metavar="SRC", help="the ONNX model file")
+    p.add_argument("src", metavar="SRC",
+                   help="the model file: .onnx, a PyTorch state dict (.pth), or TorchScript (.pt)")
     p.add_argument("-o", "--output", required=True, metavar="DST", help="the .pnet file to write")
     p.add_argument("--input-shape", metavar="C,H,W",
-                   help="the input's shape without the batch, for a model whose shape is not fixed")
+                   help="the input's shape without the batch (N,C,H,W is accepted, N ignored): "
+                        "for an ONNX model whose shape is not fixed, a TorchScript or pickled "
+                        "model (required), or the photo size a state dict's network is built for")
+    p.add_argument("--arch", metavar="NAME",
+                   help="the architecture of a PyTorch state dict (default: recognized from its "
+                        "keys and shapes), e.g. resnet50, mobilenet_v3_small, efficientnet_lite0")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load a whole pickled PyTorch model with torch.load(weights_only=False), "
+                        "which runs code from the file: only for files you trust; needs torch")
     p.add_argument("--labels", metavar="FILE", help="class names, one per line, in output order")
     p.add_argument("--features", metavar="TENSOR",
                    help="the ONNX tensor holding the penultimate features (for Network.features)")

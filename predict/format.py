@@ -29,6 +29,7 @@ import numpy as np
 
 from predict.errors import ModelFormatError
 from predict.graph import ALIGN, DTYPES, FORMAT_NAME, VERSION, Limits, blob_spans, validate
+from predict.quant_values import first_bad_value
 
 __all__ = ["MAGIC", "VERSION", "ALIGN", "PREAMBLE", "CHECKSUM_SIZE", "DTYPES", "Limits",
            "ModelFile", "read_pnet", "write_pnet"]
@@ -195,12 +196,15 @@ def _parse(mapping, path, limits):
         blob, element, value = bad
         raise ModelFormatError(f"{path}: blob {blob} ({_blob_user(header, blob)}): element "
                                f"{element} is {value}; weights must be finite")
-    # Nothing can fail past this point: no array outlives a refused file.
     arrays = [
         np.frombuffer(mapping, dtype=DTYPES[blob["dtype"]], count=int(np.prod(blob["shape"])),
                       offset=data_start + blob["offset"]).reshape(blob["shape"])
         for blob in header["blobs"]
     ]
+    bad = first_bad_value(header, arrays)
+    if bad is not None:
+        del arrays      # no view may outlive a refused file: the caller unmaps it
+        raise ModelFormatError(f"{path}: {bad}")
     return ModelFile(header, arrays, sha256, path, size, data_start, mapping)
 
 
@@ -311,6 +315,9 @@ def write_pnet(path, header, arrays, limits=None):
     full.update(header)
     full["blobs"] = blobs
     validate(full, data_size=data_size, limits=limits)
+    bad = first_bad_value(full, [array for _, array in data])
+    if bad is not None:
+        raise ModelFormatError(bad)
     packed = msgpack.packb(full, use_bin_type=True)
     if len(packed) > limits.max_header_bytes:
         raise ModelFormatError(f"header: {len(packed)} bytes packed, more than the limit of "

@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -116,3 +117,26 @@ def assert_same_tags(a, b, atol=1e-5):
         if ra["error"] is None:
             assert ra["classes"] == rb["classes"], path
             np.testing.assert_allclose(ra["scores"], rb["scores"], atol=atol, err_msg=path)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny float32 model file (test_network.write_tiny), one per test module; a module
+    uses it by importing this fixture: ``from batch_helpers import model``."""
+    from test_network import write_tiny
+
+    path = tmp_path_factory.mktemp("model") / "tiny.pnet"
+    write_tiny(path)
+    return str(path)
+
+
+def collection_fixture(count):
+    """A module fixture: (folder, good photo paths, broken file paths) with ``count`` good
+    photos from make_collection and every kind of broken file beside them."""
+    @pytest.fixture(scope="module")
+    def collection(tmp_path_factory):
+        folder = tmp_path_factory.mktemp("photos")
+        good = make_collection(str(folder), count)
+        broken = broken_files(str(folder / "broken"), good[0])
+        return str(folder), good, broken
+    return collection

@@ -15,10 +15,9 @@ pytest.importorskip("distributed")
 import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
-from batch_helpers import assert_same_tags, broken_files, make_collection, rows  # noqa: E402
+from batch_helpers import assert_same_tags, collection_fixture, make_collection, model, rows  # noqa: E402,F401
 from predict.batch import faults, tag  # noqa: E402
 from predict.cli import main  # noqa: E402
-from test_network import write_tiny  # noqa: E402
 
 WORKERS = 3
 
@@ -34,19 +33,7 @@ def cluster():
                 yield c, client
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.pnet"
-    write_tiny(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    good = make_collection(str(folder), 60)
-    broken = broken_files(str(folder / "broken"), good[0])
-    return str(folder), good, broken
+collection = collection_fixture(60)
 
 
 def test_dask_gives_the_same_tags_as_the_local_pool_and_classify(cluster, model, collection,

@@ -12,20 +12,12 @@ import time
 
 import pytest
 
-from batch_helpers import assert_same_tags, make_collection, rows
+from batch_helpers import assert_same_tags, make_collection, model, rows  # noqa: F401
 from predict.batch import faults, tag, worker
 from predict.batch.local import process_pool
-from test_network import write_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = 1200
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.pnet"
-    write_tiny(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,10 @@ from test_network import write_tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# AddressSanitizer keeps freed memory in quarantine: resident memory says nothing there.
+pytestmark = pytest.mark.skipif(os.environ.get("PREDICT_SANITIZED") == "1",
+                                reason="memory figures are meaningless under AddressSanitizer")
+
 
 def run_list(tmp_path, count, model):
     listing = tmp_path / f"list{count}.txt"

@@ -5,29 +5,16 @@ import json
 import os
 
 import numpy as np
-import pytest
 
 import predict
-from batch_helpers import assert_same_tags, broken_files, make_collection, rows
+from batch_helpers import assert_same_tags, collection_fixture, model, rows  # noqa: F401
 from predict.batch import tag
 from predict.batch.worker import FEATURE_DTYPE
 from predict.cli import main
 from test_network import write_tiny
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.pnet"
-    write_tiny(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    good = make_collection(str(folder), 48)
-    broken = broken_files(str(folder / "broken"), good[0])
-    return str(folder), good, broken
+collection = collection_fixture(48)
 
 
 def classify_one_by_one(model, paths, capsys):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from batch_helpers import assert_same_tags, broken_files, make_collection, rows
+from batch_helpers import assert_same_tags, broken_files, make_collection, model, rows  # noqa: F401
 from predict.batch import tag
 from predict.batch.worker import FEATURE_DTYPE, file_sha256
 from predict.cli import main
@@ -18,13 +18,6 @@ from predict.errors import PredictorError
 from predict.learning import learn
 from test_network import write_tiny
 from test_predictor import tinted
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.pnet"
-    write_tiny(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -504,7 +504,7 @@ def test_the_fuzz_targets_accept_their_seeds(tmp_path):
     # The seeds are real files: a target refusing one would fuzz nothing but its refusal.
     pytest.importorskip("onnx")
     import seeds
-    seeds.write(tmp_path, ["pnet", "native", "checkpoint", "image"])
+    seeds.write(tmp_path, ["pnet", "native", "checkpoint", "image", "predictor"])
     for folder in tmp_path.iterdir():
         for seed in folder.iterdir():
             error = targets.check(folder.name, seed.read_bytes())

@@ -127,8 +127,12 @@ def test_batch_dimension_is_free(session):
 @pytest.mark.parametrize("mutate,message", [
     (lambda sd: sd.pop("features.5.conv.1.1.running_var"), "missing keys: features.5.conv.1.1.running_var"),
     (lambda sd: sd.__setitem__("features.19.0.weight", np.zeros(3, np.float32)), "unexpected keys: features.19.0.weight"),
+    (lambda sd: sd.__setitem__("classifier.1.weight", np.zeros((1000, 1024), np.float32)),
+     r"classifier.1.weight is \(1000, 1024\), expected \(1000, 1280\)"),
+    # The class count comes from the classifier's weight (fine-tuned checkpoints): the bias
+    # must agree with it.
     (lambda sd: sd.__setitem__("classifier.1.weight", np.zeros((10, 1280), np.float32)),
-     r"classifier.1.weight is \(10, 1280\), expected \(1000, 1280\)"),
+     r"classifier.1.bias is \(1000,\), expected \(10,\)"),
     (lambda sd: sd.__setitem__("features.0.0.weight", np.full((32, 3, 3, 3), np.nan, np.float32)), "NaN"),
     (lambda sd: sd.__setitem__("features.0.1.running_var", -np.ones(32, np.float32)), "negative"),
     (lambda sd: sd.__setitem__("classifier.1.bias", np.zeros(1000, np.int64)), "floating point"),

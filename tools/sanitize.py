@@ -67,7 +67,8 @@ def make_tree(core):
     package = TREE / "predict"
     package.mkdir(parents=True)
     for source in (ROOT / "predict").iterdir():
-        if source.suffix == ".py":
+        # Subpackages (predict/batch) hold no compiled code: linked whole.
+        if source.suffix == ".py" or (source / "__init__.py").is_file():
             (package / source.name).symlink_to(source)
     shutil.copy2(core, package / core.name)
     for name in LINKED:
@@ -84,6 +85,7 @@ def environment():
     env["UBSAN_OPTIONS"] = UBSAN_OPTIONS
     env["PYTHONPATH"] = str(TREE)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PREDICT_SANITIZED"] = "1"      # memory-figure tests skip: ASan's quarantine inflates RSS
     return env
 
 

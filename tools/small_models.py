@@ -132,8 +132,20 @@ def grey_image(seed=3):
     return g.header([y], preprocess=preprocess), g.arrays
 
 
-MODELS = {"image_chain": image_chain, "signal_two_outputs": signal_two_outputs,
-          "vector_mlp": vector_mlp, "grey_image": grey_image}
+def image_chain_int8(seed=0):
+    """image_chain quantized by the converter (calibrated on random inputs): every int8 operator,
+    with quantize/dequantize boundaries around the float32 ``mul`` by a constant."""
+    from converters.quantize import quantize_model
+
+    header, arrays = image_chain(seed)
+    calibration = np.random.default_rng(seed + 10).standard_normal((16, 3, 12, 10))
+    header, arrays, _ = quantize_model(header, arrays, calibration.astype(np.float32))
+    return header, arrays
+
+
+MODELS = {"image_chain": image_chain, "image_chain_int8": image_chain_int8,
+          "signal_two_outputs": signal_two_outputs, "vector_mlp": vector_mlp,
+          "grey_image": grey_image}
 
 
 def write_all(directory):

@@ -86,6 +86,17 @@ static int32_t check_params(const pd_net *net, int32_t index, char *err, size_t 
                        LAYER_ARGS, (long long)k, (long long)limit);
     if (layer->op == PD_OP_SOFTMAX && layer->q_table == NULL)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "exp table missing", LAYER_ARGS);
+    /* The kernel divides by a row's sum of entries, the max's own being E[0]: with E[0] = 2^16
+     * and none negative the sum is at least 2^16, never zero. */
+    if (layer->op == PD_OP_SOFTMAX) {
+        if (layer->q_table[0] != 65536)
+            return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "exp table entry 0 is %d, not 65536",
+                           LAYER_ARGS, (int)layer->q_table[0]);
+        for (int32_t i = 0; i < 256; i++)
+            if (layer->q_table[i] < 0 || layer->q_table[i] > 65536)
+                return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "exp table entry %d is %d, not in [0, 65536]",
+                               LAYER_ARGS, (int)i, (int)layer->q_table[i]);
+    }
     if (layer->op == PD_OP_ACTIVATION && layer->q_lut == NULL)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "lookup table missing", LAYER_ARGS);
     return PD_OK;
