@@ -814,6 +814,9 @@ def _check_quant(layer, where, tensors, ins, blobs):
         _fail(w, f"lo {lo} is above hi {hi}")
     shape_in = tensors[ins[0]]["shape"]
     c_out = None
+    if op in ("conv", "fc") and layer.get("weight_layout", "ohwi") not in ("ohwi", "q8panels16"):
+        _fail(where, "int8 weights are stored 'q8panels16' or 'ohwi', not "
+                     f"{_q(str(layer['weight_layout']))}")
     if op in ("conv", "fc") and layer.get("weight_layout") == "q8panels16":
         # the shape function checks the blobs; K and Cout follow from the input and the bias
         bias = layer.get("bias")
