@@ -189,6 +189,102 @@ static inline __attribute__((always_inline)) void block(
     }
 }
 
+/* 3x3, stride 1, no dilation, 64 whole channels: two output pixels per
+ * step.  Pixels ow and ow + 1 read input columns iw0 .. iw0 + 3 of each
+ * kernel row, so one interleave of those 4 columns per kernel row serves
+ * both, with the row's weights as (w0, w1, w2, 0) for ow and (0, w0, w1, w2)
+ * for ow + 1: 3 interleaves and 12 vpdpbusd per pixel pair instead of 2 x 3
+ * and 2 x 12 on 9-tap groups.  Same products, so the same sums. */
+static void block3s1(const pd_window_shape *s, const uint8_t *x, const uint8_t *zrow, const int8_t *w,
+                     const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0, int32_t r1,
+                     size_t c0)
+{
+    const size_t c = (size_t)s->in.c, in_row = (size_t)s->in.w * c;
+    __m512i wa[3][4], wb[3][4];
+    for (int kh = 0; kh < 3; kh++) {
+        const __m512i t0 = _mm512_loadu_si512((const void *)(w + (size_t)(3 * kh) * c + c0));
+        const __m512i t1 = _mm512_loadu_si512((const void *)(w + (size_t)(3 * kh + 1) * c + c0));
+        const __m512i t2 = _mm512_loadu_si512((const void *)(w + (size_t)(3 * kh + 2) * c + c0));
+        const __m512i zz = _mm512_setzero_si512();
+        interleave(t0, t1, t2, zz, wa[kh]);
+        interleave(zz, t0, t1, t2, wb[kh]);
+    }
+    rq16 p[4];
+    __m512i start[4];
+    for (int i = 0; i < 4; i++) {
+        int32_t m[16], n[16], b[16];
+        for (int lane = 0; lane < 16; lane++) {
+            const size_t ch = channel_of(0, i, lane);
+            m[lane] = rq->mult[c0 + ch];
+            n[lane] = rq->shift[c0 + ch];
+            b[lane] = bias != NULL ? bias[c0 + ch] : 0;
+        }
+        p[i] = rq16_from(_mm512_loadu_si512((const void *)m), _mm512_loadu_si512((const void *)n), rq->zero);
+        start[i] = _mm512_loadu_si512((const void *)b);
+    }
+    const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
+    const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
+    const __m512i zero32 = _mm512_set1_epi32(rq->zero);
+    const clamp32 clamp = clamp32_of(rq);
+    const int fast = p[0].fast && p[1].fast && p[2].fast && p[3].fast;
+    for (int32_t oh = r0; oh < r1; oh++) {
+        const uint8_t *rows[3];
+        for (int kh = 0; kh < 3; kh++) {
+            const int64_t ih = (int64_t)oh - s->pad_top + kh;
+            rows[kh] = ih >= 0 && ih < s->in.h ? x + (size_t)ih * in_row + c0 : NULL;
+        }
+        uint8_t *out = y + (size_t)oh * (size_t)s->out.w * c + c0;
+        for (int32_t ow = 0; ow < s->out.w; ow += 2, out += 2 * c) {
+            const int64_t iw0 = (int64_t)ow - s->pad_left;
+            __m512i a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
+            __m512i b0 = start[0], b1 = start[1], b2 = start[2], b3 = start[3];
+            _Pragma("GCC unroll 3")
+            for (int kh = 0; kh < 3; kh++) {
+                const uint8_t *col[4];
+                _Pragma("GCC unroll 4")
+                for (int q = 0; q < 4; q++) {
+                    const int64_t iw = iw0 + q;
+                    col[q] = rows[kh] != NULL && iw >= 0 && iw < s->in.w ? rows[kh] + (size_t)iw * c : zrow;
+                }
+                const __m512i t0 = _mm512_loadu_si512((const void *)col[0]);
+                const __m512i t1 = _mm512_loadu_si512((const void *)col[1]);
+                const __m512i t2 = _mm512_loadu_si512((const void *)col[2]);
+                const __m512i t3 = _mm512_loadu_si512((const void *)col[3]);
+                const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
+                const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
+                const __m512i v0 = _mm512_unpacklo_epi16(lo01, lo23), v1 = _mm512_unpackhi_epi16(lo01, lo23);
+                const __m512i v2 = _mm512_unpacklo_epi16(hi01, hi23), v3 = _mm512_unpackhi_epi16(hi01, hi23);
+                a0 = _mm512_dpbusd_epi32(a0, v0, wa[kh][0]);
+                a1 = _mm512_dpbusd_epi32(a1, v1, wa[kh][1]);
+                a2 = _mm512_dpbusd_epi32(a2, v2, wa[kh][2]);
+                a3 = _mm512_dpbusd_epi32(a3, v3, wa[kh][3]);
+                b0 = _mm512_dpbusd_epi32(b0, v0, wb[kh][0]);
+                b1 = _mm512_dpbusd_epi32(b1, v1, wb[kh][1]);
+                b2 = _mm512_dpbusd_epi32(b2, v2, wb[kh][2]);
+                b3 = _mm512_dpbusd_epi32(b3, v3, wb[kh][3]);
+            }
+            __m512i bytes_a, bytes_b;
+            if (fast) {
+                bytes_a = narrow4(rq16_clamp(rq16_fast(a0, &p[0]), &clamp), rq16_clamp(rq16_fast(a1, &p[1]), &clamp),
+                                  rq16_clamp(rq16_fast(a2, &p[2]), &clamp), rq16_clamp(rq16_fast(a3, &p[3]), &clamp));
+                bytes_b = narrow4(rq16_clamp(rq16_fast(b0, &p[0]), &clamp), rq16_clamp(rq16_fast(b1, &p[1]), &clamp),
+                                  rq16_clamp(rq16_fast(b2, &p[2]), &clamp), rq16_clamp(rq16_fast(b3, &p[3]), &clamp));
+            } else {
+                bytes_a = narrow4(rq16_dwords(a0, &p[0], lo64, hi64, zero32), rq16_dwords(a1, &p[1], lo64, hi64, zero32),
+                                  rq16_dwords(a2, &p[2], lo64, hi64, zero32), rq16_dwords(a3, &p[3], lo64, hi64, zero32));
+                bytes_b = narrow4(rq16_dwords(b0, &p[0], lo64, hi64, zero32), rq16_dwords(b1, &p[1], lo64, hi64, zero32),
+                                  rq16_dwords(b2, &p[2], lo64, hi64, zero32), rq16_dwords(b3, &p[3], lo64, hi64, zero32));
+            }
+            _mm512_storeu_si512((void *)out, bytes_a);
+            rq_lut(rq, out, 64);
+            if (ow + 1 < s->out.w) {
+                _mm512_storeu_si512((void *)(out + c), bytes_b);
+                rq_lut(rq, out + c, 64);
+            }
+        }
+    }
+}
+
 void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
                                 const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y,
                                 int32_t r0, int32_t r1)
@@ -204,7 +300,10 @@ void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int3
     for (size_t c0 = 0; c0 < c; c0 += 64) {
         const size_t count = c - c0 < 64 ? c - c0 : 64;
         const int pair = count == 64 ? 2 : count > 32 ? 0 : 1;
-        if (k3 && pair == 2)
+        if (k3 && pair == 2 && s->stride_h == 1 && s->stride_w == 1 && s->dilation_h == 1 &&
+            s->dilation_w == 1)
+            block3s1(s, x, zrow, w, bias, rq, y, r0, r1, c0);
+        else if (k3 && pair == 2)
             block(3, 3, 2, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
         else if (k3 && pair == 0)
             block(3, 3, 0, s, x, zrow, w, bias, rq, y, r0, r1, c0, count);
