@@ -20,7 +20,10 @@ this machine's float32 FMA peak, 16 multiply-adds per cycle per core (Zen 4: two
 per cycle, a 512-bit one counting as two) times the clock measured by bench/peak.c (a chain of
 dependent integer adds retires one per cycle: adds per second is the clock; the same tool counts
 the FMAs 12 independent chains retire per cycle, to check the 16). The whole network's
-efficiency is its multiply-adds over its 1-thread latency, against the same peak.
+efficiency is its multiply-adds over its 1-thread latency, against the same peak. int8: the same
+chains in int8 (uint8 activations, q8panels16 weights, requantized outputs) against 64 uint8 x
+int8 multiply-adds per cycle per core (one 512-bit vpdpbusd; peak.c counts what 12 independent
+vpdpbusd chains retire, to check the 64) times the same clock; shown when the CPU has VNNI.
 
 It prints a table with ratios (predict / onnxruntime: below 1 is faster, smaller) and writes
 bench/results/<date>-<cpu>.json.
@@ -269,6 +272,51 @@ def gemm_chain(n, hw, layers):
     return header, arrays
 
 
+def gemm_chain_int8(n, hw, layers):
+    """The same chain in int8: uint8 activations, q8panels16 weights, per-channel multipliers
+    that keep the outputs spread over the bytes (so the work is the real one)."""
+    from predict import quant
+    from predict.layout import pack_q8panels16
+    rng = np.random.default_rng(0)
+    s_act, z_act = 0.05, 128
+    tensors = [{"name": f"t{i}", "shape": [n, hw, hw], "dtype": "uint8", "scale": s_act,
+                "zero_point": z_act, "blob": None} for i in range(layers + 1)]
+    arrays, lays = [], []
+    for i in range(layers):
+        wq = rng.integers(-127, 128, (n, 1, 1, n)).astype(np.int8)
+        s_w = np.full(n, 1.0 / (127 * np.sqrt(n)))
+        arrays += [pack_q8panels16(wq), rng.integers(-1000, 1000, n).astype(np.int32),
+                   quant.quantize_multipliers(s_act * s_w / s_act * 8)]
+        lays.append({"op": "conv", "name": f"c{i}", "inputs": [i], "output": i + 1,
+                     "kernel": [1, 1], "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0],
+                     "groups": 1, "weight": 3 * i, "bias": 3 * i + 1, "weight_layout": "q8panels16",
+                     "act": {"kind": "none", "alpha": 0.0, "beta": 0.0},
+                     "quant": {"params": 3 * i + 2, "zero": z_act, "lo": 0, "hi": 255, "lut": None,
+                               "table": None}})
+    header = {"tensors": tensors, "layers": lays, "inputs": [{"name": "x", "tensor": 0}],
+              "outputs": [{"name": "y", "tensor": layers}]}
+    return header, arrays
+
+
+def gemm_efficiency_int8(peak_macs, rounds):
+    """uint8 x int8 multiply-adds per second of predict's int8 GEMM (1x1 conv chains, with
+    requantization), 1 thread, vs the measured vpdpbusd peak; None without VNNI."""
+    if not peak_macs:
+        return None
+    out = {}
+    for n, hw in ((256, 28), (512, 28), (1024, 14)):
+        layers = 6
+        header, arrays = gemm_chain_int8(n, hw, layers)
+        x = np.random.default_rng(1).integers(0, 256, (1, hw, hw, n)).astype(np.uint8)
+        with _native.NativeNet(header, arrays) as net:
+            net.run([x])
+            best = min(_best_of(lambda: net.run([x]), 3) for _ in range(rounds))
+        macs = layers * hw * hw * n * n
+        out[f"m{hw * hw}_k{n}_n{n}"] = {"gmacs": macs / best / 1e9,
+                                         "fraction_of_peak": macs / best / peak_macs}
+    return out
+
+
 def gemm_efficiency(peak_macs, rounds):
     """Multiply-adds per second of predict's GEMM on large shapes, 1 thread, vs the peak."""
     out = {}
@@ -343,6 +391,12 @@ def print_table(res):
     for k, v in res["gemm"].items():
         print(f"  GEMM {k}: {v['gmacs']:.1f} GMAC/s = {100 * v['fraction_of_peak']:.0f}% of peak")
     print(f"  MobileNetV2 float32, 1 thread: {100 * res['network_fraction_of_peak']:.0f}% of peak")
+    if res.get("gemm_int8"):
+        print(f"int8: vpdpbusd {p.get('vnni_per_cycle', 0):.1f} uint8 x int8 multiply-adds/cycle measured; "
+              f"peak used {res['peak_int8_gmacs']:.1f} GMAC/s (64/cycle)")
+        for k, v in res["gemm_int8"].items():
+            print(f"  int8 GEMM {k} (with requantization): {v['gmacs']:.1f} GMAC/s = "
+                  f"{100 * v['fraction_of_peak']:.0f}% of peak")
     for e, note in res["notes"].items():
         print(f"  {e}: n/a ({note})")
 
@@ -430,6 +484,10 @@ def main(argv=None):
     res["peak_measurements_hz"] = [first_peak["clock_hz"], later["clock_hz"]]
     res["peak_gmacs"] = 16 * res["peak"]["clock_hz"] / 1e9
     res["gemm"] = gemm_efficiency(res["peak_gmacs"] * 1e9, max(3, args.rounds // 2))
+    # int8: 64 uint8 x int8 multiply-adds per cycle per core (one 512-bit vpdpbusd), times the
+    # same measured clock; peak.c's own vpdpbusd count checks the 64.
+    res["peak_int8_gmacs"] = 64 * res["peak"]["clock_hz"] / 1e9 if res["peak"].get("vnni_per_second") else None
+    res["gemm_int8"] = gemm_efficiency_int8((res["peak_int8_gmacs"] or 0) * 1e9, max(3, args.rounds // 2))
     with predict.load(models["predict-f32"]) as net:
         macs = net.info()["macs"]
     res["network_macs"] = macs

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from predict import quant
-from predict.layout import unpack_panels16
+from predict.layout import pack_q8panels16, unpack_panels16
 from predict.errors import ConversionError
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -240,8 +240,13 @@ class _Builder:
             k = w.size // w.shape[axis]
             if k > quant.K_LIMIT:
                 raise ConversionError(f"reduction length {k} above {quant.K_LIMIT}")
-            layer["weight"] = self.blob(wq)
-            layer["bias"] = self.blob(quant.quantize_bias(b, s_in, ws, z_in, wq, axis))
+            qb = quant.quantize_bias(b, s_in, ws, z_in, wq, axis)
+            if op == "depthwise":
+                layer["weight"] = self.blob(wq)
+            else:  # the int8 kernels' packed layout (predict.layout, docs/format.md)
+                layer["weight"] = self.blob(pack_q8panels16(wq, layer.get("groups", 1)))
+                layer["weight_layout"] = "q8panels16"
+            layer["bias"] = self.blob(qb)
             q["params"] = self.blob(quant.quantize_multipliers(s_in * ws / s_mid))
         elif op == "avgpool":
             kh, kw = layer["kernel"]

@@ -20,6 +20,7 @@ work); every buffer the C net points into is kept alive by the NativeNet.
     [0.0, 2.0, 0.0, 4.0]
 """
 
+import math
 import os
 import re
 import threading
@@ -29,7 +30,7 @@ import numpy as np
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
-from predict.layout import pack_panels16
+from predict.layout import pack_panels16, q8_shape
 
 # The pd_version() this module was written against (native/src/status.c).
 EXPECTED_VERSION = 2
@@ -327,11 +328,20 @@ class _Builder:
             d.weight_layout = _WEIGHT_LAYOUTS[op]
             if layer.get("quant") is not None:
                 # An int8 layer reads int8 weights and an int32 bias, whatever the blobs say.
-                self.typed(layer["weight"], np.int8, None, f"{what} weight")
+                self.typed(layer["weight"], np.int8, self.q8_weight_shape(layer, op, what),
+                           f"{what} weight")
                 if layer.get("bias") is not None:
                     self.typed(layer["bias"], np.int32, None, f"{what} bias")
             d.weights = self.weights(layer, "weight", what)
-            if op in ("conv", "fc") and layer.get("quant") is None:  # int8 weights stay OHWI
+            if op in ("conv", "fc") and layer.get("quant") is not None:
+                # OHWI int8 weights (older files) are packed by the core at build.
+                layout = layer.get("weight_layout", "ohwi")
+                if layout not in ("ohwi", "q8panels16"):
+                    raise NativeError(f"{what}: int8 weights must be 'ohwi' or 'q8panels16', not "
+                                      f"{layout!r}", status="PD_ERR_ARGUMENT")
+                d.weight_layout = (lib.PD_LAYOUT_Q8PANELS if layout == "q8panels16"
+                                   else lib.PD_LAYOUT_OHWI)
+            elif op in ("conv", "fc"):
                 layout = layer.get("weight_layout", "ohwi")
                 if layout not in _LAYOUT_NAMES:
                     raise NativeError(f"{what}: unknown weight_layout {layout!r}",
@@ -389,6 +399,27 @@ class _Builder:
         if value not in _RESIZE[key]:
             raise NativeError(f"{what}: unknown {key} {value!r}", status="PD_ERR_ARGUMENT")
         return _RESIZE[key][value]
+
+    def q8_weight_shape(self, layer, op, what):
+        """The exact shape an int8 conv / fc weight blob must have (the core reads that many
+        bytes and trusts them), from the layer's tensors: q8panels16 or OHWI."""
+        if op not in ("conv", "fc"):
+            return None
+        t_in, t_out = _i32(layer["inputs"][0], what), _i32(layer["output"], what)
+        if not (0 <= t_in < len(self.dims) and 0 <= t_out < len(self.dims)):
+            return None  # the core reports the bad index before reading any weight
+        h, w, c = self.dims[t_in]
+        cout = self.dims[t_out][2]
+        packed = layer.get("weight_layout") == "q8panels16"
+        if op == "fc":
+            return tuple(q8_shape(cout, h * w * c, 1)) if packed else (cout, h * w * c)
+        groups = _i32(layer["groups"], f"{what} groups")
+        kh, kw = _pair(layer, "kernel", what)
+        if groups < 1 or kh < 1 or kw < 1:
+            return None  # refused by the core's shape checks
+        if packed:
+            return tuple(q8_shape(cout, kh * kw * (c // groups), groups))
+        return (cout, kh, kw, c // groups)
 
     def typed(self, index, dtype, shape, what):
         """Blob ``index`` checked to be ``dtype`` with ``shape`` (None: any shape)."""
@@ -655,6 +686,8 @@ def _blob_shapes(header, dims):
             weight = (c, *layer["kernel"], out_c // layer["groups"])
         else:
             weight = (out_c, h * w * c)
+        if layer.get("weight_layout") == "q8panels16":
+            weight = tuple(q8_shape(out_c, math.prod(weight[1:]), layer.get("groups", 1)))
         what = f"layer {i} ({layer.get('name', '')!r}, {op})"
         yield f"{what} weight", layer["weight"], weight
         if layer.get("bias") is not None:

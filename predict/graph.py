@@ -28,6 +28,7 @@ from collections import Counter
 import numpy as np
 
 from predict.errors import ModelFormatError
+from predict.layout import q8_shape
 
 FORMAT_NAME = "pnet"
 VERSION = 1
@@ -319,12 +320,43 @@ def _window_output(layer, where, in_shape, ceil_mode=False, dilations=True):
     return channels, out[0], out[1]
 
 
+def _weight_layout(layer, where, blobs):
+    """The layer's weight layout, checked against its dtype: panels16 is float32's, q8panels16
+    int8's (docs/format.md, "Weight layouts")."""
+    layout = layer.get("weight_layout", "ohwi")
+    int8 = blobs.dtypes.get("weight") == "int8"
+    if layout == "q8panels16" and not int8:
+        _fail(where, "weight_layout 'q8panels16' is for int8 layers only")
+    if layout == "panels16" and int8:
+        _fail(where, "int8 weights are stored 'q8panels16' or 'ohwi', not 'panels16'")
+    return layout
+
+
+def _packed_cout(layer, where, blobs, k, groups):
+    """Cout of a q8panels16 layer, from its bias blob (required: the blob's padded shape does
+    not tell Cout), with the weight blob checked against the packed shape it implies."""
+    bias = blobs.get(layer, "bias", where)
+    if len(bias) != 1:
+        _fail(where, f"bias blob {layer['bias']} has shape {bias}, expected [Cout]")
+    cout = bias[0]
+    if cout % groups:
+        _fail(where, f"groups {groups} does not divide the output channels {cout}")
+    blobs.get(layer, "weight", where, q8_shape(cout, k, groups),
+              layout=" (q8panels16: [groups * ceil(Cout/groups/16), ceil(K/4), 16, 4])")
+    return cout
+
+
 def _conv_shape(layer, where, shapes, blobs):
     cin, _, _ = _spatial(shapes[0], where)
     (kh, kw) = _ints(layer["kernel"], where, "kernel", 2, lo=1)
     groups = _int(layer["groups"], where, "groups", lo=1)
     if cin % groups:
         _fail(where, f"groups {groups} does not divide the input channels {cin}")
+    if _weight_layout(layer, where, blobs) == "q8panels16":
+        cout = _packed_cout(layer, where, blobs, kh * kw * (cin // groups), groups)
+        _act(layer, where)
+        _, ho, wo = _window_output(layer, where, shapes[0])
+        return _with_spatial(cout, ho, wo, len(shapes[0]))
     weight = blobs.get(layer, "weight", where)
     cout = weight[0]
     expected = [cout, kh, kw, cin // groups]
@@ -353,6 +385,10 @@ def _fc_shape(layer, where, shapes, blobs):
     if len(shapes[0]) != 1:
         _fail(where, f"input shape {shapes[0]} must be a vector [K] (flatten it with a reshape)")
     k = shapes[0][0]
+    if _weight_layout(layer, where, blobs) == "q8panels16":
+        cout = _packed_cout(layer, where, blobs, k, 1)
+        _act(layer, where)
+        return [cout]
     weight = blobs.get(layer, "weight", where)
     if len(weight) != 2 or weight[1] != k:
         _fail(where, f"weight blob {layer['weight']} has shape {weight}, expected [Cout, {k}] "
@@ -552,7 +588,7 @@ OPS = tuple(_OPS)
 _LAYER_KEYS = ("op", "name", "inputs", "output")
 # Optional keys: conv and fc weights may be stored packed (docs/format.md, "Weight layouts").
 _OPTIONAL = {"conv": ("weight_layout",), "fc": ("weight_layout",)}
-WEIGHT_LAYOUTS = ("ohwi", "panels16")
+WEIGHT_LAYOUTS = ("ohwi", "panels16", "q8panels16")
 _WEIGHT_OPS = ("conv", "depthwise", "fc", "conv_transpose")
 
 
@@ -874,8 +910,6 @@ def _check_quant(layer, where, tensors, ins, blobs):
     w = f"{where}: quant"
     _map(q, w, QUANT_KEYS)
     op = layer["op"]
-    if layer.get("weight_layout", "ohwi") != "ohwi":
-        _fail(where, "int8 weights are stored OHWI; weight_layout must be 'ohwi' or absent")
     zero = _int(q["zero"], w, "zero", lo=0, hi=255)
     lo = _int(q["lo"], w, "lo", lo=0, hi=255)
     hi = _int(q["hi"], w, "hi", lo=0, hi=255)
@@ -884,7 +918,25 @@ def _check_quant(layer, where, tensors, ins, blobs):
         _fail(w, f"lo {lo} is above hi {hi}")
     shape_in = tensors[ins[0]]["shape"]
     c_out = None
-    if op in ("conv", "depthwise", "fc"):
+    if op in ("conv", "fc") and layer.get("weight_layout", "ohwi") not in ("ohwi", "q8panels16"):
+        _fail(where, "int8 weights are stored 'q8panels16' or 'ohwi', not "
+                     f"{_q(str(layer['weight_layout']))}")
+    if op in ("conv", "fc") and layer.get("weight_layout") == "q8panels16":
+        # the shape function checks the blobs; K and Cout follow from the input and the bias
+        bias = layer.get("bias")
+        bshape = blobs.entries[bias][1] if _is_int(bias) and 0 <= bias < len(blobs.entries) else None
+        if op == "conv":
+            kernel = _ints(layer["kernel"], where, "kernel", 2, lo=1)
+            groups = _int(layer["groups"], where, "groups", lo=1)
+            k = kernel[0] * kernel[1] * (shape_in[0] // groups)
+        else:
+            k = math.prod(shape_in)
+        if k > _K_LIMIT:
+            _fail(where, f"reduction length {k} is above {_K_LIMIT} (int8 overflow bound)")
+        c_out = bshape[0] if bshape is not None and len(bshape) == 1 else None
+        if c_out is None:
+            _fail(where, "a q8panels16 layer needs an int32 bias blob [Cout]")
+    elif op in ("conv", "depthwise", "fc"):
         wshape = blobs.entries[layer["weight"]][1] if _is_int(layer["weight"]) and 0 <= layer[
             "weight"] < len(blobs.entries) else None
         if wshape is not None:

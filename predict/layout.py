@@ -57,3 +57,68 @@ def unpack_panels16(weight, groups=1):
             width = min(PANEL, og - o0)
             out[g, o0:o0 + width] = flat[g, o0 * k:(o0 + width) * k].reshape(k, width).T
     return out.reshape(weight.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# q8panels16: the int8 layout (docs/format.md, "Weight layouts"; native/src/kernels/q8.h).
+
+KGROUP = 4
+
+
+def q8_shape(cout, k, groups=1):
+    """Shape of a q8panels16 blob: ``[groups * ceil(og / 16), ceil(K / 4), 16, 4]`` int8.
+
+    >>> q8_shape(18, 27)
+    [2, 7, 16, 4]
+    """
+    og = cout // groups
+    return [groups * -(-og // PANEL), -(-k // KGROUP), PANEL, KGROUP]
+
+
+def pack_q8panels16(weight, groups=1):
+    """An OHWI int8 conv weight (or ``[Cout, K]`` fc weight) in the q8panels16 layout: per
+    group, panels of 16 output channels (the last one filled up with zero channels), K padded
+    with zeros to a multiple of 4, each panel ``[Kp/4][16][4]``: one 64-byte row holds 4
+    consecutive k of 16 channels, the operand of one vpdpbusd.
+
+    >>> w = np.arange(3 * 5, dtype=np.int8).reshape(3, 5)       # fc: Cout 3, K 5
+    >>> p = pack_q8panels16(w)
+    >>> p.shape, p[0, 0, :3].tolist(), p[0, 1, :3].tolist()
+    ((1, 2, 16, 4), [[0, 1, 2, 3], [5, 6, 7, 8], [10, 11, 12, 13]], [[4, 0, 0, 0], [9, 0, 0, 0], [14, 0, 0, 0]])
+    >>> bool((unpack_q8panels16(p, w.shape) == w).all())
+    True
+    """
+    weight = np.asarray(weight)
+    if weight.dtype != np.int8:
+        raise ValueError(f"q8panels16 packs int8 weights, not {weight.dtype}")
+    cout = weight.shape[0]
+    og = cout // groups
+    k = weight.size // cout
+    shape = q8_shape(cout, k, groups)
+    panels, kg = shape[0] // groups, shape[1]
+    padded = np.zeros((groups, panels * PANEL, kg * KGROUP), np.int8)
+    padded[:, :og, :k] = weight.reshape(groups, og, k)
+    # [g, p, 16, kg, 4] -> [g, p, kg, 16, 4]
+    out = padded.reshape(groups, panels, PANEL, kg, KGROUP).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(out).reshape(shape)
+
+
+def unpack_q8panels16(packed, shape, groups=1):
+    """The OHWI (or ``[Cout, K]``) int8 array of ``shape`` a q8panels16 blob holds.
+
+    >>> w = np.random.default_rng(0).integers(-127, 128, (40, 3, 3, 6)).astype(np.int8)
+    >>> bool((unpack_q8panels16(pack_q8panels16(w, 2), w.shape, 2) == w).all())
+    True
+    """
+    shape = tuple(int(d) for d in shape)
+    cout = shape[0]
+    og = cout // groups
+    k = int(np.prod(shape[1:]))
+    want = q8_shape(cout, k, groups)
+    packed = np.asarray(packed)
+    if list(packed.shape) != want:
+        raise ValueError(f"q8panels16 blob has shape {list(packed.shape)}, expected {want}")
+    panels, kg = want[0] // groups, want[1]
+    full = packed.reshape(groups, panels, kg, PANEL, KGROUP).transpose(0, 1, 3, 2, 4)
+    full = full.reshape(groups, panels * PANEL, kg * KGROUP)[:, :og, :k]
+    return np.ascontiguousarray(full).reshape(shape)

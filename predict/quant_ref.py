@@ -15,6 +15,8 @@ core arrays, so a whole int8 network can be checked layer by layer against the C
 
 import numpy as np
 
+from predict.layout import unpack_q8panels16
+
 _I64 = np.int64
 
 
@@ -202,6 +204,22 @@ def dequantize(q, scale, zero):
 
 
 
+def ohwi_weight(layer, arrays, ohwi_shape):
+    """A conv / fc layer's int8 weight as OHWI ``ohwi_shape``, unpacked from q8panels16
+    (predict.layout) when the file stores it packed.
+
+        >>> from predict.layout import pack_q8panels16
+        >>> w = np.arange(-9, 9, dtype=np.int8).reshape(3, 6)
+        >>> layer = {"weight": 0, "weight_layout": "q8panels16"}
+        >>> bool((ohwi_weight(layer, [pack_q8panels16(w)], (3, 6)) == w).all())
+        True
+    """
+    w = arrays[layer["weight"]]
+    if layer.get("weight_layout") == "q8panels16":
+        return unpack_q8panels16(w, ohwi_shape, layer.get("groups", 1))
+    return w.reshape(ohwi_shape)
+
+
 def core_hwc(shape):
     """(h, w, c) of a source-order shape (as predict._native.core_dims, without the C core)."""
     dims = list(shape)
@@ -237,7 +255,8 @@ def run_layer(header, arrays, layer, inputs):
     if op in ("conv", "depthwise", "maxpool", "avgpool"):
         win = _window(layer, in_hw, out_hwc[:2])
     if op == "conv":
-        w = arrays[layer["weight"]]
+        kh, kw = layer["kernel"]
+        w = ohwi_weight(layer, arrays, (out_hwc[2], kh, kw, x.shape[3] // layer["groups"]))
         bias = arrays[layer["bias"]] if layer["bias"] is not None else None
         return conv(x, w, bias, win, layer["groups"], z_in, *stage, lut)
     if op == "depthwise":
@@ -245,7 +264,8 @@ def run_layer(header, arrays, layer, inputs):
         return depthwise(x, arrays[layer["weight"]], bias, win, z_in, *stage, lut)
     if op == "fc":
         bias = arrays[layer["bias"]] if layer["bias"] is not None else None
-        y = gemm(x.reshape(x.shape[0], -1), arrays[layer["weight"]], bias, *stage, lut)
+        w = ohwi_weight(layer, arrays, (out_hwc[2], x[0].size))
+        y = gemm(x.reshape(x.shape[0], -1), w, bias, *stage, lut)
         return y.reshape(x.shape[0], 1, 1, -1)
     if op == "maxpool":
         return maxpool(x, win)

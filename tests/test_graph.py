@@ -604,9 +604,12 @@ def test_garbage_never_escapes_as_another_exception():
 
 
 def test_weight_layout_is_optional_and_checked():
-    for layout in graph.WEIGHT_LAYOUTS:
+    for layout in ("ohwi", "panels16"):
         assert infer(dict(conv(strides=(2, 2)), weight_layout=layout), [[3, 224, 224]],
                      [[32, 3, 3, 3]]) == [32, 112, 112]
+    # the int8 layout is for int8 layers (test_quant_format.py)
+    with pytest.raises(ModelFormatError, match="q8panels16' is for int8 layers only"):
+        infer(dict(conv(), weight_layout="q8panels16"), [[3, 8, 8]], [[2, 7, 16, 4]])
     with pytest.raises(ModelFormatError, match="unknown weight_layout 'nchw16c'"):
         infer(dict(conv(), weight_layout="nchw16c"), [[3, 8, 8]], [[32, 3, 3, 3]])
     with pytest.raises(ModelFormatError, match="weight_layout"):

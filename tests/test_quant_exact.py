@@ -9,8 +9,9 @@ every output byte with the numpy twin. Requantization edge cases (multipliers ne
 import numpy as np
 import pytest
 
-from predict import graph, quant, quant_ref
+from predict import _native, graph, quant, quant_ref
 from predict._native import NativeNet
+from predict.layout import pack_q8panels16
 
 RNG_SEEDS = range(6)
 
@@ -69,9 +70,21 @@ def _io(header, n_in=1):
 NONE = {"kind": "none", "alpha": 0.0, "beta": 0.0}
 
 
+ISAS = ["ref", "avx2", "avx512", "neon", "neondot"]
+
+
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("kind", ["conv", "conv1x1", "grouped", "depthwise", "fc"])
-def test_gemm_ops_match_numpy(seed, kind):
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("packed", [False, True], ids=["ohwi", "q8panels16"])
+def test_gemm_ops_match_numpy(seed, kind, isa, packed, monkeypatch):
+    """Every kernel family (PREDICT_ISA), weights OHWI (packed by the core) or packed in the
+    file, equals the numpy twin byte for byte."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    if packed and kind == "depthwise":
+        pytest.skip("depthwise weights are HWC, never packed")
+    monkeypatch.setenv("PREDICT_ISA", isa)
     rng = np.random.default_rng(seed)
     c = int(rng.choice([1, 3, 5, 7, 13])) * (2 if kind == "grouped" else 1)
     h, w = (int(v) for v in rng.choice([1, 2, 5, 7, 11], 2))
@@ -81,7 +94,7 @@ def test_gemm_ops_match_numpy(seed, kind):
     pads = [0] * 4 if kind == "conv1x1" else [int(rng.integers(0, ext)) for _ in range(4)]
     h, w = max(h, ext), max(w, ext)
     groups = 2 if kind == "grouped" else 1
-    cout = c if kind == "depthwise" else int(rng.choice([1, 2, 3, 5, 11])) * groups
+    cout = c if kind == "depthwise" else int(rng.choice([1, 2, 3, 5, 11, 17, 37, 67])) * groups
     arrays = []
     if kind == "fc":
         arrays.append(rng.integers(-127, 128, (cout, c * h * w)).astype(np.int8))
@@ -103,6 +116,9 @@ def test_gemm_ops_match_numpy(seed, kind):
         ho = graph.window_output_size(h, k, stride, dil, pads[0], pads[2])
         wo = graph.window_output_size(w, k, stride, dil, pads[1], pads[3])
         out_shape = [cout, ho, wo]
+    if packed:
+        arrays[0] = pack_q8panels16(arrays[0], groups)
+        layer["weight_layout"] = "q8panels16"
     header = _io({"tensors": [_tensor("x", shape_in, 0.1, rng.integers(0, 256)),
                               _tensor("y", out_shape, 0.2, 7)], "layers": [layer]})
     x = rng.integers(0, 256, (3,) + quant_ref.core_hwc(shape_in)).astype(np.uint8)
@@ -147,7 +163,11 @@ def test_pools_match_numpy(seed, op):
 
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
-def test_binary_matches_numpy(seed, op):
+@pytest.mark.parametrize("isa", ISAS)
+def test_binary_matches_numpy(seed, op, isa, monkeypatch):
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
     rng = np.random.default_rng(200 + seed)
     c, h, w = (int(v) for v in rng.choice([1, 3, 5, 7], 3))
     bshape = [c if rng.random() < 0.5 else 1, h if rng.random() < 0.5 else 1,

@@ -106,3 +106,48 @@ def test_the_core_refuses_a_bad_scale_even_unvalidated():
     header["tensors"][1]["scale"] = float("nan")
     with pytest.raises(NativeError, match="scale"):
         NativeNet(_with_blobs(header, arrays), arrays)
+
+
+def _packed(header, arrays):
+    """The model with its fc weight in q8panels16 (what the converter writes)."""
+    from predict.layout import pack_q8panels16
+    arrays = list(arrays)
+    arrays[0] = pack_q8panels16(arrays[0])
+    header["layers"][1]["weight_layout"] = "q8panels16"
+    return header, arrays
+
+
+def test_a_packed_file_round_trips_and_runs_like_ohwi(tmp_path):
+    x = np.array([[[[1.0, 2.0, 3.0]]]], np.float32)
+    header, arrays = _model()
+    with NativeNet(header, arrays) as net:
+        want = net.run([x])[0]
+    header, arrays = _packed(*_model())
+    _check(header, arrays)
+    fmt.write_pnet(tmp_path / "p.pnet", header, arrays)
+    m = fmt.read_pnet(tmp_path / "p.pnet")
+    assert m.arrays[0].shape == (1, 1, 16, 4)
+    with NativeNet(m.header, m.arrays) as net:
+        np.testing.assert_array_equal(net.run([x])[0], want)
+    m.close()
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda h, a: a.__setitem__(0, np.zeros((1, 2, 16, 4), np.int8)), "q8panels16"),
+    (lambda h, a: a.__setitem__(0, np.zeros((2, 1, 16, 4), np.int8)), "q8panels16"),
+    (lambda h, a: h["layers"][1].update(bias=None), "bias"),
+    (lambda h, a: h["layers"][1].update(weight_layout="panels16"), "panels16"),
+])
+def test_graph_refuses_a_bad_packed_int8_weight(change, fragment):
+    header, arrays = _packed(*_model())
+    change(header, arrays)
+    with pytest.raises(ModelFormatError, match=fragment):
+        _check(header, arrays)
+
+
+def test_the_builder_refuses_a_packed_blob_of_the_wrong_size_even_unvalidated():
+    # NativeNet alone (no graph.validate): the core would read that many bytes
+    header, arrays = _packed(*_model())
+    arrays[0] = np.zeros((1, 1, 16, 2), np.int8)
+    with pytest.raises(NativeError, match="weight"):
+        NativeNet(header, arrays)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from converters.quantize import quantize_model
-from predict import quant_ref
+from predict import _native, quant_ref
 from predict._native import NativeNet
 from predict.errors import ConversionError
 
@@ -42,12 +42,23 @@ def int8_model(float_model, photos):
     return quantize_model(header, arrays, photos[:2], heldout=photos[2:], method="percentile")
 
 
-def test_every_real_layer_c_equals_numpy(int8_model, photos):
+@pytest.mark.parametrize("isa,threads", [("ref", 1), ("avx2", 1), ("avx512", 1), ("avx512", 2),
+                                         ("neon", 1), ("neondot", 1)])
+def test_every_real_layer_c_equals_numpy(int8_model, photos, isa, threads, monkeypatch):
+    """Every kernel family (PREDICT_ISA) and a split over threads, byte for byte."""
     from converters.quantize import _to_core, _with_blobs
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
     qh, qa, _ = int8_model
     h = _with_blobs(qh, qa)
+    assert {layer.get("weight_layout") for layer in h["layers"] if layer["op"] in ("conv", "fc")
+            and "quant" in layer} == {"q8panels16"}
     outs = [layer["output"] for layer in h["layers"]]
     with NativeNet(h, qa, max_batch=1, outputs=outs) as net:
+        assert net.isa == isa
+        if threads != 1:
+            net.set_threads(threads)
         got = dict(zip(outs, net.run([_to_core(photos[:1])])))
     values = {h["inputs"][0]["tensor"]: _to_core(photos[:1])}
     values.update(got)

@@ -114,7 +114,14 @@ typedef enum pd_weight_layout {
     PD_LAYOUT_OHWI = 0,      /* conv [C_out][KH][KW][C_in/groups]; FC [C_out][K] */
     PD_LAYOUT_HWC = 1,       /* depthwise [KH][KW][C] */
     PD_LAYOUT_PANELS16 = 2,  /* conv and FC: see above */
-    PD_LAYOUT_IHWO = 3       /* conv_transpose [C_in][KH][KW][C_out/groups] */
+    PD_LAYOUT_IHWO = 3,      /* conv_transpose [C_in][KH][KW][C_out/groups] */
+    /* int8 conv and FC (what the converter writes): per group, the [og][K]
+     * matrix in panels of 16 output channels, the last one filled up with
+     * zero channels, K padded with zeros to Kp = K rounded up to 4; a panel is
+     * [Kp/4][16][4] bytes: element (o, k) of a group at
+     * (o/16)*16*Kp + (k/4)*64 + (o%16)*4 + k%4.  groups * ceil(og/16)*16*Kp
+     * bytes.  An OHWI int8 weight is packed into it at build, like PANELS16. */
+    PD_LAYOUT_Q8PANELS = 4
 } pd_weight_layout;
 
 /* CPU features (bits of pd_cpu_features), each including the OS support for

@@ -54,7 +54,7 @@ struct pd_net {
     float *scratch;
 
     const pd_kernels *kernels;
-    float **packed;   /* per layer: an OHWI weight packed into PANELS16 at build, or NULL */
+    void **packed;    /* per layer: an OHWI weight packed (PANELS16 or Q8PANELS) at build, or NULL */
 
     int32_t threads;
     pd_pool *pool;    /* NULL with 1 thread */

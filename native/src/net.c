@@ -76,7 +76,7 @@ static int32_t copy_desc(pd_net *net, const pd_net_desc *d, char *err, size_t er
     net->inputs = copy_array(d->inputs, (size_t)d->n_inputs, sizeof(int32_t));
     net->outputs = copy_array(d->outputs, (size_t)d->n_outputs, sizeof(int32_t));
     net->elems = calloc(per_tensor, sizeof(size_t));
-    net->packed = calloc(d->n_layers > 0 ? (size_t)d->n_layers : 1, sizeof(float *));
+    net->packed = calloc(d->n_layers > 0 ? (size_t)d->n_layers : 1, sizeof(void *));
     net->offset = calloc(per_tensor, sizeof(size_t));
     if (net->tensors == NULL || net->layers == NULL || net->layer_inputs == NULL ||
         net->inputs == NULL || net->outputs == NULL || net->elems == NULL || net->offset == NULL ||

@@ -142,9 +142,9 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
             continue;
         pd_window_shape s = pd_layer_window(net, layer);
         size_t floats, bytes;
-        if (net->tensors[layer->output].dtype == PD_U8) { /* int8 im2col of a whole sample: bytes */
+        if (net->tensors[layer->output].dtype == PD_U8) { /* int8 im2col rows: bytes */
             floats = 1;
-            bytes = pd_conv_q8_scratch_ref(&s);
+            bytes = pd_conv_q8_scratch(&s, PD_CONV_TILE);
         } else {
             floats = net->kernels->conv_f32_scratch(&s, PD_CONV_TILE);
             bytes = sizeof(float);

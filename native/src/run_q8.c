@@ -1,6 +1,9 @@
 /* run_q8.c: one int8 layer (output uint8) or a boundary (quantize,
- * dequantize), with the reference int8 kernels of kernels/q8.h.  run.c calls
- * it for every layer pd_layer_is_q8 says is one; the float path is untouched. */
+ * dequantize), with the net's int8 kernel table (kernels/q8.h).  run.c calls
+ * it for every layer pd_layer_is_q8 says is one; the float path is untouched.
+ * GEMMs (pointwise conv, FC) are split into row and panel tiles, other convs
+ * into output pixel tiles, depthwise into output row chunks, over the net's
+ * threads as run.c does for float32; kernels stay single-threaded. */
 #include "core.h"
 #include "kernels/q8.h"
 
@@ -29,6 +32,110 @@ static pd_requant requant_of(const pd_layer_desc *layer)
     return rq;
 }
 
+/* One layer's split (see run.c's job): task t is one part. */
+typedef struct job {
+    const pd_net *net;
+    const pd_q8_kernels *k;
+    const pd_window_shape *s;
+    const pd_requant *rq;
+    const uint8_t *x;
+    const int8_t *w;
+    const int32_t *bias;
+    uint8_t *y;
+    int32_t z_in;
+    size_t m, n, kdim, lda, ldc, mt, nt, n_col_tiles;
+    size_t parts, part;
+} job;
+
+static void gemm_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    (void)worker;
+    const size_t i0 = (t / j->n_col_tiles) * j->mt, c0 = (t % j->n_col_tiles) * j->nt;
+    const size_t rows = j->m - i0 < j->mt ? j->m - i0 : j->mt;
+    const size_t cols = j->n - c0 < j->nt ? j->n - c0 : j->nt;
+    pd_requant part = *j->rq;
+    part.mult += c0;
+    part.shift += c0;
+    j->k->gemm(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * pd_q8_kpad(j->kdim),
+               j->bias != NULL ? j->bias + c0 : NULL, &part, j->y + i0 * j->ldc + c0, j->ldc);
+}
+
+/* About 4 tiles per thread, rows in multiples of 12 and columns in whole
+ * panels, preferring to cut rows (each column cut re-reads A). */
+static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const uint8_t *a, size_t lda,
+                     const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+{
+    job j = {.net = net, .k = net->kernels->q8, .rq = rq, .x = a, .w = b, .bias = bias, .y = c,
+             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = m, .nt = n};
+    const size_t want = net->threads > 1 ? 4 * (size_t)net->threads : 1;
+    size_t row_tiles = 1, col_tiles = 1;
+    if (want > 1) {
+        const size_t most_rows = (m + 11) / 12, most_cols = (n + PD_PANEL - 1) / PD_PANEL;
+        row_tiles = most_rows < want ? most_rows : want;
+        if (row_tiles < want) {
+            col_tiles = (want + row_tiles - 1) / row_tiles;
+            if (col_tiles > most_cols)
+                col_tiles = most_cols;
+        }
+        j.mt = ((m + row_tiles - 1) / row_tiles + 11) / 12 * 12;
+        j.nt = ((n + col_tiles - 1) / col_tiles + PD_PANEL - 1) / PD_PANEL * PD_PANEL;
+        row_tiles = (m + j.mt - 1) / j.mt;
+        col_tiles = (n + j.nt - 1) / j.nt;
+    }
+    j.n_col_tiles = col_tiles;
+    pd_pool_run(net->pool, row_tiles * col_tiles, gemm_task, &j);
+}
+
+static void conv_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    const size_t p0 = t * j->part, pixels = (size_t)j->s->out.h * (size_t)j->s->out.w;
+    const size_t p1 = pixels - p0 < j->part ? pixels : p0 + j->part;
+    uint8_t *scratch = (uint8_t *)j->net->scratch + (size_t)worker * j->net->thread_scratch_bytes;
+    j->k->conv(j->k, j->s, j->x, j->z_in, j->w, j->bias, j->rq, j->y, p0, p1, scratch);
+}
+
+static void depthwise_task(void *p, size_t t, int32_t worker)
+{
+    const job *j = p;
+    (void)worker;
+    const size_t r0 = t * j->part, rows = (size_t)j->s->out.h;
+    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
+    j->k->depthwise(j->s, j->x, j->z_in, j->w, j->bias, j->rq, j->y, (int32_t)r0, (int32_t)r1);
+}
+
+/* One sample (run.c runs the net sample by sample). */
+static void run_conv(const pd_net *net, const pd_layer_desc *layer, const uint8_t *x, int32_t z_in,
+                     const pd_requant *rq, uint8_t *y)
+{
+    pd_window_shape s = pd_layer_window(net, layer);
+    const size_t cin = (size_t)s.in.c, cout = (size_t)s.out.c;
+    if (pd_conv_q8_is_pointwise(&s)) {
+        run_gemm(net, (size_t)s.in.h * (size_t)s.in.w, cout, cin, x, cin, layer->weights, layer->bias,
+                 rq, y, cout);
+        return;
+    }
+    const size_t pixels = (size_t)s.out.h * (size_t)s.out.w;
+    job j = {.net = net, .k = net->kernels->q8, .s = &s, .rq = rq, .x = x, .w = layer->weights,
+             .bias = layer->bias, .y = y, .z_in = z_in, .part = PD_CONV_TILE};
+    pd_pool_run(net->pool, (pixels + PD_CONV_TILE - 1) / PD_CONV_TILE, conv_task, &j);
+}
+
+static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, const uint8_t *x,
+                          int32_t z_in, const pd_requant *rq, uint8_t *y)
+{
+    pd_window_shape s = pd_layer_window(net, layer);
+    const size_t rows = (size_t)s.out.h;
+    job j = {.net = net, .k = net->kernels->q8, .s = &s, .rq = rq, .x = x, .w = layer->weights,
+             .bias = layer->bias, .y = y, .z_in = z_in};
+    size_t chunks = net->threads > 1 ? 4 * (size_t)net->threads : 1;
+    if (chunks > rows)
+        chunks = rows;
+    j.part = (rows + chunks - 1) / chunks;
+    pd_pool_run(net->pool, (rows + j.part - 1) / j.part, depthwise_task, &j);
+}
+
 void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch)
 {
     const int32_t t_in = layer->inputs[0];
@@ -41,26 +148,24 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
 
     switch (layer->op) {
     case PD_OP_QUANTIZE:
-        pd_quantize_ref(batch * net->elems[t_in], (const float *)data_of(net, t_in), tout->scale,
+        net->kernels->q8->quantize(batch * net->elems[t_in], (const float *)data_of(net, t_in), tout->scale,
                         tout->zero_point, y);
         return;
     case PD_OP_DEQUANTIZE:
         pd_dequantize_ref(batch * net->elems[t_in], x, tin->scale, z_in, (float *)(void *)y);
         return;
-    case PD_OP_CONV: {
-        pd_window_shape s = pd_layer_window(net, layer);
-        pd_conv_q8_ref(&s, batch, x, z_in, layer->weights, layer->bias, &rq, y, (uint8_t *)net->scratch);
+    case PD_OP_CONV:
+        for (size_t n = 0; n < batch; n++)
+            run_conv(net, layer, x + n * net->elems[t_in], z_in, &rq, y + n * net->elems[layer->output]);
         return;
-    }
-    case PD_OP_DEPTHWISE: {
-        pd_window_shape s = pd_layer_window(net, layer);
-        pd_depthwise_q8_ref(&s, batch, x, z_in, layer->weights, layer->bias, &rq, y);
+    case PD_OP_DEPTHWISE:
+        for (size_t n = 0; n < batch; n++)
+            run_depthwise(net, layer, x + n * net->elems[t_in], z_in, &rq,
+                          y + n * net->elems[layer->output]);
         return;
-    }
     case PD_OP_FC: {
         size_t k = net->elems[t_in];
-        pd_gemm_q8_ref(batch, (size_t)out.c, k, x, k, layer->weights, k, layer->bias, &rq, y,
-                       (size_t)out.c);
+        run_gemm(net, batch, (size_t)out.c, k, x, k, layer->weights, layer->bias, &rq, y, (size_t)out.c);
         return;
     }
     case PD_OP_MAXPOOL: {
@@ -81,7 +186,7 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
         return;
     case PD_OP_BINARY: {
         const pd_tensor_desc *tb = &net->tensors[layer->inputs[1]];
-        pd_binary_q8_ref(layer->binary_kind, batch, in, x, z_in, pd_tensor_dims(tb),
+        net->kernels->q8->binary(layer->binary_kind, batch, in, x, z_in, pd_tensor_dims(tb),
                          data_of(net, layer->inputs[1]), tb->zero_point, &rq, y);
         return;
     }

@@ -105,7 +105,8 @@ static int32_t check_conv(const pd_net *net, int32_t index, char *err, size_t er
     pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
     size_t n;
 
-    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16)
+    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16 &&
+        layer->weight_layout != PD_LAYOUT_Q8PANELS) /* shape_q8.c: which dtype reads which */
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "weight layout %d", LAYER_ARGS,
                        (int)layer->weight_layout);
     if (layer->groups < 1 || in.c % layer->groups != 0 || out.c % layer->groups != 0)
@@ -146,7 +147,8 @@ static int32_t check_fc(const pd_net *net, int32_t index, char *err, size_t err_
     pd_dims out = pd_tensor_dims(&net->tensors[layer->output]);
     size_t n;
 
-    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16)
+    if (layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_PANELS16 &&
+        layer->weight_layout != PD_LAYOUT_Q8PANELS) /* shape_q8.c: which dtype reads which */
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "weight layout %d", LAYER_ARGS,
                        (int)layer->weight_layout);
     if (out.h != 1 || out.w != 1)

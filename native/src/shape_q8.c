@@ -3,6 +3,7 @@
  * only; an int8 layer (output uint8) reads uint8 only and carries the
  * multipliers, shifts, clamps and tables its kernel indexes (docs/quantization.md). */
 #include "core.h"
+#include "kernels/q8.h"
 
 #define LAYER_FMT "layer %d (%s): "
 #define LAYER_ARGS (int)index, pd_op_name(layer->op)
@@ -120,12 +121,28 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
         if (net->tensors[layer->inputs[j]].dtype != want_in)
             return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "input %d must be %s", LAYER_ARGS,
                            (int)j, want_in == PD_U8 ? "uint8" : "float32");
+    /* Each dtype reads its own packed layout; the other's would be misread. */
+    const int gemm_op = layer->op == PD_OP_CONV || layer->op == PD_OP_FC;
+    if (gemm_op && out != PD_U8 && layer->weight_layout == PD_LAYOUT_Q8PANELS)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT,
+                       LAYER_FMT "float32 weights cannot be in the int8 layout q8panels16", LAYER_ARGS);
     if (out != PD_U8 || layer->op == PD_OP_QUANTIZE)
         return PD_OK;
     if (layer->op >= PD_OP_LRN) /* the classic convnet ops (shape_convnet.c) are float32 only */
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "has no int8 kernel", LAYER_ARGS);
-    /* The int8 kernels read OHWI weights; a packed float layout would be misread. */
-    if ((layer->op == PD_OP_CONV || layer->op == PD_OP_FC) && layer->weight_layout != PD_LAYOUT_OHWI)
-        return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "int8 weights must be OHWI", LAYER_ARGS);
-    return check_params(net, index, err, err_size);
+    if (gemm_op && layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_Q8PANELS)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT,
+                       LAYER_FMT "int8 weights must be OHWI or q8panels16 (not layout %d)", LAYER_ARGS,
+                       (int)layer->weight_layout);
+    int32_t st = check_params(net, index, err, err_size);
+    if (st != PD_OK || !gemm_op)
+        return st;
+    /* The packed weights (padding included) must fit in size_t; K <= 32767 now. */
+    const size_t groups = (size_t)(layer->op == PD_OP_CONV ? layer->groups : 1);
+    const size_t og = (size_t)net->tensors[layer->output].c / groups, k = (size_t)reduction(net, layer);
+    size_t bytes;
+    if (og > SIZE_MAX - PD_PANEL || !pd_size_mul((og + PD_PANEL - 1) / PD_PANEL * PD_PANEL, pd_q8_kpad(k), &bytes) ||
+        !pd_size_mul(bytes, groups, &bytes))
+        return pd_fail(err, err_size, PD_ERR_NOMEM, LAYER_FMT "packed int8 weights too large", LAYER_ARGS);
+    return PD_OK;
 }

@@ -64,5 +64,6 @@ void pd_test_depthwise(void);
 void pd_test_eltwise(void);
 void pd_test_whole_net(void);
 void pd_test_int8(void);
+void pd_test_q8(void);
 
 #endif

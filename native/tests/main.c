@@ -43,6 +43,7 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
         pd_test_table = table;
         pd_test_gemm();
         pd_test_int8();
+        pd_test_q8();
         if (!direct_only) {
             pd_test_conv();
             pd_test_depthwise();

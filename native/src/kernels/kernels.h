@@ -233,6 +233,9 @@ typedef struct pd_kernels {
     pd_shuffle_f32_fn shuffle_f32;
     pd_slice_f32_fn slice_f32;
     pd_transpose_f32_fn transpose_f32;
+    /* int8 (kernels/q8.h): the family's int8 table, filled from the reference
+     * by its pd_q8_fill_<isa> (select.c). */
+    const struct pd_q8_kernels *q8;
 } pd_kernels;
 
 /* The reference family: every entry filled, portable C. */
@@ -257,6 +260,17 @@ const pd_kernels *pd_kernels_family(size_t i, int *supported);
 int32_t pd_cpu_probe_x86(void); /* cpu_x86.c: cpuid + xgetbv, not cached */
 void pd_kernels_fill_avx2(pd_kernels *k);
 void pd_kernels_fill_avx512(pd_kernels *k);
+#endif
+/* The int8 tables (kernels/q8.h), filled from the reference one; cpu is the
+ * pd_cpu_feature bits, for entries needing more than the family's baseline
+ * (AVX-512 VNNI). */
+struct pd_q8_kernels;
+#if PD_BUILD_X86
+void pd_q8_fill_avx2(struct pd_q8_kernels *k, int32_t cpu);
+void pd_q8_fill_avx512(struct pd_q8_kernels *k, int32_t cpu);
+#endif
+#if PD_BUILD_NEONDOT
+void pd_q8_fill_neondot(struct pd_q8_kernels *k, int32_t cpu);
 #endif
 #if PD_BUILD_NEON
 int32_t pd_cpu_probe_arm(void); /* cpu_arm.c: getauxval, not cached */

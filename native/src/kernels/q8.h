@@ -4,8 +4,8 @@
  * int8 per output channel; biases int32 with the zero-point term folded in.
  * Only integers here: the multipliers and shifts were computed in Python, so
  * every family reproduces the reference bit for bit.  Kept apart from
- * kernels.h so the float families and the int8 ones can grow independently;
- * a SIMD family that speeds up int8 gets its own table later. */
+ * kernels.h so the float families and the int8 ones can grow independently:
+ * each family's int8 table (pd_q8_kernels) hangs off its pd_kernels. */
 #ifndef PD_KERNELS_Q8_H
 #define PD_KERNELS_Q8_H
 
@@ -40,22 +40,98 @@ static inline uint8_t pd_rq_out(int64_t v, const pd_requant *rq)
     return rq->lut != NULL ? rq->lut[q] : (uint8_t)q;
 }
 
-/* c[i*ldc + j] = out(bias[j] + sum_p a[i*lda + p] * b[j*ldb + p]) with channel j's
- * multiplier; the sum wraps in 32 bits (the true value fits, see the spec). */
+/* The packed int8 weight layout PD_LAYOUT_Q8PANELS (predict.h): per group,
+ * the [og][K] matrix in panels of 16 output channels (the last one filled up
+ * with zero channels), K padded with zeros to a multiple of 4; a panel is
+ * [Kp/4][16][4] bytes, so one 64-byte row holds 4 consecutive k of 16
+ * channels: what one vpdpbusd (or 4 sdot/udot) consumes.  Element (o, p) of
+ * a group's matrix sits at (o/16)*16*Kp + (p/4)*64 + (o%16)*4 + p%4. */
+#define PD_Q8_KGROUP 4
+
+static inline size_t pd_q8_kpad(size_t k)
+{
+    return (k + PD_Q8_KGROUP - 1) / PD_Q8_KGROUP * PD_Q8_KGROUP;
+}
+
+/* Bytes of one group's packed [og][K] matrix. */
+static inline size_t pd_q8_packed_group(size_t og, size_t k)
+{
+    return (og + PD_PANEL - 1) / PD_PANEL * PD_PANEL * pd_q8_kpad(k);
+}
+
+/* c[i*ldc + j] = out(bias[j] + sum_p a[i*lda + p] * B(j, p)) with channel j's
+ * multiplier (rq->mult[j], rq->shift[j]); B is the n x k matrix b in the
+ * packed layout above.  Only a[i*lda + p] for p < k is read.  A caller may
+ * split n at a multiple of 16: columns from j0 on are the packed matrix at
+ * b + j0 * pd_q8_kpad(k), with bias, mult and shift offset by j0.  The sum
+ * wraps in 32 bits (the true value fits, see the spec). */
+typedef void (*pd_gemm_q8_fn)(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                              const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c,
+                              size_t ldc);
+
+struct pd_q8_kernels;
+
+/* Output pixels [p0, p1) (row-major over out.h x out.w) of one sample of a
+ * non-pointwise convolution, every group, weights packed per group.  x and y
+ * point at the sample; padding cells hold z_in (real zero).  scratch holds
+ * pd_conv_q8_scratch(s, p1 - p0) bytes: im2col rows of pd_q8_kpad(K) bytes,
+ * straight into what the GEMM reads.  k is the table the net runs with. */
+typedef void (*pd_conv_q8_fn)(const struct pd_q8_kernels *k, const pd_window_shape *s,
+                              const uint8_t *x, int32_t z_in, const int8_t *w, const int32_t *bias,
+                              const pd_requant *rq, uint8_t *y, size_t p0, size_t p1,
+                              uint8_t *scratch);
+
+/* Output rows [r0, r1) of one sample of a depthwise convolution, weights HWC
+ * int8 [kh][kw][c]; x and y point at the sample. */
+typedef void (*pd_depthwise_q8_fn)(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
+                                   const int8_t *w, const int32_t *bias, const pd_requant *rq,
+                                   uint8_t *y, int32_t r0, int32_t r1);
+
+typedef void (*pd_binary_q8_fn)(int32_t kind, size_t batch, pd_dims ad, const uint8_t *a, int32_t za,
+                                pd_dims bd, const uint8_t *b, int32_t zb, const pd_requant *rq,
+                                uint8_t *y);
+
+/* The int8 kernel table of a family (pd_kernels.q8).  The reference fills
+ * every entry; a SIMD family replaces what it speeds up.  Entries not listed
+ * here (pools, concat, softmax, moves, tables, dequantize) are memory-bound and
+ * run the reference kernels below. */
+/* float32 -> uint8 at a boundary (pd_quantize_ref below). */
+typedef void (*pd_quantize_fn)(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
+
+typedef struct pd_q8_kernels {
+    pd_gemm_q8_fn gemm;
+    pd_conv_q8_fn conv;
+    pd_depthwise_q8_fn depthwise;
+    pd_binary_q8_fn binary;
+    pd_quantize_fn quantize;
+} pd_q8_kernels;
+
+const pd_q8_kernels *pd_q8_kernels_ref(void);
+extern const pd_q8_kernels pd_q8_ref_table; /* the same, for static tables */
+
 void pd_gemm_q8_ref(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
-                    size_t ldb, const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc);
+                    const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc);
 
-/* Bytes of scratch a convolution needs (im2col rows), SIZE_MAX on overflow. */
-size_t pd_conv_q8_scratch_ref(const pd_window_shape *s);
+/* Whether a conv runs as one GEMM over the input pixels (1x1, stride 1, no pad, one group). */
+int pd_conv_q8_is_pointwise(const pd_window_shape *s);
 
-/* Convolution, weights OHWI int8; padding cells hold z_in (real zero). */
-void pd_conv_q8_ref(const pd_window_shape *s, size_t batch, const uint8_t *x, int32_t z_in,
-                    const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y,
-                    uint8_t *scratch);
+/* Bytes of scratch a conv call over `pixels` output pixels needs, 0 for a
+ * pointwise conv, SIZE_MAX on overflow. */
+size_t pd_conv_q8_scratch(const pd_window_shape *s, size_t pixels);
 
-/* Depthwise convolution, weights HWC int8. */
-void pd_depthwise_q8_ref(const pd_window_shape *s, size_t batch, const uint8_t *x, int32_t z_in,
-                         const int8_t *w, const int32_t *bias, const pd_requant *rq, uint8_t *y);
+/* The reference conv driver: im2col rows of the pixels into scratch, then
+ * k->gemm per group, so a family that brings only a GEMM reuses it. */
+void pd_conv_q8_ref(const struct pd_q8_kernels *k, const pd_window_shape *s, const uint8_t *x,
+                    int32_t z_in, const int8_t *w, const int32_t *bias, const pd_requant *rq,
+                    uint8_t *y, size_t p0, size_t p1, uint8_t *scratch);
+
+void pd_depthwise_q8_ref(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
+                         const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0,
+                         int32_t r1);
+
+/* OHWI int8 [og][K] matrices of `groups` groups into the packed layout; dst
+ * holds groups * pd_q8_packed_group(og, K) bytes. */
+void pd_pack_q8(const int8_t *src, size_t groups, size_t og, size_t k, int8_t *dst);
 
 /* Max pooling on the bytes (the map q -> r increases); an empty window gives 0. */
 void pd_maxpool_q8_ref(const pd_window_shape *s, size_t batch, const uint8_t *x, uint8_t *y);

@@ -10,26 +10,28 @@
 
 #include "core.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 
 typedef struct family {
     const char *name;
     int32_t isa;                     /* pd_isa */
     int32_t needs;                   /* pd_cpu_feature bits */
     void (*fill)(pd_kernels *k);     /* NULL: the reference itself */
+    void (*fill_q8)(pd_q8_kernels *k, int32_t cpu); /* NULL: the reference int8 table */
 } family;
 
 /* Best last: with no PREDICT_ISA the last built family the CPU runs wins. */
 static const family families[] = {
-    {"ref", PD_ISA_REF, 0, NULL},
+    {"ref", PD_ISA_REF, 0, NULL, NULL},
 #if PD_BUILD_X86
-    {"avx2", PD_ISA_AVX2, PD_CPU_AVX2, pd_kernels_fill_avx2},
-    {"avx512", PD_ISA_AVX512, PD_CPU_AVX2 | PD_CPU_AVX512, pd_kernels_fill_avx512},
+    {"avx2", PD_ISA_AVX2, PD_CPU_AVX2, pd_kernels_fill_avx2, pd_q8_fill_avx2},
+    {"avx512", PD_ISA_AVX512, PD_CPU_AVX2 | PD_CPU_AVX512, pd_kernels_fill_avx512, pd_q8_fill_avx512},
 #endif
 #if PD_BUILD_NEON
-    {"neon", PD_ISA_NEON, PD_CPU_NEON, pd_kernels_fill_neon},
+    {"neon", PD_ISA_NEON, PD_CPU_NEON, pd_kernels_fill_neon, NULL},
 #endif
 #if PD_BUILD_NEONDOT
-    {"neondot", PD_ISA_NEONDOT, PD_CPU_NEON | PD_CPU_NEONDOT, pd_kernels_fill_neondot},
+    {"neondot", PD_ISA_NEONDOT, PD_CPU_NEON | PD_CPU_NEONDOT, pd_kernels_fill_neondot, pd_q8_fill_neondot},
 #endif
 };
 
@@ -42,6 +44,7 @@ static const char *const known_names[] = {"ref", "avx2", "avx512", "neon", "neon
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int32_t cpu_features;
 static pd_kernels tables[N_FAMILIES];
+static pd_q8_kernels q8_tables[N_FAMILIES];
 
 static void init(void)
 {
@@ -58,6 +61,10 @@ static void init(void)
         tables[i].isa = families[i].isa;
         if (families[i].fill != NULL)
             families[i].fill(&tables[i]);
+        q8_tables[i] = *pd_q8_kernels_ref();
+        if (families[i].fill_q8 != NULL)
+            families[i].fill_q8(&q8_tables[i], cpu_features);
+        tables[i].q8 = &q8_tables[i];
     }
 }
 

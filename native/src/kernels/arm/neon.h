@@ -30,6 +30,9 @@ void pd_gemm_u8i8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t ld
 #if PD_BUILD_NEONDOT
 void pd_gemm_u8i8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                           const int8_t *b, size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
+struct pd_requant;
+void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                        const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
 #endif
 
 #if PD_BUILD_NEON && defined(PD_NEON_INTRINSICS)

@@ -28,3 +28,15 @@ void pd_kernels_fill_neondot(pd_kernels *k)
     k->gemm_u8i8 = pd_gemm_u8i8_neondot;
 }
 #endif
+
+#if PD_BUILD_NEONDOT
+#include "kernels/q8.h"
+
+/* The int8 table: the dot-product GEMM on the packed weights (conv keeps the
+ * reference driver, which im2col's into it); the rest is the reference. */
+void pd_q8_fill_neondot(pd_q8_kernels *k, int32_t cpu)
+{
+    (void)cpu;
+    k->gemm = pd_gemm_q8_neondot;
+}
+#endif

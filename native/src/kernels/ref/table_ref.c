@@ -1,5 +1,8 @@
 /* table_ref.c: the reference family's kernel table. */
+#include "kernels/q8.h"
 #include "kernels/ref/ref.h"
+
+
 
 static const pd_kernels ref_table = {
     .name = "ref",
@@ -25,6 +28,7 @@ static const pd_kernels ref_table = {
     .shuffle_f32 = pd_shuffle_f32_ref,
     .slice_f32 = pd_slice_f32_ref,
     .transpose_f32 = pd_transpose_f32_ref,
+    .q8 = &pd_q8_ref_table,
 };
 
 const pd_kernels *pd_kernels_ref(void)

@@ -24,3 +24,26 @@ void pd_kernels_fill_avx512(pd_kernels *k)
     k->depthwise_f32 = pd_depthwise_f32_avx512;
 }
 #endif
+
+#if PD_BUILD_X86
+#include "kernels/q8.h"
+#include "predict.h"
+
+void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
+{
+    (void)cpu;
+    k->gemm = pd_gemm_q8_avx2;
+}
+
+void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
+{
+    pd_q8_fill_avx2(k, cpu);
+    k->depthwise = pd_depthwise_q8_avx512;
+    k->binary = pd_binary_q8_avx512;
+    k->quantize = pd_quantize_avx512;
+    if (cpu & PD_CPU_AVX512VNNI) {
+        k->gemm = pd_gemm_q8_avx512vnni;
+        k->depthwise = pd_depthwise_q8_avx512vnni;
+    }
+}
+#endif

@@ -25,6 +25,24 @@ void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const flo
                              int32_t r1);
 void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                         const float *bias, float *c, size_t ldc, const pd_act_params *act);
+
+/* int8 (kernels/q8.h) */
+struct pd_requant;
+void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                           const int8_t *b, const int32_t *bias, const struct pd_requant *rq,
+                           uint8_t *c, size_t ldc);
+void pd_depthwise_q8_avx512(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
+                            const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
+                            uint8_t *y, int32_t r0, int32_t r1);
+void pd_binary_q8_avx512(int32_t kind, size_t batch, pd_dims ad, const uint8_t *a, int32_t za,
+                         pd_dims bd, const uint8_t *b, int32_t zb, const struct pd_requant *rq,
+                         uint8_t *y);
+void pd_quantize_avx512(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
+void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
+                                const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
+                                uint8_t *y, int32_t r0, int32_t r1);
+void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
 #endif
 
 #endif

@@ -1,0 +1,208 @@
+/* gemm_q8_avx512vnni.c: the int8 GEMM of kernels/q8.h with AVX-512 VNNI.
+ *
+ * One 64-byte row of a Q8PANELS panel holds 4 k of 16 channels, exactly the
+ * operand of vpdpbusd: 4 uint8 activations of a row broadcast to every lane,
+ * times the 16 x 4 int8 weights, summed into 16 int32 accumulators.  vpdpbusd
+ * does not saturate (unlike vpmaddubsw), and int32 adds wrap like the
+ * reference's uint32 sum, so the accumulators equal the reference's.  The
+ * micro-kernel is 4 rows x 4 panels (16 accumulators, 4 weight rows and one
+ * broadcast of 32 registers: one load per vpdpbusd at most); the last rows
+ * and panels take smaller variants.  The output stage
+ * (rq_avx512.h) runs in registers, 16 channels at a time. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx512vnni,avx2,fma")
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/q8.h"
+#include "kernels/x86/rq_avx512.h"
+#include "kernels/x86/x86.h"
+
+#define NP_MAX 4
+
+static inline int32_t load4(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The last r < 4 bytes of a row, zero-extended (never reads past the row). */
+static inline int32_t load_tail(const uint8_t *p, size_t r)
+{
+    uint32_t v = p[0];
+    if (r > 1)
+        v |= (uint32_t)p[1] << 8;
+    if (r > 2)
+        v |= (uint32_t)p[2] << 16;
+    return (int32_t)v;
+}
+
+/* Stage of one call: the block's channel params, the clamp vectors. */
+typedef struct stage {
+    rq16 p[NP_MAX];
+    __m512i lo64, hi64, zero32;
+    clamp32 clamp;
+    int fast; /* rq16_fast applies to every channel of the block */
+    const pd_requant *rq;
+} stage;
+
+/* One k group (4 bytes of each row) into the accumulators c<row><panel>;
+ * LOAD(r) gives row r's 4 bytes as an int32.  Every name is a scalar: GCC
+ * keeps them in registers (it spills a 2-D array of 16 zmm). */
+#define STEP(LOAD)                                                                              \
+    do {                                                                                        \
+        const __m512i w0 = _mm512_loadu_si512((const void *)bp);                                \
+        const __m512i w1 = NP > 1 ? _mm512_loadu_si512((const void *)(bp + panel)) : w0;        \
+        const __m512i w2 = NP > 2 ? _mm512_loadu_si512((const void *)(bp + 2 * panel)) : w0;    \
+        const __m512i w3 = NP > 3 ? _mm512_loadu_si512((const void *)(bp + 3 * panel)) : w0;    \
+        if (MR > 0) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(0));                                     \
+            c00 = _mm512_dpbusd_epi32(c00, av, w0);                            \
+            if (NP > 1) c01 = _mm512_dpbusd_epi32(c01, av, w1);                            \
+            if (NP > 2) c02 = _mm512_dpbusd_epi32(c02, av, w2);                            \
+            if (NP > 3) c03 = _mm512_dpbusd_epi32(c03, av, w3);                            \
+        }                                                                                       \
+        if (MR > 1) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(1));                                     \
+            c10 = _mm512_dpbusd_epi32(c10, av, w0);                            \
+            if (NP > 1) c11 = _mm512_dpbusd_epi32(c11, av, w1);                            \
+            if (NP > 2) c12 = _mm512_dpbusd_epi32(c12, av, w2);                            \
+            if (NP > 3) c13 = _mm512_dpbusd_epi32(c13, av, w3);                            \
+        }                                                                                       \
+        if (MR > 2) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(2));                                     \
+            c20 = _mm512_dpbusd_epi32(c20, av, w0);                            \
+            if (NP > 1) c21 = _mm512_dpbusd_epi32(c21, av, w1);                            \
+            if (NP > 2) c22 = _mm512_dpbusd_epi32(c22, av, w2);                            \
+            if (NP > 3) c23 = _mm512_dpbusd_epi32(c23, av, w3);                            \
+        }                                                                                       \
+        if (MR > 3) {                                                                          \
+            const __m512i av = _mm512_set1_epi32(LOAD(3));                                     \
+            c30 = _mm512_dpbusd_epi32(c30, av, w0);                            \
+            if (NP > 1) c31 = _mm512_dpbusd_epi32(c31, av, w1);                            \
+            if (NP > 2) c32 = _mm512_dpbusd_epi32(c32, av, w2);                            \
+            if (NP > 3) c33 = _mm512_dpbusd_epi32(c33, av, w3);                            \
+        }                                                                                       \
+    } while (0)
+
+static inline __attribute__((always_inline)) void tile(
+    const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
+    size_t cols, const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
+{
+    __m512i start[NP_MAX];
+    for (int j = 0; j < NP_MAX; j++) {
+        const size_t left = j < NP ? cols - (size_t)j * 16 : 0;
+        const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        start[j] = bias != NULL && j < NP ? _mm512_maskz_loadu_epi32(mask, bias + j * 16)
+                                          : _mm512_setzero_si512();
+    }
+    __m512i c00 = start[0], c01 = start[1], c02 = start[2], c03 = start[3];
+    __m512i c10 = start[0], c11 = start[1], c12 = start[2], c13 = start[3];
+    __m512i c20 = start[0], c21 = start[1], c22 = start[2], c23 = start[3];
+    __m512i c30 = start[0], c31 = start[1], c32 = start[2], c33 = start[3];
+    const size_t full = k / 4, panel = 16 * kp;
+    const int8_t *bp = b;
+    const uint8_t *ap = a;
+#define FULL(r) load4(ap + (size_t)(r) * lda)
+#define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
+    for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
+        STEP(FULL);
+    if (k % 4 != 0)
+        STEP(TAIL);
+#undef FULL
+#undef TAIL
+    const __m512i acc[4][4] = {
+        {c00, c01, c02, c03},
+        {c10, c11, c12, c13},
+        {c20, c21, c22, c23},
+        {c30, c31, c32, c33},
+    };
+    if (st->fast) {
+        /* rq16_fast for every channel, and one narrowing for
+         * the panels (packs work per 128-bit lane, a dword permute restores
+         * the order; missing panels are copies, never stored) */
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __mmask64 mask = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < MR; r++) {
+            const __m512i v0 = rq16_clamp(rq16_fast(acc[r][0], &st->p[0]), &st->clamp);
+            const __m512i v1 = NP > 1 ? rq16_clamp(rq16_fast(acc[r][1], &st->p[1]), &st->clamp) : v0;
+            const __m512i v2 = NP > 2 ? rq16_clamp(rq16_fast(acc[r][2], &st->p[2]), &st->clamp) : v0;
+            const __m512i v3 = NP > 3 ? rq16_clamp(rq16_fast(acc[r][3], &st->p[3]), &st->clamp) : v0;
+            const __m512i bytes = narrow4(v0, v1, v2, v3);
+            uint8_t *cr = c + (size_t)r * ldc;
+            _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, bytes));
+            if (st->rq->lut != NULL)
+                rq_lut(st->rq, cr, cols);
+        }
+        return;
+    }
+    for (int r = 0; r < MR; r++) {
+        uint8_t *cr = c + (size_t)r * ldc;
+        for (int j = 0; j < NP; j++) {
+            const size_t left = cols - (size_t)j * 16;
+            const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+            _mm_mask_storeu_epi8(cr + j * 16, mask,
+                                 rq16_apply(acc[r][j], &st->p[j], st->lo64, st->hi64, st->zero32));
+        }
+        if (st->rq->lut != NULL)
+            rq_lut(st->rq, cr, cols);
+    }
+}
+
+typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
+                        const int32_t *bias, const stage *st, uint8_t *c, size_t ldc);
+
+#define TILE(MR, NP)                                                                                   \
+    static void tile##MR##x##NP(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,    \
+                                size_t cols, const int32_t *bias, const stage *st, uint8_t *c,         \
+                                size_t ldc)                                                            \
+    {                                                                                                  \
+        tile(MR, NP, k, a, lda, b, kp, cols, bias, st, c, ldc);                                        \
+    }
+TILE(4, 1) TILE(4, 2) TILE(4, 3) TILE(4, 4)
+TILE(3, 1) TILE(3, 2) TILE(3, 3) TILE(3, 4)
+TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4)
+TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4)
+
+/* [4 - rows][panels - 1] */
+static const tile_fn tiles[4][NP_MAX] = {
+    {tile4x1, tile4x2, tile4x3, tile4x4},
+    {tile3x1, tile3x2, tile3x3, tile3x4},
+    {tile2x1, tile2x2, tile2x3, tile2x4},
+    {tile1x1, tile1x2, tile1x3, tile1x4},
+};
+
+void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                           const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c,
+                           size_t ldc)
+{
+    const size_t kp = pd_q8_kpad(k);
+    stage st;
+    st.rq = rq;
+    st.lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
+    st.hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
+    st.zero32 = _mm512_set1_epi32(rq->zero);
+    st.clamp = clamp32_of(rq);
+    /* Blocks of up to 4 panels (64 columns); their weights stay in L1/L2
+     * while every row passes. */
+    for (size_t j0 = 0; j0 < n; j0 += 16 * NP_MAX) {
+        const size_t cols = n - j0 < 16 * NP_MAX ? n - j0 : 16 * NP_MAX;
+        const int np = (int)((cols + 15) / 16);
+        st.fast = 1;
+        for (int j = 0; j < np; j++) {
+            st.p[j] = rq16_load(rq, j0 + (size_t)j * 16, cols - (size_t)j * 16);
+            st.fast = st.fast && st.p[j].fast;
+        }
+        const int8_t *bj = b + j0 * kp;
+        const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
+        for (size_t i = 0; i < m; i += 4) {
+            const size_t rows = m - i < 4 ? m - i : 4;
+            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc);
+        }
+    }
+}
+#endif
