@@ -21,7 +21,8 @@ from predict import quant
 from predict.layout import unpack_panels16
 from predict.errors import ConversionError
 
-METHODS = ("minmax", "percentile", "entropy")
+METHODS = ("minmax", "percentile", "entropy", "mse")
+MSE_BINS = 8192
 # Ops with an int8 kernel; a layer with a constant input stays float32 (constants are float).
 INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
             "add", "sub", "mul", "concat", "reshape", "pad", "activation", "softmax")
@@ -88,7 +89,7 @@ class _Ranges:
         a = np.asarray(array, np.float32).ravel()
         if not np.all(np.isfinite(a)):
             raise ConversionError(f"tensor {t} has non-finite values on a calibration input")
-        if self.method == "minmax":
+        if self.method in ("minmax", "mse"):
             lo, hi = float(a.min()), float(a.max())
             old = self.values.get(t)
             self.values[t] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
@@ -98,14 +99,47 @@ class _Ranges:
                 a = a[np.random.default_rng(t).integers(0, a.size, 200_000)]
             self.values.setdefault(t, []).append(a)
 
+    needs_histograms = property(lambda self: self.method == "mse")
+
+    def add_histogram(self, t, array):
+        """Second pass of the mse method: a histogram of every value over [min, max]."""
+        lo, hi = min(self.values[t][0], 0.0), max(self.values[t][1], 0.0)
+        hist, _ = np.histogram(np.asarray(array, np.float32).ravel(), bins=MSE_BINS,
+                               range=(lo, hi if hi > lo else lo + 1.0))
+        self.hists = getattr(self, "hists", {})
+        self.hists[t] = hist if t not in self.hists else self.hists[t] + hist
+
     def range(self, t):
         if self.method == "minmax":
             return self.values[t]
+        if self.method == "mse":
+            return _mse_range(self.hists[t], *self.values[t])
         a = np.concatenate(self.values[t])
         if self.method == "percentile":
             p = self.percentile
             return float(np.percentile(a, 100 - p)), float(np.percentile(a, p))
         return _entropy_range(a)
+
+
+def _mse_range(hist, lo, hi, steps=100):
+    """The range [f lo, f hi] (f in (0, 1]) whose uint8 quantization (choose_qparams, clamp)
+    has the smallest mean squared error over the values a histogram on [lo, hi] counts: the
+    values it clips cost their distance to the bound, the others their rounding error."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi <= lo:
+        return lo, hi
+    edges = np.linspace(lo, hi, len(hist) + 1)
+    x = (edges[:-1] + edges[1:]) / 2
+    nz = hist > 0
+    x, w = x[nz], hist[nz].astype(np.float64)
+    best, best_err = (lo, hi), math.inf
+    for f in np.linspace(1.0, 0.02, steps):
+        s, z = quant.choose_qparams(lo * f, hi * f)
+        q = np.clip(np.rint(x / s) + z, 0, 255)
+        err = float(np.sum(w * (s * (q - z) - x) ** 2))
+        if err < best_err:
+            best_err, best = err, (lo * f, hi * f)
+    return best
 
 
 def _entropy_range(a, bins=2048, levels=256):
@@ -293,14 +327,17 @@ def _quantizable(header, i, float_layers):
     return not any(t in constants for t in layer["inputs"])
 
 
-def _qparams(header, ranges, int8):
-    """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit."""
-    qp = {}
+def _qparams(header, ranges, int8, fixed=None):
+    """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit;
+    ``fixed`` {tensor: (scale, zero)} overrides (the pixel input)."""
+    qp = dict(fixed or {})
     for i, layer in enumerate(header["layers"]):
         for t in layer["inputs"]:
             if t not in qp:
                 qp[t] = quant.choose_qparams(*ranges.range(t))
         out = layer["output"]
+        if out in qp:
+            continue
         if i in int8 and layer["op"] in SAME_SCALE_OPS:
             qp[out] = qp[layer["inputs"][0]]
         elif i in int8 and layer["op"] == "softmax":
@@ -315,13 +352,16 @@ def _cosine(a, b):
     return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def measure(float_header, float_arrays, q_header, q_arrays, batches):
+def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_reference=None):
     """Accuracy of the int8 graph against the float one on ``batches`` (source layout).
 
     Returns top-1 agreement, top-5 agreement (the float top-1 inside the int8 top-5), cosine
     similarity of the first output (mean and min) and, per int8 layer, the relative RMS error
     of its dequantized output against the float tensor (error accumulated up to that layer),
     and the layer's own share (its error minus the largest error among its inputs).
+    ``layer_reference`` (header, arrays) is the float graph the int8 one was quantized from
+    when it is not ``float_header`` itself (an equalized copy, whose channels are scaled):
+    per-layer errors are measured against it, the outputs against ``float_header``.
     """
     from predict._native import NativeNet
     names = {layer["output"]: layer["name"] for layer in float_header["layers"]}
@@ -332,13 +372,16 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches):
     cos = []
     err_num = {t: 0.0 for t in watched}
     err_den = {t: 0.0 for t in watched}
-    with NativeNet(float_header, float_arrays, max_batch=max(map(len, batches)),
-                   outputs=[out_f] + watched) as fnet, \
-            NativeNet(q_header, q_arrays, max_batch=max(map(len, batches)),
-                      outputs=[out_q] + watched) as qnet:
+    size = max(map(len, batches))
+    ref_header, ref_arrays = layer_reference or (float_header, float_arrays)
+    with NativeNet(float_header, float_arrays, max_batch=size, outputs=[out_f]) as fnet, \
+            NativeNet(ref_header, ref_arrays, max_batch=size, outputs=[out_f] + watched) as rnet, \
+            NativeNet(q_header, q_arrays, max_batch=size, outputs=[out_q] + watched) as qnet:
         for batch in batches:
             x = _to_core(batch)
-            fres, qres = fnet.run([x]), qnet.run([x])
+            fres, qres = rnet.run([x]), qnet.run([x])
+            if layer_reference is not None:
+                fres[0] = fnet.run([x])[0]
             f, qv = fres[0].reshape(len(x), -1), qres[0].reshape(len(x), -1)
             ftop = f.argmax(1)
             qtop5 = np.argsort(-qv, axis=1, kind="stable")[:, :5]
@@ -364,8 +407,37 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches):
             "per_layer": per_layer}
 
 
+def _channel_max(header, arrays, batches, tensors, rows=4096):
+    """({tensor: largest |value| of each channel}, {tensor: sample rows [n, C]}) of float
+    tensors on the calibration batches (rows: ``rows`` random positions per batch)."""
+    top, samples = {}, {}
+    rng = np.random.default_rng(0)
+    for outs in _run_all(header, arrays, batches, tensors):
+        for t, v in outs.items():
+            flat = v.reshape(-1, v.shape[-1])
+            m = np.abs(flat).max(axis=0)
+            top[t] = m if t not in top else np.maximum(top[t], m)
+            samples.setdefault(t, []).append(flat[rng.integers(0, len(flat), min(rows, len(flat)))])
+    return top, {t: np.concatenate(s) for t, s in samples.items()}
+
+
+def equalized(header, arrays, batches, strength=0.5):
+    """(header, arrays) with cross-layer equalization (converters.equalize) from channel
+    ranges measured on ``batches``."""
+    from converters import equalize as eq
+    found = eq.pairs(header)
+    if not found:
+        return header, arrays
+    tensors = sorted({header["layers"][p]["output"] for p, _, _ in found})
+    top, samples = _channel_max(header, arrays, batches, tensors)
+    h, a, _ = eq.equalize(header, arrays, top, strength=strength, pair_list=found,
+                          samples=samples)
+    return h, a
+
+
 def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
-                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8):
+                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
+                   equalize=False, strength=0.5, pixel_input=False):
     """The int8 version of a validated float32 header and its arrays.
 
     ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
@@ -379,12 +451,27 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
     if not batches:
         raise ConversionError("quantization needs at least one calibration input")
+    source = (header, arrays)
+    if equalize:
+        header, arrays = equalized(header, arrays, batches, strength)
+    fixed = {}
+    if pixel_input:
+        from converters import pixel_input as px
+        done = px.rewrite(header, arrays)
+        if done is not None:
+            header, arrays, fixed, names = done
+            float_layers = tuple(float_layers) + tuple(names)
+    reference = None if header is source[0] else (header, arrays)
     split, pre = _split_lut_acts(header)
     ranges = _Ranges(method, percentile)
     wanted = _computed(split)
     for outs in _run_all(split, arrays, batches, wanted):
         for t, a in outs.items():
             ranges.add(t, a)
+    if ranges.needs_histograms:
+        for outs in _run_all(split, arrays, batches, wanted):
+            for t, a in outs.items():
+                ranges.add_histogram(t, a)
     pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
 
     unknown = set(float_layers) - {layer["name"] for layer in header["layers"]}
@@ -394,7 +481,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     fallback = {}
     qh = qa = None
     for _ in range(len(header["layers"]) + 1):
-        qp = _qparams(header, ranges, int8)
+        qp = _qparams(header, ranges, int8, fixed)
         try:
             qh, qa = _Builder(header, arrays, int8, qp, pre_ranges).build()
             break
@@ -405,7 +492,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             int8.discard(bad)
     held = heldout if heldout is not None and len(heldout) else calibration
     held_batches = [np.asarray(held[i:i + batch], np.float32) for i in range(0, len(held), batch)]
-    report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+    report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     if max_layer_error is not None:
         worst = [p for p in report["per_layer"] if p["own"] > max_layer_error]
         if worst:
@@ -414,9 +501,9 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
                 if layer["name"] in names:
                     int8.discard(i)
                     fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
-            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8),
+            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8, fixed),
                               pre_ranges).build()
-            report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+            report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
         "method": method, "calibration_images": int(len(calibration)),
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
