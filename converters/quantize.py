@@ -442,7 +442,9 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
 
     ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
     inputs (source layout); held-out inputs measure the result and must not be calibration
-    ones. ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
+    ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
+    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
     whose own relative error on the held-out inputs passes it fall back to float32 too.
     Returns (header without blobs, arrays, report); the report also goes in the header's
     ``quantization`` map.
@@ -555,14 +557,16 @@ def format_report(report):
     return lines
 
 
-def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float_layers=(),
-                           max_layer_error=None, min_agreement=None, seed=0, log=print):
+def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
+                           max_layer_error=None, min_agreement=None, seed=0, log=print,
+                           equalize=True, pixel_input=True):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
+    ``equalize`` and ``pixel_input`` are ``quantize_model``'s.
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -582,7 +586,8 @@ def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float
         _, held = cal.split_sets(rng_photos, spec, calib_variants=0, held_variants=4, seed=seed)
         held = held[len(photos):]       # the variants only: the photos themselves calibrated
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
-                                    float_layers=float_layers, max_layer_error=max_layer_error)
+                                    float_layers=float_layers, max_layer_error=max_layer_error,
+                                    equalize=equalize, pixel_input=pixel_input)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:
