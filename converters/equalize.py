@@ -100,20 +100,8 @@ def best_strength(x, w, m, choices=(0.0, 0.25, 0.5, 0.75, 1.0)):
     """The exponent whose scaling gives the smallest squared error of ``x @ w.T`` when x
     (rows of a calibration tensor, [n, C]) is quantized per tensor (its min/max range) and
     w ([O, C]) per output channel: the measured trade-off of a depthwise -> conv pair."""
-    from predict import quant
-    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    want = x @ w.T
-    best, best_err = 0.0, np.inf
-    for st in choices:
-        k = _scales(m, st)
-        xk, wk = x * k, w / k
-        s, z = quant.choose_qparams(xk.min(), xk.max())
-        xq = s * (np.clip(np.rint(xk / s) + z, 0, 255) - z)
-        wq, ws = quant.quantize_weights(wk, 0)
-        err = float(np.sum((xq @ (wq * ws[:, None]).T - want) ** 2))
-        if err < best_err:
-            best, best_err = st, err
-    return best
+    errs = [_pair_error(x, w, m, st) for st in choices]
+    return choices[int(np.argmin(errs))]
 
 
 def equalize(header, arrays, channel_max, *, strength=0.5, pair_list=None, samples=None):
@@ -156,3 +144,112 @@ def equalize(header, arrays, channel_max, *, strength=0.5, pair_list=None, sampl
         cons["weight"] = len(arrays) - 1
         scales[t] = k
     return h, arrays, scales
+
+
+def residual_groups(header):
+    """Channel groups of residual streams: [(tensors, producers, consumers)].
+
+    A stream is the set of tensors tied together by ``add`` layers (MobileNetV2's linear
+    bottleneck outputs and their sums). Scaling channel c of every tensor of the stream by the
+    same ``k`` is exact when each producer is a conv or an add with no activation (rows and
+    bias of the convs times k) and each consumer outside the stream is a one-group conv or a
+    depthwise (its input channel c divided by k).
+    """
+    uses = _consumers(header)
+    producer = {layer["output"]: i for i, layer in enumerate(header["layers"])}
+    graph_outs = {io["tensor"] for io in header["outputs"]}
+    if header.get("features") is not None:
+        graph_outs.add(header["features"])
+    seen, groups = set(), []
+    for i, layer in enumerate(header["layers"]):
+        if layer["op"] != "add" or i in seen:
+            continue
+        tensors, todo, ok = set(), [layer["output"], *layer["inputs"]], True
+        while todo and ok:
+            t = todo.pop()
+            if t in tensors:
+                continue
+            tensors.add(t)
+            p = producer.get(t)
+            if p is None or t in graph_outs:
+                ok = False
+                break
+            pl = header["layers"][p]
+            act = (pl.get("act") or {"kind": "none"})["kind"]
+            if pl["op"] == "add":
+                todo += [pl["output"], *pl["inputs"]]
+            elif not (pl["op"] == "conv" and pl.get("groups", 1) == 1 and act == "none"):
+                ok = False
+            for u in uses.get(t, []):
+                if header["layers"][u]["op"] == "add":
+                    todo += [header["layers"][u]["output"], *header["layers"][u]["inputs"]]
+        if not ok:
+            continue
+        prods = sorted(producer[t] for t in tensors)
+        cons = sorted({u for t in tensors for u in uses.get(t, [])} - set(prods))
+        if any(header["layers"][u]["op"] == "add" for u in cons):
+            continue
+        if not all(_reads_channels(header["layers"][u]) for u in cons):
+            continue
+        seen.update(p for p in prods if header["layers"][p]["op"] == "add")
+        groups.append((sorted(tensors), prods, cons))
+    return groups
+
+
+def _reads_channels(layer):
+    if layer["op"] == "depthwise":
+        return True
+    return layer["op"] == "conv" and layer.get("groups", 1) == 1 and len(layer["inputs"]) == 1
+
+
+def equalize_groups(header, arrays, channel_max, samples=None, groups=None,
+                    choices=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    """Scales each residual stream's channels (``residual_groups``) towards the stream's
+    largest channel, with the strength whose simulated int8 error at the stream's 1x1
+    consumers is smallest on the calibration rows ``samples`` (0.5 without samples).
+    Returns (header, arrays)."""
+    h = copy.deepcopy(header)
+    arrays = list(arrays)
+    for tensors, prods, cons in (residual_groups(header) if groups is None else groups):
+        m = np.max([np.asarray(channel_max[t], np.float64) for t in tensors], axis=0)
+        strength = 0.5
+        if samples is not None:
+            errs = np.zeros(len(choices))
+            for u in cons:
+                layer = h["layers"][u]
+                w = _ohwi(layer, arrays[layer["weight"]])
+                t = layer["inputs"][0]
+                if layer["op"] != "conv" or w.shape[1:3] != (1, 1) or t not in samples:
+                    continue
+                errs += [_pair_error(samples[t], w.reshape(w.shape[0], -1), m, st)
+                         for st in choices]
+            strength = choices[int(np.argmin(errs))] if errs.any() else strength
+        k = _scales(m, strength)
+        if np.all(k == 1.0):
+            continue
+        for p in prods:
+            layer = h["layers"][p]
+            if layer["op"] == "add":
+                continue
+            w = _ohwi(layer, arrays[layer["weight"]]) * k[:, None, None, None]
+            arrays.append(_store(layer, w))
+            layer["weight"] = len(arrays) - 1
+            if layer.get("bias") is not None:
+                arrays.append((np.asarray(arrays[layer["bias"]], np.float64) * k).astype(np.float32))
+                layer["bias"] = len(arrays) - 1
+        for u in cons:
+            layer = h["layers"][u]
+            arrays.append(_store(layer, _ohwi(layer, arrays[layer["weight"]]) / k))
+            layer["weight"] = len(arrays) - 1
+    return h, arrays
+
+
+def _pair_error(x, w, m, strength):
+    from predict import quant
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    k = _scales(m, strength)
+    xk, wk = x * k, w / k
+    s, z = quant.choose_qparams(xk.min(), xk.max())
+    xq = s * (np.clip(np.rint(xk / s) + z, 0, 255) - z)
+    wq, ws = quant.quantize_weights(wk, 0)
+    return float(np.sum((xq @ (wq * ws[:, None]).T - x @ w.T) ** 2))

@@ -425,44 +425,117 @@ def equalized(header, arrays, batches, strength=0.5):
     """(header, arrays) with cross-layer equalization (converters.equalize) from channel
     ranges measured on ``batches``."""
     from converters import equalize as eq
-    found = eq.pairs(header)
-    if not found:
+    found, groups = eq.pairs(header), eq.residual_groups(header)
+    tensors = sorted({header["layers"][p]["output"] for p, _, _ in found}
+                     | {t for ts, _, _ in groups for t in ts})
+    if not tensors:
         return header, arrays
-    tensors = sorted({header["layers"][p]["output"] for p, _, _ in found})
     top, samples = _channel_max(header, arrays, batches, tensors)
     h, a, _ = eq.equalize(header, arrays, top, strength=strength, pair_list=found,
                           samples=samples)
-    return h, a
+    # streams after pairs: a stream's consumers are the expand convs the pairs scaled by row
+    return eq.equalize_groups(h, a, top, samples, groups)
 
 
-def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
-                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
-                   equalize=False, strength=0.5, pixel_input=False):
-    """The int8 version of a validated float32 header and its arrays.
+def _logits(header, arrays, batches):
+    """The first output of a graph on ``batches``, [n, outputs]."""
+    from predict._native import NativeNet
+    out = header["outputs"][0]["tensor"]
+    with NativeNet(header, arrays, max_batch=max(map(len, batches)), outputs=[out]) as net:
+        return np.concatenate([net.run([_to_core(b)])[0].reshape(len(b), -1) for b in batches])
 
-    ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
-    inputs (source layout); held-out inputs measure the result and must not be calibration
-    ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
-    ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
-    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
-    whose own relative error on the held-out inputs passes it fall back to float32 too.
-    Returns (header without blobs, arrays, report); the report also goes in the header's
-    ``quantization`` map.
+
+def _agreement(f, q):
+    top5 = np.argsort(-q, axis=1, kind="stable")[:, :5]
+    ftop = f.argmax(1)
+    return float(np.mean(top5[:, 0] == ftop)), float(np.mean(np.any(top5 == ftop[:, None], 1)))
+
+
+def _float_cost(header, arrays, i):
+    """Bytes a layer's weights grow by in float32 (4 bytes a weight instead of 1)."""
+    layer = header["layers"][i]
+    if layer["op"] not in ("conv", "depthwise", "fc"):
+        return 0
+    return 3 * int(np.asarray(arrays[layer["weight"]]).size)
+
+
+def sensitivity(prep, int8, batches, reference_logits):
+    """{layer index: mean (1 - cosine) of the logits when that layer alone is int8} for the
+    layers in ``int8``: how much each layer's quantization moves the output by itself."""
+    out = {}
+    for i in sorted(int8):
+        qh, qa = prep.build({i})
+        q = _logits(_with_blobs(qh, qa), qa, batches)
+        out[i] = float(np.mean(1.0 - _cosine(reference_logits, q)))
+    return out
+
+
+def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), batch=8,
+                  log=None):
+    """Layers to keep float32, chosen by measured error on ``validation`` inputs (calibration
+    inputs, never the held-out ones): layers are ranked by ``sensitivity`` per byte of float
+    weights and fall back in that order while their float weights fit ``budget_bytes``, until
+    the validation top-1 / top-5 agreement with float32 reach ``target``.
+
+    Returns ({layer index: reason}, validation (top-1, top-5) at the end).
     """
-    calibration = np.asarray(calibration, np.float32)
+    batches = [validation[i:i + batch] for i in range(0, len(validation), batch)]
+    ref = _logits(*prep.source, batches)
+
+    def score(chosen):
+        qh, qa = prep.build(int8 - set(chosen))
+        return _agreement(ref, _logits(_with_blobs(qh, qa), qa, batches))
+
+    now = score(())
+    if now[0] >= target[0] and now[1] >= target[1]:
+        return {}, now
+    weighted = [i for i in int8 if _float_cost(prep.header, prep.arrays, i) > 0]
+    sens = sensitivity(prep, set(weighted), batches, ref)
+    order = sorted(weighted, key=lambda i: -sens[i] / _float_cost(prep.header, prep.arrays, i))
+    chosen, spent = {}, 0
+    for i in order:
+        cost = _float_cost(prep.header, prep.arrays, i)
+        if spent + cost > budget_bytes or sens[i] <= 0:
+            continue
+        chosen[i] = f"sensitivity {sens[i]:.2e} (1 - cosine of outputs, alone)"
+        spent += cost
+        now = score(chosen)
+        if log:
+            log(f"  float32 {prep.header['layers'][i]['name']}: validation top-1 {now[0]:.2%} "
+                f"top-5 {now[1]:.2%}")
+        if now[0] >= target[0] and now[1] >= target[1]:
+            break
+    return chosen, now
+
+
+class Prepared:
+    """The graph to quantize (after equalization and the pixel rewrite) and its calibrated
+    ranges: ``prepare``'s result."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def build(self, int8):
+        """(header, arrays) of the mixed graph with the layers ``int8`` (indices) in int8."""
+        qp = _qparams(self.header, self.ranges, int8, self.fixed)
+        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges).build()
+
+
+def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, batch=8,
+            equalize=False, strength=0.5, pixel_input=False):
+    """Equalizes and rewrites (as asked) a float graph and calibrates its ranges."""
     batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
     if not batches:
         raise ConversionError("quantization needs at least one calibration input")
     source = (header, arrays)
     if equalize:
         header, arrays = equalized(header, arrays, batches, strength)
-    fixed = {}
+    fixed, float_names = {}, ()
     if pixel_input:
         from converters import pixel_input as px
         done = px.rewrite(header, arrays)
         if done is not None:
-            header, arrays, fixed, names = done
-            float_layers = tuple(float_layers) + tuple(names)
+            header, arrays, fixed, float_names = done
     reference = None if header is source[0] else (header, arrays)
     split, pre = _split_lut_acts(header)
     ranges = _Ranges(method, percentile)
@@ -475,12 +548,51 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             for t, a in outs.items():
                 ranges.add_histogram(t, a)
     pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
+    return Prepared(source=source, reference=reference, header=header, arrays=arrays,
+                    ranges=ranges, pre_ranges=pre_ranges, fixed=fixed,
+                    float_names=tuple(float_names))
 
+
+def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
+                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
+                   equalize=False, strength=0.5, pixel_input=False, fallback_budget=None,
+                   fallback_target=(0.95, 0.99), validation=None, log=None):
+    """The int8 version of a validated float32 header and its arrays.
+
+    ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
+    inputs (source layout); held-out inputs measure the result and must not be calibration
+    ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
+    ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
+    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    whose own relative error on the held-out inputs passes it fall back to float32 too.
+    With ``fallback_budget`` (bytes of float32 weights), ``auto_fallback`` keeps float32 the
+    layers that move the output most, measured on ``validation`` inputs (default: every
+    fourth calibration input, then left out of the ranges), until ``fallback_target``.
+    Returns (header without blobs, arrays, report); the report also goes in the header's
+    ``quantization`` map.
+    """
+    calibration = np.asarray(calibration, np.float32)
+    if fallback_budget is not None and validation is None and len(calibration) >= 4:
+        validation = calibration[3::4]
+        calibration = np.concatenate([calibration[i::4] for i in range(3)])
+    prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
+                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input)
+    source, reference = prep.source, prep.reference
+    header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
+                                                 prep.pre_ranges, prep.fixed)
+    float_layers = tuple(float_layers) + prep.float_names
     unknown = set(float_layers) - {layer["name"] for layer in header["layers"]}
     if unknown:
         raise ConversionError(f"--float-layers names no layer: {', '.join(sorted(unknown))}")
     int8 = {i for i in range(len(header["layers"])) if _quantizable(header, i, float_layers)}
     fallback = {}
+    if fallback_budget is not None and validation is not None and len(validation):
+        chosen, _ = auto_fallback(prep, int8, np.asarray(validation, np.float32),
+                                  budget_bytes=fallback_budget, target=fallback_target,
+                                  batch=batch, log=log)
+        for i, why in chosen.items():
+            int8.discard(i)
+            fallback[header["layers"][i]["name"]] = why
     qh = qa = None
     for _ in range(len(header["layers"]) + 1):
         qp = _qparams(header, ranges, int8, fixed)
@@ -508,6 +620,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
         "method": method, "calibration_images": int(len(calibration)),
+        "validation_images": int(len(validation)) if validation is not None else 0,
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
         "int8_layers": len(int8), "float_layers": sorted(
             header["layers"][i]["name"] for i in range(len(header["layers"])) if i not in int8),
@@ -559,14 +672,15 @@ def format_report(report):
 
 def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
                            max_layer_error=None, min_agreement=None, seed=0, log=print,
-                           equalize=True, pixel_input=True):
+                           equalize=True, pixel_input=True, fallback_budget=None):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
-    ``equalize`` and ``pixel_input`` are ``quantize_model``'s.
+    ``equalize``, ``pixel_input`` and ``fallback_budget`` are ``quantize_model``'s (the
+    fallback is chosen on every fourth calibration input, kept out of the ranges).
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -587,7 +701,8 @@ def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers
         held = held[len(photos):]       # the variants only: the photos themselves calibrated
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
                                     float_layers=float_layers, max_layer_error=max_layer_error,
-                                    equalize=equalize, pixel_input=pixel_input)
+                                    equalize=equalize, pixel_input=pixel_input,
+                                    fallback_budget=fallback_budget, log=log)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:

@@ -312,6 +312,7 @@ def _convert_int8(args, model, input_shape, spec, labels, provenance):
         header, arrays, folder_photos(args.calibrate), method=args.method,
         float_layers=float_layers, max_layer_error=args.max_layer_error,
         min_agreement=args.min_agreement, equalize=not args.no_equalize,
+        fallback_budget=args.fallback_budget,
         pixel_input=not args.no_pixel_input)
     return write_pnet(args.output, header, arrays)
 
@@ -524,6 +525,10 @@ def build_parser():
                    help="layers to keep in float32 (names as `predict info --json` lists them)")
     q.add_argument("--max-layer-error", type=float, metavar="E",
                    help="keep float32 the layers whose own relative error passes E")
+    q.add_argument("--fallback-budget", type=int, metavar="BYTES",
+                   help="keep float32 the layers whose int8 error moves the output most "
+                        "(measured one at a time on calibration photos), while their float "
+                        "weights add at most BYTES to the file")
     q.add_argument("--min-agreement", type=float, metavar="X",
                    help="fail when int8 top-1 agreement with float32 is below X (0..1)")
     p.set_defaults(run=_convert)

@@ -95,3 +95,21 @@ def test_mse_range_keeps_signal_outliers_and_clips_a_lone_one():
         hist, _ = np.histogram(values, bins=8192, range=(lo, hi))
         r = _mse_range(hist, lo, hi)
         assert (r[1] > 4.5) == keeps, r
+
+
+def test_auto_fallback_spends_the_budget_on_the_most_sensitive_layers_per_byte():
+    from converters.quantize import (_float_cost, _logits, _quantizable, auto_fallback,
+                                     prepare, sensitivity)
+    header, arrays = _float_net()
+    _, x = _inputs(header, 8)
+    prep = prepare(header, arrays, x[:6], method="mse", equalize=True, pixel_input=True)
+    int8 = {i for i in range(len(prep.header["layers"]))
+            if _quantizable(prep.header, i, prep.float_names)}
+    costs = {i: _float_cost(prep.header, prep.arrays, i) for i in int8}
+    budget = sorted(c for c in costs.values() if c)[-1]           # the largest layer fits alone
+    chosen, _ = auto_fallback(prep, int8, x[6:], budget_bytes=budget, target=(1.01, 1.01))
+    assert chosen and sum(costs[i] for i in chosen) <= budget
+    ref = _logits(*prep.source, [x[6:]])
+    sens = sensitivity(prep, {i for i in int8 if costs[i]}, [x[6:]], ref)
+    ranked = sorted(sens, key=lambda i: -sens[i] / costs[i])
+    assert list(chosen)[0] == ranked[0]

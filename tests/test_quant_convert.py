@@ -105,3 +105,16 @@ def test_no_pixel_input_quantizes_the_normalized_input(setup):
     assert m.header["layers"][0]["op"] == "quantize"
     assert m.header["quantization"]["method"] == "mse"
     m.close()
+
+
+def test_fallback_budget_keeps_the_most_sensitive_layers_float(setup, capsys):
+    # 9 photos: 7 calibrate (every fourth of them validates the fallback), 2 + crops held out
+    assert _convert(setup, "--fallback-budget", "100000", "--min-agreement", "0") == 0
+    m = read_pnet(str(setup / "q.pnet"))
+    q = m.header["quantization"]
+    assert q["validation_images"] >= 1
+    for name, why in q["fallback"].items():
+        assert why.startswith("sensitivity"), (name, why)
+    float_names = set(q["float_layers"])
+    assert set(q["fallback"]) <= float_names
+    m.close()
