@@ -474,8 +474,9 @@ def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), 
                   log=None):
     """Layers to keep float32, chosen by measured error on ``validation`` inputs (calibration
     inputs, never the held-out ones): layers are ranked by ``sensitivity`` per byte of float
-    weights and fall back in that order while their float weights fit ``budget_bytes``, until
-    the validation top-1 / top-5 agreement with float32 reach ``target``.
+    weights and taken in that order while their float weights fit ``budget_bytes``; of that
+    list, the shortest first part with which the validation top-1 / top-5 agreement with
+    float32 reach ``target`` falls back (bisection, a few full runs), else all of it.
 
     Returns ({layer index: reason}, validation (top-1, top-5) at the end).
     """
@@ -486,26 +487,37 @@ def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), 
         qh, qa = prep.build(int8 - set(chosen))
         return _agreement(ref, _logits(_with_blobs(qh, qa), qa, batches))
 
+    def meets(result):
+        return result[0] >= target[0] and result[1] >= target[1]
+
     now = score(())
-    if now[0] >= target[0] and now[1] >= target[1]:
+    if meets(now):
         return {}, now
     weighted = [i for i in int8 if _float_cost(prep.header, prep.arrays, i) > 0]
     sens = sensitivity(prep, set(weighted), batches, ref)
-    order = sorted(weighted, key=lambda i: -sens[i] / _float_cost(prep.header, prep.arrays, i))
-    chosen, spent = {}, 0
+    order = sorted(weighted, key=lambda i: (-sens[i] / _float_cost(prep.header, prep.arrays, i), i))
+    ranked, spent = [], 0
     for i in order:
         cost = _float_cost(prep.header, prep.arrays, i)
-        if spent + cost > budget_bytes or sens[i] <= 0:
-            continue
-        chosen[i] = f"sensitivity {sens[i]:.2e} (1 - cosine of outputs, alone)"
-        spent += cost
-        now = score(chosen)
-        if log:
-            log(f"  float32 {prep.header['layers'][i]['name']}: validation top-1 {now[0]:.2%} "
-                f"top-5 {now[1]:.2%}")
-        if now[0] >= target[0] and now[1] >= target[1]:
-            break
-    return chosen, now
+        if sens[i] > 0 and spent + cost <= budget_bytes:
+            ranked.append(i)
+            spent += cost
+    results = {0: now, len(ranked): score(ranked)}
+    if meets(results[len(ranked)]):
+        lo, hi = 0, len(ranked)               # lo fails, hi meets
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            results[mid] = score(ranked[:mid])
+            lo, hi = (lo, mid) if meets(results[mid]) else (mid, hi)
+        keep = hi
+    else:
+        keep = len(ranked)
+    if log:
+        log(f"  float32 fallback: {keep} layers ({sum(_float_cost(prep.header, prep.arrays, i) for i in ranked[:keep])} "
+            f"bytes), validation top-1 {results[keep][0]:.2%} top-5 {results[keep][1]:.2%} "
+            f"(all int8: {now[0]:.2%} / {now[1]:.2%})")
+    chosen = {i: f"sensitivity {sens[i]:.2e} (1 - cosine of outputs, alone)" for i in ranked[:keep]}
+    return chosen, results[keep]
 
 
 class Prepared:
