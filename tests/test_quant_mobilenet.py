@@ -70,12 +70,10 @@ def test_int8_file_is_small(int8_model, tmp_path):
     assert report["int8_layers"] == 65 and report["float_layers"] == []
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 3's top-1 bar is not met yet: top-1 agreement "
-                   "TOP1, float top-1 in int8 top-5 TOP5 on 260 held-out inputs (2026-11-26)")
-def test_accuracy_bar_on_photos_and_variants(float_model):
-    """Issue 3's bar, reported by bench/int8_accuracy.py too, with the default model's
-    options (calibration, validation and held-out crops have their own seeds)."""
+@pytest.fixture(scope="module")
+def default_int8_report(float_model):
+    """The report of the default int8 model's options on the packaged photos plus 240
+    crops/flips/rescalings (calibration, validation and held-out crops have their own seeds)."""
     from converters import calibration as cal
     from converters.default_model import INT8_OPTIONS, int8_sets
     header, arrays = float_model
@@ -86,5 +84,18 @@ def test_accuracy_bar_on_photos_and_variants(float_model):
     assert len(held) >= 200 + len(pixels)
     _, _, report = quantize_model(header, arrays, calib, heldout=held, validation=valid,
                                   **INT8_OPTIONS)
-    assert report["top5_agreement"] >= 0.99
-    assert report["top1_agreement"] >= 0.95
+    return report
+
+
+@pytest.mark.slow
+def test_top5_bar_on_photos_and_variants(default_int8_report):
+    """Issue 3's top-5 bar (bench/int8_accuracy.py reports it too): 99.6% measured."""
+    assert default_int8_report["images"] >= 220
+    assert default_int8_report["top5_agreement"] >= 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 3's top-1 bar is not met yet: top-1 agreement "
+                   "88.5% on 260 held-out inputs (2026-11-26)")
+def test_top1_bar_on_photos_and_variants(default_int8_report):
+    assert default_int8_report["top1_agreement"] >= 0.95
