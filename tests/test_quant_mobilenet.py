@@ -42,9 +42,18 @@ def int8_model(float_model, photos):
     return quantize_model(header, arrays, photos[:2], heldout=photos[2:], method="percentile")
 
 
-def test_every_real_layer_c_equals_numpy(int8_model, photos):
+@pytest.fixture(scope="module")
+def int8_model_pixels(float_model, photos):
+    """The default model's calibration methods (equalization, MSE, pixel input), no fallback."""
+    header, arrays = float_model
+    return quantize_model(header, arrays, photos[:2], heldout=photos[2:], method="mse",
+                          equalize=True, pixel_input=True)
+
+
+@pytest.mark.parametrize("which", ["int8_model", "int8_model_pixels"])
+def test_every_real_layer_c_equals_numpy(which, photos, request):
     from converters.quantize import _to_core, _with_blobs
-    qh, qa, _ = int8_model
+    qh, qa, _ = request.getfixturevalue(which)
     h = _with_blobs(qh, qa)
     outs = [layer["output"] for layer in h["layers"]]
     with NativeNet(h, qa, max_batch=1, outputs=outs) as net:
