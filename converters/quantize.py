@@ -28,6 +28,8 @@ INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "
             "add", "sub", "mul", "concat", "reshape", "pad", "activation", "softmax")
 # Ops whose output keeps the input's (scale, zero point): they move or select bytes.
 SAME_SCALE_OPS = ("maxpool", "global_maxpool", "reshape", "pad")
+# Weightless ops the automatic fallback may keep float32 (they join two paths).
+FREE_FALLBACK_OPS = ("add", "sub", "mul", "concat")
 
 
 def _to_core(x):
@@ -473,8 +475,9 @@ def sensitivity(prep, int8, batches, reference_logits):
 def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), batch=8,
                   log=None):
     """Layers to keep float32, chosen by measured error on ``validation`` inputs (calibration
-    inputs, never the held-out ones): layers are ranked by ``sensitivity`` per byte of float
-    weights and taken in that order while their float weights fit ``budget_bytes``; of that
+    inputs, never the held-out ones): weightless joins (add, sub, mul, concat) first, then
+    layers by ``sensitivity`` per byte of float weights, taken in that order while their float
+    weights fit ``budget_bytes``; of that
     list, the shortest first part with which the validation top-1 / top-5 agreement with
     float32 reach ``target`` falls back (bisection, a few full runs), else all of it.
 
@@ -493,9 +496,17 @@ def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), 
     now = score(())
     if meets(now):
         return {}, now
-    weighted = [i for i in int8 if _float_cost(prep.header, prep.arrays, i) > 0]
+    # Candidates: layers with weights, and the element-wise ops that join paths (a float add
+    # keeps a residual stream float from add to add: free in bytes, it stops re-quantizing
+    # the skip path at every block). Free ones come first, by sensitivity.
+    weighted = [i for i in int8 if _float_cost(prep.header, prep.arrays, i) > 0
+                or prep.header["layers"][i]["op"] in FREE_FALLBACK_OPS]
     sens = sensitivity(prep, set(weighted), batches, ref)
-    order = sorted(weighted, key=lambda i: (-sens[i] / _float_cost(prep.header, prep.arrays, i), i))
+
+    def per_byte(i):
+        cost = _float_cost(prep.header, prep.arrays, i)
+        return (cost > 0, -sens[i] / max(cost, 1), i)
+    order = sorted(weighted, key=per_byte)
     ranked, spent = [], 0
     for i in order:
         cost = _float_cost(prep.header, prep.arrays, i)
