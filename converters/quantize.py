@@ -603,7 +603,8 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     source, reference = prep.source, prep.reference
     header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
                                                  prep.pre_ranges, prep.fixed)
-    float_layers = tuple(float_layers) + prep.float_names
+    prep_names = prep.float_names
+    float_layers = tuple(float_layers) + prep_names
     unknown = set(float_layers) - {layer["name"] for layer in header["layers"]}
     if unknown:
         raise ConversionError(f"--float-layers names no layer: {', '.join(sorted(unknown))}")
@@ -613,9 +614,22 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
         chosen, _ = auto_fallback(prep, int8, np.asarray(validation, np.float32),
                                   budget_bytes=fallback_budget, target=fallback_target,
                                   batch=batch, log=log)
-        for i, why in chosen.items():
-            int8.discard(i)
-            fallback[header["layers"][i]["name"]] = why
+        fallback.update((header["layers"][i]["name"], why) for i, why in chosen.items())
+        pixel_conv = [i for i, layer in enumerate(header["layers"])
+                      if set(layer["inputs"]) & set(fixed)]
+        if fixed and all(i in chosen for i in pixel_conv):
+            # The first conv stays float32: reading exact pixels gains nothing, so the graph
+            # is prepared again without the pixel rewrite (layer names are the same).
+            prep = prepare(source[0], source[1], calibration, method=method,
+                           percentile=percentile, batch=batch, equalize=equalize,
+                           strength=strength, pixel_input=False)
+            reference = prep.reference
+            header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
+                                                         prep.pre_ranges, prep.fixed)
+            float_layers = tuple(n for n in float_layers if n not in prep_names)
+            int8 = {i for i in range(len(header["layers"]))
+                    if _quantizable(header, i, float_layers)}
+        int8 = {i for i in int8 if header["layers"][i]["name"] not in fallback}
     qh = qa = None
     for _ in range(len(header["layers"]) + 1):
         qp = _qparams(header, ranges, int8, fixed)

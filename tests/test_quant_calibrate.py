@@ -113,3 +113,17 @@ def test_auto_fallback_spends_the_budget_on_the_most_sensitive_layers_per_byte()
     sens = sensitivity(prep, {i for i in int8 if costs[i]}, [x[6:]], ref)
     ranked = sorted(sens, key=lambda i: -sens[i] / costs[i])
     assert list(chosen)[0] == ranked[0]
+
+
+def test_a_float_first_conv_drops_the_pixel_rewrite():
+    from converters.quantize import quantize_model
+    header, arrays = _float_net()
+    _, x = _inputs(header, 8)
+    qh, _, report = quantize_model(header, arrays, x[:6], heldout=x[6:], validation=x[6:],
+                                   method="mse", equalize=True, pixel_input=True,
+                                   fallback_budget=10 ** 9, fallback_target=(1.01, 1.01))
+    first = header["layers"][0]["name"]
+    assert first in report["fallback"]
+    names = [layer["name"] for layer in qh["layers"]]
+    assert not any(n.endswith((":pad", ":pixels")) for n in names)
+    assert qh["layers"][0]["name"] == first and qh["layers"][0]["op"] == "conv"
