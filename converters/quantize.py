@@ -86,6 +86,7 @@ class _Ranges:
             raise ConversionError(f"calibration method {method!r} (known: {', '.join(METHODS)})")
         self.method, self.percentile = method, percentile
         self.values = {}
+        self.hists = {}
 
     def add(self, t, array):
         a = np.asarray(array, np.float32).ravel()
@@ -108,7 +109,6 @@ class _Ranges:
         lo, hi = min(self.values[t][0], 0.0), max(self.values[t][1], 0.0)
         hist, _ = np.histogram(np.asarray(array, np.float32).ravel(), bins=MSE_BINS,
                                range=(lo, hi if hi > lo else lo + 1.0))
-        self.hists = getattr(self, "hists", {})
         self.hists[t] = hist if t not in self.hists else self.hists[t] + hist
 
     def range(self, t):

@@ -13,7 +13,6 @@ pytest.importorskip("onnx")
 
 
 def _float_net():
-    from tests.test_quant_convert import _tiny_onnx  # noqa: F401  (shape of a real graph)
     from onnx import TensorProto, helper, numpy_helper
     from converters.onnx_import import convert_onnx
     rng = np.random.default_rng(3)
