@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -39,18 +40,19 @@ def main(argv=None):
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from converters.default_model import PREPROCESS, find_checkpoint, imagenet_labels
+    from converters.default_model import (INT8_OPTIONS, PREPROCESS, find_checkpoint,
+                                          imagenet_labels, int8_sets)
     from converters.mobilenet_v2 import build_onnx
     from converters.onnx_import import convert_onnx
     from converters.torch_checkpoint import load_state_dict
 
     model = build_onnx(load_state_dict(find_checkpoint()))
     photos = [px for _, px in cal.packaged_photos()]
-    calib, _ = cal.split_sets(photos, dict(PREPROCESS), calib_variants=args.calib_variants,
-                              held_variants=0, seed=0)
+    calib, valid = int8_sets(photos, dict(PREPROCESS), calib_variants=args.calib_variants)
     _, held = cal.split_sets(photos, dict(PREPROCESS), calib_variants=0,
                              held_variants=args.variants, seed=12345)
-    print(f"calibration {len(calib)} inputs, held-out {len(held)} inputs")
+    print(f"calibration {len(calib)} inputs (onnxruntime: the same), validation {len(valid)} "
+          f"(predict's float32 fallback choice), held-out {len(held)} inputs")
 
     with tempfile.TemporaryDirectory() as d:
         src, pre, dst = (os.path.join(d, n) for n in ("f.onnx", "pre.onnx", "q.onnx"))
@@ -78,7 +80,10 @@ def main(argv=None):
         ort_size = os.path.getsize(dst)
 
     header, arrays = convert_onnx(model, labels=imagenet_labels(), preprocess=dict(PREPROCESS))
-    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method="percentile")
+    t0 = time.perf_counter()
+    qh, qa, report = quantize_model(header, arrays, calib, heldout=held, validation=valid,
+                                    **INT8_OPTIONS)
+    print(f"predict calibration + measurement {time.perf_counter() - t0:.1f} s")
     print("\n".join(format_report(report)))
     t1, t5, cos = _metrics(f_ort, q_ort)
     print(f"onnxruntime QDQ ({ort_size / 1e6:.2f} MB): top-1 agreement {t1:.2%}, "

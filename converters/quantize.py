@@ -21,12 +21,15 @@ from predict import quant
 from predict.layout import pack_q8panels16, unpack_panels16
 from predict.errors import ConversionError
 
-METHODS = ("minmax", "percentile", "entropy")
+METHODS = ("minmax", "percentile", "entropy", "mse")
+MSE_BINS = 8192
 # Ops with an int8 kernel; a layer with a constant input stays float32 (constants are float).
 INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
             "add", "sub", "mul", "concat", "reshape", "pad", "activation", "softmax")
 # Ops whose output keeps the input's (scale, zero point): they move or select bytes.
 SAME_SCALE_OPS = ("maxpool", "global_maxpool", "reshape", "pad")
+# Weightless ops the automatic fallback may keep float32 (they join two paths).
+FREE_FALLBACK_OPS = ("add", "sub", "mul", "concat")
 
 
 def _to_core(x):
@@ -83,12 +86,13 @@ class _Ranges:
             raise ConversionError(f"calibration method {method!r} (known: {', '.join(METHODS)})")
         self.method, self.percentile = method, percentile
         self.values = {}
+        self.hists = {}
 
     def add(self, t, array):
         a = np.asarray(array, np.float32).ravel()
         if not np.all(np.isfinite(a)):
             raise ConversionError(f"tensor {t} has non-finite values on a calibration input")
-        if self.method == "minmax":
+        if self.method in ("minmax", "mse"):
             lo, hi = float(a.min()), float(a.max())
             old = self.values.get(t)
             self.values[t] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
@@ -98,14 +102,46 @@ class _Ranges:
                 a = a[np.random.default_rng(t).integers(0, a.size, 200_000)]
             self.values.setdefault(t, []).append(a)
 
+    needs_histograms = property(lambda self: self.method == "mse")
+
+    def add_histogram(self, t, array):
+        """Second pass of the mse method: a histogram of every value over [min, max]."""
+        lo, hi = min(self.values[t][0], 0.0), max(self.values[t][1], 0.0)
+        hist, _ = np.histogram(np.asarray(array, np.float32).ravel(), bins=MSE_BINS,
+                               range=(lo, hi if hi > lo else lo + 1.0))
+        self.hists[t] = hist if t not in self.hists else self.hists[t] + hist
+
     def range(self, t):
         if self.method == "minmax":
             return self.values[t]
+        if self.method == "mse":
+            return _mse_range(self.hists[t], *self.values[t])
         a = np.concatenate(self.values[t])
         if self.method == "percentile":
             p = self.percentile
             return float(np.percentile(a, 100 - p)), float(np.percentile(a, p))
         return _entropy_range(a)
+
+
+def _mse_range(hist, lo, hi, steps=100):
+    """The range [f lo, f hi] (f in (0, 1]) whose uint8 quantization (choose_qparams, clamp)
+    has the smallest mean squared error over the values a histogram on [lo, hi] counts: the
+    values it clips cost their distance to the bound, the others their rounding error."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi <= lo:
+        return lo, hi
+    edges = np.linspace(lo, hi, len(hist) + 1)
+    x = (edges[:-1] + edges[1:]) / 2
+    nz = hist > 0
+    x, w = x[nz], hist[nz].astype(np.float64)
+    best, best_err = (lo, hi), math.inf
+    for f in np.linspace(1.0, 0.02, steps):
+        s, z = quant.choose_qparams(lo * f, hi * f)
+        q = np.clip(np.rint(x / s) + z, 0, 255)
+        err = float(np.sum(w * (s * (q - z) - x) ** 2))
+        if err < best_err:
+            best_err, best = err, (lo * f, hi * f)
+    return best
 
 
 def _entropy_range(a, bins=2048, levels=256):
@@ -300,9 +336,10 @@ def _quantizable(header, i, float_layers):
     return not any(t in constants for t in layer["inputs"])
 
 
-def _qparams(header, ranges, int8):
-    """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit."""
-    qp = {}
+def _qparams(header, ranges, int8, fixed=None):
+    """(scale, zero) per tensor an int8 layer reads or writes; same-scale ops inherit;
+    ``fixed`` {tensor: (scale, zero)} overrides (the pixel input)."""
+    qp = dict(fixed or {})
     # A constant is read only by float32 layers (_quantizable): it has no range and no qparams.
     constants = {t for t, tensor in enumerate(header["tensors"]) if tensor["blob"] is not None}
     for i, layer in enumerate(header["layers"]):
@@ -310,6 +347,8 @@ def _qparams(header, ranges, int8):
             if t not in qp and t not in constants:
                 qp[t] = quant.choose_qparams(*ranges.range(t))
         out = layer["output"]
+        if out in qp:
+            continue
         if i in int8 and layer["op"] in SAME_SCALE_OPS:
             qp[out] = qp[layer["inputs"][0]]
         elif i in int8 and layer["op"] == "softmax":
@@ -324,13 +363,16 @@ def _cosine(a, b):
     return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def measure(float_header, float_arrays, q_header, q_arrays, batches):
+def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_reference=None):
     """Accuracy of the int8 graph against the float one on ``batches`` (source layout).
 
     Returns top-1 agreement, top-5 agreement (the float top-1 inside the int8 top-5), cosine
     similarity of the first output (mean and min) and, per int8 layer, the relative RMS error
     of its dequantized output against the float tensor (error accumulated up to that layer),
     and the layer's own share (its error minus the largest error among its inputs).
+    ``layer_reference`` (header, arrays) is the float graph the int8 one was quantized from
+    when it is not ``float_header`` itself (an equalized copy, whose channels are scaled):
+    per-layer errors are measured against it, the outputs against ``float_header``.
     """
     from predict._native import NativeNet
     names = {layer["output"]: layer["name"] for layer in float_header["layers"]}
@@ -341,13 +383,16 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches):
     cos = []
     err_num = {t: 0.0 for t in watched}
     err_den = {t: 0.0 for t in watched}
-    with NativeNet(float_header, float_arrays, max_batch=max(map(len, batches)),
-                   outputs=[out_f] + watched) as fnet, \
-            NativeNet(q_header, q_arrays, max_batch=max(map(len, batches)),
-                      outputs=[out_q] + watched) as qnet:
+    size = max(map(len, batches))
+    ref_header, ref_arrays = layer_reference or (float_header, float_arrays)
+    with NativeNet(float_header, float_arrays, max_batch=size, outputs=[out_f]) as fnet, \
+            NativeNet(ref_header, ref_arrays, max_batch=size, outputs=[out_f] + watched) as rnet, \
+            NativeNet(q_header, q_arrays, max_batch=size, outputs=[out_q] + watched) as qnet:
         for batch in batches:
             x = _to_core(batch)
-            fres, qres = fnet.run([x]), qnet.run([x])
+            fres, qres = rnet.run([x]), qnet.run([x])
+            if layer_reference is not None:
+                fres[0] = fnet.run([x])[0]
             f, qv = fres[0].reshape(len(x), -1), qres[0].reshape(len(x), -1)
             ftop = f.argmax(1)
             qtop5 = np.argsort(-qv, axis=1, kind="stable")[:, :5]
@@ -373,37 +418,230 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches):
             "per_layer": per_layer}
 
 
-def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
-                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8):
-    """The int8 version of a validated float32 header and its arrays.
+def _channel_max(header, arrays, batches, tensors, rows=4096):
+    """({tensor: largest |value| of each channel}, {tensor: sample rows [n, C]}) of float
+    tensors on the calibration batches (rows: ``rows`` random positions per batch)."""
+    top, samples = {}, {}
+    rng = np.random.default_rng(0)
+    for outs in _run_all(header, arrays, batches, tensors):
+        for t, v in outs.items():
+            flat = v.reshape(-1, v.shape[-1])
+            m = np.abs(flat).max(axis=0)
+            top[t] = m if t not in top else np.maximum(top[t], m)
+            samples.setdefault(t, []).append(flat[rng.integers(0, len(flat), min(rows, len(flat)))])
+    return top, {t: np.concatenate(s) for t, s in samples.items()}
 
-    ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
-    inputs (source layout); held-out inputs measure the result and must not be calibration
-    ones. ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
-    whose own relative error on the held-out inputs passes it fall back to float32 too.
-    Returns (header without blobs, arrays, report); the report also goes in the header's
-    ``quantization`` map.
+
+def equalized(header, arrays, batches, strength=0.5):
+    """(header, arrays) with cross-layer equalization (converters.equalize) from channel
+    ranges measured on ``batches``."""
+    from converters import equalize as eq
+    found, groups = eq.pairs(header), eq.residual_groups(header)
+    tensors = sorted({header["layers"][p]["output"] for p, _, _ in found}
+                     | {t for ts, _, _ in groups for t in ts})
+    if not tensors:
+        return header, arrays
+    top, samples = _channel_max(header, arrays, batches, tensors)
+    h, a, _ = eq.equalize(header, arrays, top, strength=strength, pair_list=found,
+                          samples=samples)
+    # streams after pairs: a stream's consumers are the expand convs the pairs scaled by row
+    return eq.equalize_groups(h, a, top, samples, groups)
+
+
+def _logits(header, arrays, batches):
+    """The first output of a graph on ``batches``, [n, outputs]."""
+    from predict._native import NativeNet
+    out = header["outputs"][0]["tensor"]
+    with NativeNet(header, arrays, max_batch=max(map(len, batches)), outputs=[out]) as net:
+        return np.concatenate([net.run([_to_core(b)])[0].reshape(len(b), -1) for b in batches])
+
+
+def _agreement(f, q):
+    top5 = np.argsort(-q, axis=1, kind="stable")[:, :5]
+    ftop = f.argmax(1)
+    return float(np.mean(top5[:, 0] == ftop)), float(np.mean(np.any(top5 == ftop[:, None], 1)))
+
+
+def _float_cost(header, arrays, i):
+    """Bytes a layer's weights grow by in float32 (4 bytes a weight instead of 1)."""
+    layer = header["layers"][i]
+    if layer["op"] not in ("conv", "depthwise", "fc"):
+        return 0
+    return 3 * int(np.asarray(arrays[layer["weight"]]).size)
+
+
+def sensitivity(prep, int8, batches, reference_logits):
+    """{layer index: mean (1 - cosine) of the logits when that layer alone is int8} for the
+    layers in ``int8``: how much each layer's quantization moves the output by itself."""
+    out = {}
+    for i in sorted(int8):
+        qh, qa = prep.build({i})
+        q = _logits(_with_blobs(qh, qa), qa, batches)
+        out[i] = float(np.mean(1.0 - _cosine(reference_logits, q)))
+    return out
+
+
+def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), batch=8,
+                  log=None):
+    """Layers to keep float32, chosen by measured error on ``validation`` inputs (calibration
+    inputs, never the held-out ones): weightless joins (add, sub, mul, concat) first, then
+    layers by ``sensitivity`` per byte of float weights, taken in that order while their float
+    weights fit ``budget_bytes``; of that
+    list, the shortest first part with which the validation top-1 / top-5 agreement with
+    float32 reach ``target`` falls back (bisection, a few full runs), else all of it.
+
+    Returns ({layer index: reason}, validation (top-1, top-5) at the end).
     """
-    calibration = np.asarray(calibration, np.float32)
+    batches = [validation[i:i + batch] for i in range(0, len(validation), batch)]
+    ref = _logits(*prep.source, batches)
+
+    def score(chosen):
+        qh, qa = prep.build(int8 - set(chosen))
+        return _agreement(ref, _logits(_with_blobs(qh, qa), qa, batches))
+
+    def meets(result):
+        return result[0] >= target[0] and result[1] >= target[1]
+
+    now = score(())
+    if meets(now):
+        return {}, now
+    # Candidates: layers with weights, and the element-wise ops that join paths (a float add
+    # keeps a residual stream float from add to add: free in bytes, it stops re-quantizing
+    # the skip path at every block). Free ones come first, by sensitivity.
+    weighted = [i for i in int8 if _float_cost(prep.header, prep.arrays, i) > 0
+                or prep.header["layers"][i]["op"] in FREE_FALLBACK_OPS]
+    sens = sensitivity(prep, set(weighted), batches, ref)
+
+    def per_byte(i):
+        cost = _float_cost(prep.header, prep.arrays, i)
+        return (cost > 0, -sens[i] / max(cost, 1), i)
+    order = sorted(weighted, key=per_byte)
+    ranked, spent = [], 0
+    for i in order:
+        cost = _float_cost(prep.header, prep.arrays, i)
+        if sens[i] > 0 and spent + cost <= budget_bytes:
+            ranked.append(i)
+            spent += cost
+    results = {0: now, len(ranked): score(ranked)}
+    if meets(results[len(ranked)]):
+        lo, hi = 0, len(ranked)               # lo fails, hi meets
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            results[mid] = score(ranked[:mid])
+            lo, hi = (lo, mid) if meets(results[mid]) else (mid, hi)
+        keep = hi
+    else:
+        keep = len(ranked)
+    if log:
+        log(f"  float32 fallback: {keep} layers ({sum(_float_cost(prep.header, prep.arrays, i) for i in ranked[:keep])} "
+            f"bytes), validation top-1 {results[keep][0]:.2%} top-5 {results[keep][1]:.2%} "
+            f"(all int8: {now[0]:.2%} / {now[1]:.2%})")
+    chosen = {i: f"sensitivity {sens[i]:.2e} (1 - cosine of outputs, alone)" for i in ranked[:keep]}
+    return chosen, results[keep]
+
+
+class Prepared:
+    """The graph to quantize (after equalization and the pixel rewrite) and its calibrated
+    ranges: ``prepare``'s result."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def build(self, int8):
+        """(header, arrays) of the mixed graph with the layers ``int8`` (indices) in int8."""
+        qp = _qparams(self.header, self.ranges, int8, self.fixed)
+        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges).build()
+
+
+def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, batch=8,
+            equalize=False, strength=0.5, pixel_input=False):
+    """Equalizes and rewrites (as asked) a float graph and calibrates its ranges."""
     batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
     if not batches:
         raise ConversionError("quantization needs at least one calibration input")
+    source = (header, arrays)
+    if equalize:
+        header, arrays = equalized(header, arrays, batches, strength)
+    fixed, float_names = {}, ()
+    if pixel_input:
+        from converters import pixel_input as px
+        done = px.rewrite(header, arrays)
+        if done is not None:
+            header, arrays, fixed, float_names = done
+    reference = None if header is source[0] else (header, arrays)
     split, pre = _split_lut_acts(header)
     ranges = _Ranges(method, percentile)
     wanted = _computed(split)
     for outs in _run_all(split, arrays, batches, wanted):
         for t, a in outs.items():
             ranges.add(t, a)
+    if ranges.needs_histograms:
+        for outs in _run_all(split, arrays, batches, wanted):
+            for t, a in outs.items():
+                ranges.add_histogram(t, a)
     pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
+    return Prepared(source=source, reference=reference, header=header, arrays=arrays,
+                    ranges=ranges, pre_ranges=pre_ranges, fixed=fixed,
+                    float_names=tuple(float_names))
 
+
+def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
+                   percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
+                   equalize=False, strength=0.5, pixel_input=False, fallback_budget=None,
+                   fallback_target=(0.95, 0.99), validation=None, log=None):
+    """The int8 version of a validated float32 header and its arrays.
+
+    ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
+    inputs (source layout); held-out inputs measure the result and must not be calibration
+    ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
+    ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
+    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    whose own relative error on the held-out inputs passes it fall back to float32 too.
+    With ``fallback_budget`` (bytes of float32 weights), ``auto_fallback`` keeps float32 the
+    layers that move the output most, measured on ``validation`` inputs (default: every
+    fourth calibration input, then left out of the ranges), until ``fallback_target``.
+    Returns (header without blobs, arrays, report); the report also goes in the header's
+    ``quantization`` map.
+    """
+    calibration = np.asarray(calibration, np.float32)
+    if fallback_budget is not None and validation is None and len(calibration) >= 4:
+        validation = calibration[3::4]
+        calibration = np.concatenate([calibration[i::4] for i in range(3)])
+    prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
+                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input)
+    source, reference = prep.source, prep.reference
+    header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
+                                                 prep.pre_ranges, prep.fixed)
+    prep_names = prep.float_names
+    float_layers = tuple(float_layers) + prep_names
     unknown = set(float_layers) - {layer["name"] for layer in header["layers"]}
     if unknown:
         raise ConversionError(f"--float-layers names no layer: {', '.join(sorted(unknown))}")
     int8 = {i for i in range(len(header["layers"])) if _quantizable(header, i, float_layers)}
     fallback = {}
+    if fallback_budget is not None and validation is not None and len(validation):
+        chosen, _ = auto_fallback(prep, int8, np.asarray(validation, np.float32),
+                                  budget_bytes=fallback_budget, target=fallback_target,
+                                  batch=batch, log=log)
+        fallback.update((header["layers"][i]["name"], why) for i, why in chosen.items())
+        pixel_conv = [i for i, layer in enumerate(header["layers"])
+                      if set(layer["inputs"]) & set(fixed)]
+        if fixed and all(i in chosen for i in pixel_conv):
+            # The first conv stays float32: reading exact pixels gains nothing, so the graph
+            # is prepared again without the pixel rewrite (layer names are the same).
+            prep = prepare(source[0], source[1], calibration, method=method,
+                           percentile=percentile, batch=batch, equalize=equalize,
+                           strength=strength, pixel_input=False)
+            reference = prep.reference
+            header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
+                                                         prep.pre_ranges, prep.fixed)
+            float_layers = tuple(n for n in float_layers if n not in prep_names)
+            int8 = {i for i in range(len(header["layers"]))
+                    if _quantizable(header, i, float_layers)}
+        int8 = {i for i in int8 if header["layers"][i]["name"] not in fallback}
     qh = qa = None
     for _ in range(len(header["layers"]) + 1):
-        qp = _qparams(header, ranges, int8)
+        qp = _qparams(header, ranges, int8, fixed)
         try:
             qh, qa = _Builder(header, arrays, int8, qp, pre_ranges).build()
             break
@@ -414,7 +652,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             int8.discard(bad)
     held = heldout if heldout is not None and len(heldout) else calibration
     held_batches = [np.asarray(held[i:i + batch], np.float32) for i in range(0, len(held), batch)]
-    report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+    report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     if max_layer_error is not None:
         worst = [p for p in report["per_layer"] if p["own"] > max_layer_error]
         if worst:
@@ -423,11 +661,12 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
                 if layer["name"] in names:
                     int8.discard(i)
                     fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
-            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8),
+            qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8, fixed),
                               pre_ranges).build()
-            report = measure(header, arrays, _with_blobs(qh, qa), qa, held_batches)
+            report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
         "method": method, "calibration_images": int(len(calibration)),
+        "validation_images": int(len(validation)) if validation is not None else 0,
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
         "int8_layers": len(int8), "float_layers": sorted(
             header["layers"][i]["name"] for i in range(len(header["layers"])) if i not in int8),
@@ -477,14 +716,17 @@ def format_report(report):
     return lines
 
 
-def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float_layers=(),
-                           max_layer_error=None, min_agreement=None, seed=0, log=print):
+def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
+                           max_layer_error=None, min_agreement=None, seed=0, log=print,
+                           equalize=True, pixel_input=True, fallback_budget=None):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
+    ``equalize``, ``pixel_input`` and ``fallback_budget`` are ``quantize_model``'s (the
+    fallback is chosen on every fourth calibration input, kept out of the ranges).
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -504,7 +746,9 @@ def calibrate_and_quantize(header, arrays, photos, *, method="percentile", float
         _, held = cal.split_sets(rng_photos, spec, calib_variants=0, held_variants=4, seed=seed)
         held = held[len(photos):]       # the variants only: the photos themselves calibrated
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
-                                    float_layers=float_layers, max_layer_error=max_layer_error)
+                                    float_layers=float_layers, max_layer_error=max_layer_error,
+                                    equalize=equalize, pixel_input=pixel_input,
+                                    fallback_budget=fallback_budget, log=log)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:

@@ -377,7 +377,9 @@ def _convert_int8(args, model, input_shape, spec, labels, provenance):
     header, arrays, _ = calibrate_and_quantize(
         header, arrays, folder_photos(args.calibrate), method=args.method,
         float_layers=float_layers, max_layer_error=args.max_layer_error,
-        min_agreement=args.min_agreement)
+        min_agreement=args.min_agreement, equalize=not args.no_equalize,
+        fallback_budget=args.fallback_budget,
+        pixel_input=not args.no_pixel_input)
     return write_pnet(args.output, header, arrays)
 
 
@@ -600,12 +602,22 @@ def build_parser():
     q.add_argument("--int8", action="store_true", help="quantize to int8, calibrated on photos")
     q.add_argument("--calibrate", metavar="PHOTOS_DIR",
                    help="a folder of photos to calibrate on (every 4th is held out to measure)")
-    q.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile",
-                   help="how activation ranges are chosen (default: percentile 99.99)")
+    q.add_argument("--method", choices=("minmax", "percentile", "entropy", "mse"), default="mse",
+                   help="how activation ranges are chosen (default: mse, the clipping range "
+                        "with the smallest squared quantization error)")
+    q.add_argument("--no-equalize", action="store_true",
+                   help="skip cross-layer equalization of channel ranges before calibration")
+    q.add_argument("--no-pixel-input", action="store_true",
+                   help="quantize the normalized input instead of giving the first "
+                        "convolution the exact pixels")
     q.add_argument("--float-layers", metavar="NAME,...",
                    help="layers to keep in float32 (names as `predict info --json` lists them)")
     q.add_argument("--max-layer-error", type=float, metavar="E",
                    help="keep float32 the layers whose own relative error passes E")
+    q.add_argument("--fallback-budget", type=int, metavar="BYTES",
+                   help="keep float32 the layers whose int8 error moves the output most "
+                        "(measured one at a time on calibration photos), while their float "
+                        "weights add at most BYTES to the file")
     q.add_argument("--min-agreement", type=float, metavar="X",
                    help="fail when int8 top-1 agreement with float32 is below X (0..1)")
     p.set_defaults(run=_convert)

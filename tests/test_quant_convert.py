@@ -66,7 +66,10 @@ def test_int8_convert_runs_and_reports(setup, capsys):
     dtypes = {t["dtype"] for t in m.header["tensors"]}
     assert dtypes == {"float32", "uint8"}
     ops = [layer["op"] for layer in m.header["layers"]]
-    assert ops[0] == "quantize" and "dequantize" in ops
+    # the first conv reads exact pixels: float pad + depthwise 1x1 undo the normalization
+    assert ops[:3] == ["pad", "depthwise", "quantize"] and "dequantize" in ops
+    pixels = m.header["tensors"][m.header["layers"][2]["output"]]
+    assert (pixels["scale"], pixels["zero_point"]) == (1.0, 0)
     m.close()
     with predict.load(str(setup / "q.pnet")) as net:
         scores = net.run(np.zeros((1, 3, 24, 24), np.float32))
@@ -94,3 +97,24 @@ def test_min_agreement_gate_fails_conversion(setup, capsys):
 def test_unknown_float_layer_is_refused(setup, capsys):
     assert _convert(setup, "--float-layers", "nope") != 0
     assert "nope" in capsys.readouterr().err
+
+
+def test_no_pixel_input_quantizes_the_normalized_input(setup):
+    assert _convert(setup, "--method", "mse", "--no-pixel-input", "--no-equalize") == 0
+    m = read_pnet(str(setup / "q.pnet"))
+    assert m.header["layers"][0]["op"] == "quantize"
+    assert m.header["quantization"]["method"] == "mse"
+    m.close()
+
+
+def test_fallback_budget_keeps_the_most_sensitive_layers_float(setup, capsys):
+    # 9 photos: 7 calibrate (every fourth of them validates the fallback), 2 + crops held out
+    assert _convert(setup, "--fallback-budget", "100000", "--min-agreement", "0") == 0
+    m = read_pnet(str(setup / "q.pnet"))
+    q = m.header["quantization"]
+    assert q["validation_images"] >= 1
+    for name, why in q["fallback"].items():
+        assert why.startswith("sensitivity"), (name, why)
+    float_names = set(q["float_layers"])
+    assert set(q["fallback"]) <= float_names
+    m.close()
