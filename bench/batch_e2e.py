@@ -3,7 +3,11 @@ against the naive pipeline a user would write (Pillow full decode + resize,
 onnxruntime, one photo at a time), in one run, interleaved in rounds.  Also
 splits each side's time into decoding and inference.
 
-    python bench/batch_e2e.py [--photos 24] [--rounds 2]
+    python bench/batch_e2e.py [--photos 24] [--rounds 2] [--model PNET]
+
+``--model`` runs predict tag with that .pnet of the same MobileNetV2 (e.g. the int8 one from
+``make model-int8``) instead of the float32 model built here; the naive side keeps onnxruntime
+on the float32 ONNX, which is what its user would have.
 
 Needs the dev extra (onnxruntime, scikit-image) and the MobileNetV2 weights
 package.  One core each: predict with one worker process, onnxruntime with
@@ -95,6 +99,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model", help="the .pnet predict tag runs (default: float32, built here)")
     args = parser.parse_args()
     import onnxruntime as ort
     from converters.default_model import build
@@ -102,6 +107,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         model, onnx_path = os.path.join(tmp, "m.pnet"), os.path.join(tmp, "m.onnx")
         build(model, onnx_path=onnx_path)
+        if args.model:
+            model = os.path.abspath(args.model)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -131,7 +138,8 @@ def main():
     print(f"decoding alone, one thread: full decode + resize {full:.1f} ms/photo, predict's "
           f"draft-mode preprocess {draft:.1f} ms/photo ({full / draft:.1f}x)")
     print(f"predict tag / naive: {rates['predict tag'] / rates['naive']:.2f}x "
-          f"({n} JPEGs of 1632x1224, MobileNetV2 float32)")
+          f"({n} JPEGs of 1632x1224, MobileNetV2; predict ran "
+          f"{os.path.basename(args.model) if args.model else 'float32'})")
 
 
 if __name__ == "__main__":
