@@ -10,8 +10,9 @@ splits each side's time into decoding and inference.
 on the float32 ONNX, which is what its user would have.
 
 Needs the dev extra (onnxruntime, scikit-image) and the MobileNetV2 weights
-package.  One core each: predict with one worker process, onnxruntime with
-one intra-op thread.  Read /work/shared/MEASURING.md before trusting a number.
+package.  One core for both, the process pinned to it (its children inherit that):
+predict with one worker process, onnxruntime with one intra-op thread.  Read
+/work/shared/MEASURING.md before trusting a number.
 """
 import argparse
 import os
@@ -101,6 +102,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--model", help="the .pnet predict tag runs (default: float32, built here)")
     args = parser.parse_args()
+    # "Per core" means one core: predict's worker decodes on a thread beside the C core, which
+    # would otherwise use a second one. The worker processes inherit this affinity.
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     import onnxruntime as ort
     from converters.default_model import build
 
