@@ -107,7 +107,7 @@ _LIVE = weakref.WeakSet()
 
 def _after_fork_in_child():
     for net in list(_LIVE):
-        net._lock = threading.Lock()
+        net._lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -512,7 +512,7 @@ class NativeNet:
     """
 
     def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # profile() runs under it
         self._net = None
         self._max_batch = _i32(max_batch, "max_batch")
         b = _Builder(header, arrays)
@@ -650,6 +650,31 @@ class NativeNet:
             status = lib.pd_net_run(self._net, batch, self._in_ptrs, self._out_ptrs, self._err, _ERR_SIZE)
             self._check(status, self._err, "running the network")
         return outputs
+
+    def profile(self, inputs, runs=10):
+        """Seconds per layer (a list, in execution order): the median over
+        ``runs`` runs of ``inputs``, each layer timed with a monotonic clock
+        inside the C core.  For benchmarks (bench/profile_layers.py).
+
+        >>> per_layer = net.profile([np.zeros((1, 224, 224, 3), np.float32)], runs=20)  # doctest: +SKIP
+        """
+        n = len(self._names)
+        seconds = ffi.new("double[]", max(n, 1))
+        samples = []
+        for _ in range(runs):
+            for i in range(n):
+                seconds[i] = 0.0
+            with self._lock:
+                if self._net is None:
+                    raise NativeError("the network is closed", status="PD_ERR_STATE")
+                self._check(lib.pd_net_set_profile(self._net, seconds, n, self._err, _ERR_SIZE), self._err,
+                            "profiling")
+                try:
+                    self.run(inputs)
+                finally:
+                    lib.pd_net_set_profile(self._net, ffi.NULL, 0, self._err, _ERR_SIZE)
+            samples.append([seconds[i] for i in range(n)])
+        return list(np.median(np.array(samples), axis=0)) if samples else []
 
     def close(self):
         """Frees the C network now (idempotent); ``run`` then raises NativeError."""

@@ -79,3 +79,32 @@ def test_a_forked_child_runs_the_net():
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         np.testing.assert_array_equal(net.run([x])[0], want)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_profile_times_every_layer_and_changes_nothing(threads):
+    """NativeNet.profile (pd_net_set_profile, for bench/profile_layers.py): one time per layer,
+    none negative, and a run after it gives the same result as before."""
+    rng = np.random.default_rng(7)
+    g = block_graph(rng)
+    x = to_core(rng.standard_normal((2, 3, 23, 19)).astype(np.float32))
+    with g.build(max_batch=2) as net:
+        net.set_threads(threads)
+        want = net.run([x])
+        seconds = net.profile([x], runs=3)
+        assert len(seconds) == 7
+        assert all(s >= 0 for s in seconds) and sum(seconds) > 0
+        for got, w in zip(net.run([x]), want):
+            np.testing.assert_array_equal(got, w)
+
+
+def test_profile_of_the_wrong_length_is_refused():
+    from predict._native import ffi, lib
+
+    g = block_graph(np.random.default_rng(0))
+    with g.build() as net:
+        err = ffi.new("char[]", 256)
+        seconds = ffi.new("double[]", 3)
+        assert ffi.string(lib.pd_status_name(lib.pd_net_set_profile(net._net, seconds, 3, err, 256))) \
+            == b"PD_ERR_ARGUMENT"
+        assert b"7" in ffi.string(err)

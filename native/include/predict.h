@@ -227,6 +227,13 @@ int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t er
 int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs,
                    void *const *outputs, char *err, size_t err_size);
 
+/* For benchmarks: with seconds not NULL (n_layers doubles, owned by the
+ * caller, alive while set), every later run adds each layer's wall time, from
+ * a monotonic clock, to seconds[layer] (all samples of the batch); NULL stops
+ * it.  Costs two clock reads per layer while set, nothing otherwise. */
+int32_t pd_net_set_profile(pd_net *net, double *seconds, int32_t n_layers, char *err,
+                           size_t err_size);
+
 /* Bytes of the activation arena and of the scratch buffer, for reports. */
 size_t pd_net_arena_bytes(const pd_net *net);
 size_t pd_net_scratch_bytes(const pd_net *net);

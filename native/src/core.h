@@ -59,6 +59,8 @@ struct pd_net {
     int32_t threads;
     pd_pool *pool;    /* NULL with 1 thread */
     long pool_pid;    /* the process that created the pool: a forked child makes its own */
+
+    double *profile;  /* pd_net_set_profile: seconds per layer added by each run, or NULL */
 };
 
 /* Writes a message to err (if any) and returns status; err always ends up

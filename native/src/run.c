@@ -6,7 +6,9 @@
  * tensors (binary, concat) take a per-input sample stride, 0 for a constant.
  * A layer whose inputs are all constants computes one sample and copies it to
  * the others, so no other kernel needs to know about constants. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, for pd_net_set_profile */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -314,6 +316,25 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
         memcpy(y + n * elems, y, elems * sizeof(float));
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int32_t pd_net_set_profile(pd_net *net, double *seconds, int32_t n_layers, char *err, size_t err_size)
+{
+    pd_fail(err, err_size, PD_OK, "%s", "");
+    if (net == NULL)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "net is NULL");
+    if (seconds != NULL && n_layers != net->n_layers)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "profile of %d layers, the net has %d",
+                       (int)n_layers, (int)net->n_layers);
+    net->profile = seconds;
+    return PD_OK;
+}
+
 int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *const *outputs,
                    char *err, size_t err_size)
 {
@@ -349,8 +370,16 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
             size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
             memcpy(tensor_arena(net, t), (const unsigned char *)inputs[i] + s * sample, sample);
         }
-        for (int32_t l = 0; l < net->n_layers; l++)
-            execute(net, &net->layers[l], 1);
+        if (net->profile == NULL) {
+            for (int32_t l = 0; l < net->n_layers; l++)
+                execute(net, &net->layers[l], 1);
+        } else {
+            for (int32_t l = 0; l < net->n_layers; l++) {
+                const double t0 = now_seconds();
+                execute(net, &net->layers[l], 1);
+                net->profile[l] += now_seconds() - t0;
+            }
+        }
         for (int32_t i = 0; i < net->n_outputs; i++) {
             int32_t t = net->outputs[i];
             size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
