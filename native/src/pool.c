@@ -176,3 +176,35 @@ void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx)
         pthread_mutex_unlock(&pool->lock);
     }
 }
+
+pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit, size_t col_unit)
+{
+    pd_gemm_tiles t = {.mt = m, .nt = n, .row_tiles = 1, .col_tiles = 1};
+    const size_t want = threads > 1 ? 4 * (size_t)threads : 1;
+    if (want == 1 || m == 0 || n == 0)
+        return t;
+    const size_t most_rows = (m + row_unit - 1) / row_unit, most_cols = (n + col_unit - 1) / col_unit;
+    size_t row_tiles = most_rows < want ? most_rows : want, col_tiles = 1;
+    if (row_tiles < want) {
+        col_tiles = (want + row_tiles - 1) / row_tiles;
+        if (col_tiles > most_cols)
+            col_tiles = most_cols;
+    }
+    t.mt = ((m + row_tiles - 1) / row_tiles + row_unit - 1) / row_unit * row_unit;
+    t.nt = ((n + col_tiles - 1) / col_tiles + col_unit - 1) / col_unit * col_unit;
+    t.row_tiles = (m + t.mt - 1) / t.mt;
+    t.col_tiles = (n + t.nt - 1) / t.nt;
+    return t;
+}
+
+size_t pd_plan_row_part(int32_t threads, size_t rows, size_t samples)
+{
+    if (samples == 0)
+        samples = 1;
+    size_t chunks = threads > 1 ? (4 * (size_t)threads + samples - 1) / samples : 1;
+    if (chunks > rows)
+        chunks = rows;
+    if (chunks == 0)
+        chunks = 1;
+    return rows > 0 ? (rows + chunks - 1) / chunks : 1;
+}

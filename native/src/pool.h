@@ -26,4 +26,21 @@ void pd_pool_free(pd_pool *pool);
 /* Runs the tasks; a NULL pool runs them all on the caller. */
 void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx);
 
+/* How a layer is cut into parts for pd_pool_run: about 4 per thread, so a
+ * thread the OS delays leaves little for the others to wait on. */
+
+/* An m x n GEMM in tiles of mt rows (a multiple of row_unit) and nt columns
+ * (a multiple of col_unit), preferring to cut rows (each column cut re-reads
+ * A): row_tiles x col_tiles tasks, one task of the whole GEMM with 1 thread. */
+typedef struct pd_gemm_tiles {
+    size_t mt, nt, row_tiles, col_tiles;
+} pd_gemm_tiles;
+pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit,
+                                 size_t col_unit);
+
+/* Rows per part when `samples` samples of `rows` output rows each are cut
+ * into parts of whole rows (one part per sample with 1 thread); each sample
+ * then has (rows + part - 1) / part parts. */
+size_t pd_plan_row_part(int32_t threads, size_t rows, size_t samples);
+
 #endif

@@ -61,30 +61,15 @@ static void gemm_task(void *p, size_t t, int32_t worker)
                j->bias != NULL ? j->bias + c0 : NULL, &part, j->y + i0 * j->ldc + c0, j->ldc);
 }
 
-/* About 4 tiles per thread, rows in multiples of 12 and columns in whole
- * panels, preferring to cut rows (each column cut re-reads A). */
+/* Tiles as run.c's float GEMM (pd_plan_gemm_tiles). */
 static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const uint8_t *a, size_t lda,
                      const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
 {
+    const pd_gemm_tiles t = pd_plan_gemm_tiles(net->threads, m, n, 12, PD_PANEL);
     job j = {.net = net, .k = net->kernels->q8, .rq = rq, .x = a, .w = b, .bias = bias, .y = c,
-             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = m, .nt = n};
-    const size_t want = net->threads > 1 ? 4 * (size_t)net->threads : 1;
-    size_t row_tiles = 1, col_tiles = 1;
-    if (want > 1) {
-        const size_t most_rows = (m + 11) / 12, most_cols = (n + PD_PANEL - 1) / PD_PANEL;
-        row_tiles = most_rows < want ? most_rows : want;
-        if (row_tiles < want) {
-            col_tiles = (want + row_tiles - 1) / row_tiles;
-            if (col_tiles > most_cols)
-                col_tiles = most_cols;
-        }
-        j.mt = ((m + row_tiles - 1) / row_tiles + 11) / 12 * 12;
-        j.nt = ((n + col_tiles - 1) / col_tiles + PD_PANEL - 1) / PD_PANEL * PD_PANEL;
-        row_tiles = (m + j.mt - 1) / j.mt;
-        col_tiles = (n + j.nt - 1) / j.nt;
-    }
-    j.n_col_tiles = col_tiles;
-    pd_pool_run(net->pool, row_tiles * col_tiles, gemm_task, &j);
+             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = t.mt, .nt = t.nt,
+             .n_col_tiles = t.col_tiles};
+    pd_pool_run(net->pool, t.row_tiles * t.col_tiles, gemm_task, &j);
 }
 
 static void conv_task(void *p, size_t t, int32_t worker)
@@ -129,10 +114,7 @@ static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, const u
     const size_t rows = (size_t)s.out.h;
     job j = {.net = net, .k = net->kernels->q8, .s = &s, .rq = rq, .x = x, .w = layer->weights,
              .bias = layer->bias, .y = y, .z_in = z_in};
-    size_t chunks = net->threads > 1 ? 4 * (size_t)net->threads : 1;
-    if (chunks > rows)
-        chunks = rows;
-    j.part = (rows + chunks - 1) / chunks;
+    j.part = pd_plan_row_part(net->threads, rows, 1);
     pd_pool_run(net->pool, (rows + j.part - 1) / j.part, depthwise_task, &j);
 }
 
