@@ -7,7 +7,13 @@
  * 5x5) while the block walks along a chunk of the output row sized so its
  * input rows stay in L1.  Border pixels and other kernels go over the taps
  * inside the input only.  Output stage in registers for none / relu / clip /
- * leakyrelu, by the reference otherwise. */
+ * leakyrelu, by the reference otherwise.
+ *
+ * A 1x1 kernel is a per-channel affine map: at stride 1 without padding the
+ * rows [r0, r1) are one contiguous run of floats, walked 16 at a time against
+ * the weights and biases repeated with the period lcm(c, 16) (c <= 16, e.g.
+ * the 3 channels of an image's pixel rewrite); other 1x1 cases go through the
+ * interior blocks like 3x3. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
@@ -115,6 +121,48 @@ static void interior5(const pd_window_shape *s, const float *x0, const float *w,
     }
 }
 
+static void interior1(const pd_window_shape *s, const float *x0, const float *w, const float *bias,
+                      const pd_act_params *act, float *yrow, int32_t ow0, int32_t ow1)
+{
+    const size_t c = (size_t)s->in.c;
+    const int32_t step = chunk(s, 1);
+    for (int32_t a = ow0; a < ow1; a += step) {
+        const int32_t e = ow1 - a < step ? ow1 : a + step;
+        for (size_t ch = 0; ch < c; ch += 16)
+            interior_block(1, s, x0, w, bias, act, yrow, a, e, ch, c - ch < 16 ? c - ch : 16);
+    }
+}
+
+/* The 1x1, stride 1, unpadded case with c <= 16: n = pixels * c contiguous
+ * floats, y[i] = act(x[i] * w[i % c] + bias[i % c]). */
+static void affine_run(size_t c, const float *x, const float *w, const float *bias,
+                       const pd_act_params *act, float *y, size_t n)
+{
+    /* period lcm(c, 16) floats: at most 16 registers of weights and biases */
+    size_t period = 16;
+    while (period % c != 0)
+        period += 16;
+    const size_t regs = period / 16;
+    float wp[256], bp[256];
+    for (size_t i = 0; i < period; i++) {
+        wp[i] = w[i % c];
+        bp[i] = bias != NULL ? bias[i % c] : 0.0f;
+    }
+    const int in = inreg(act);
+    size_t i = 0;
+    while (i < n) {
+        for (size_t r = 0; r < regs && i < n; r++, i += 16) {
+            const size_t left = n - i;
+            const __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + i),
+                                             _mm512_loadu_ps(wp + 16 * r), _mm512_loadu_ps(bp + 16 * r));
+            _mm512_mask_storeu_ps(y + i, mask, in ? act16(v, act) : v);
+        }
+    }
+    if (!in)
+        pd_act_f32_ref(y, y, n, act);
+}
+
 /* [lo, hi) of the taps t < k whose coordinate start + t * dilation is in [0, n). */
 static void tap_range(int64_t start, int32_t k, int32_t dilation, int32_t n, int32_t *lo, int32_t *hi)
 {
@@ -177,9 +225,15 @@ void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const flo
                              int32_t r1)
 {
     const int K = s->kernel_h;
-    const int fast = s->kernel_h == s->kernel_w && (K == 3 || K == 5) && s->dilation_h == 1 &&
+    const int fast = s->kernel_h == s->kernel_w && (K == 1 || K == 3 || K == 5) && s->dilation_h == 1 &&
                      s->dilation_w == 1;
     const size_t c = (size_t)s->in.c;
+    if (K == 1 && s->kernel_w == 1 && c <= 16 && s->stride_h == 1 && s->stride_w == 1 &&
+        s->pad_top == 0 && s->pad_left == 0 && s->in.w == s->out.w) {
+        const size_t row = (size_t)s->out.w * c;
+        affine_run(c, x + (size_t)r0 * row, w, bias, act, y + (size_t)r0 * row, (size_t)(r1 - r0) * row);
+        return;
+    }
     int32_t hlo = 0, hhi = 0, wlo = 0, whi = 0;
     if (fast) {
         interior_range(s->out.h, s->in.h, K, s->stride_h, s->pad_top, &hlo, &hhi);
@@ -195,7 +249,9 @@ void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const flo
         for (int32_t ow = 0; ow < wlo; ow++)
             border(s, x, w, bias, act, yrow + (size_t)ow * c, oh, ow);
         const float *x0 = x + (size_t)((int64_t)oh * s->stride_h - s->pad_top) * (size_t)s->in.w * c;
-        if (K == 3)
+        if (K == 1)
+            interior1(s, x0, w, bias, act, yrow, wlo, whi);
+        else if (K == 3)
             interior3(s, x0, w, bias, act, yrow, wlo, whi);
         else
             interior5(s, x0, w, bias, act, yrow, wlo, whi);
