@@ -433,6 +433,26 @@ def markdown(res):
     return "\n".join(lines)
 
 
+def latency_only(present, rounds, calls, x1):
+    """The quick check while working on kernels: batch-1 medians and ratios, 1 and 2 threads.
+    Besides the ratio of the medians, the median of the per-round ratios: each round's engines
+    ran in the same few hundred milliseconds of a shared machine."""
+    print(f"load average {os.getloadavg()[0]:.1f} at the start; {rounds} rounds of {calls} calls")
+    for threads in (1, 2):
+        times, medians = timed_rounds(present, threads, 1, rounds, calls, x1)
+        stats = latency_stats(times, medians)
+        line = ", ".join(f"{e} {v['median_ms']:.2f} ms" for e, v in stats.items())
+        print(f"{threads} thread(s): {line}")
+        for kind in ("f32", "int8"):
+            p, o = f"predict-{kind}", f"ort-{kind}"
+            if p in medians and o in medians:
+                per_round = [a / b for a, b in zip(medians[p], medians[o])]
+                print(f"  {kind:<5} ratio of medians {stats[p]['median_ms'] / stats[o]['median_ms']:.3f}, "
+                      f"median of round ratios {float(np.median(per_round)):.3f} "
+                      f"(rounds {min(per_round):.3f}-{max(per_round):.3f})")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per figure")
@@ -440,6 +460,8 @@ def main(argv=None):
     ap.add_argument("--work", default=str(ROOT / "build" / "bench"), help="models and tools")
     ap.add_argument("--int8-model", help="a predict int8 .pnet of the same MobileNetV2")
     ap.add_argument("--out", help="the JSON result file (default bench/results/<date>-<cpu>.json)")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="batch-1 latency ratios only (1 and 2 threads), printed, no result file")
     ap.add_argument("--markdown", metavar="JSON", help="print a result file as the README's table")
     args = ap.parse_args(argv)
     if args.markdown:
@@ -455,6 +477,8 @@ def main(argv=None):
     x1 = np.ascontiguousarray(preprocess(photos[0], PREPROCESS)[None], dtype=np.float32)
     x8 = np.concatenate([x1] * 8)
 
+    if args.latency_only:
+        return latency_only(present, args.rounds, args.calls, x1)
     first_peak = measure_peak(work)
     res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "cpu": cpu_name(), "machine": platform.machine(), "cpu_count": os.cpu_count(),

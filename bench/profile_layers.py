@@ -139,7 +139,7 @@ def print_pairs(ours, theirs):
         k = layer_key(name)
         # onnxruntime names a fused conv after its batch norm: the linear projection of
         # block N (conv.2 here) is its conv.3, features.1's (conv.1 here) its conv.2.
-        if k not in a or groups.get(k, "").startswith("depthwise") and not name.split(".")[4:5] == ["2"]:
+        if k not in a:
             block, _, idx = k.rpartition(".")
             if idx.isdigit() and f"{block}.{int(idx) - 1}" in a:
                 k = f"{block}.{int(idx) - 1}"
