@@ -60,6 +60,8 @@ struct pd_net {
     pd_pool *pool;    /* NULL with 1 thread */
     long pool_pid;    /* the process that created the pool: a forked child makes its own */
 
+    int32_t *fuse;    /* per layer (fuse.c): n > 1 starts a group of n layers run as one, -1 inside one, 0 alone */
+
     double *profile;  /* pd_net_set_profile: seconds per layer added by each run, or NULL */
 };
 
@@ -130,6 +132,12 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
  * dequantize), and runs one such layer on batch samples. */
 int pd_layer_is_q8(const pd_net *net, const pd_layer_desc *layer);
 void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch);
+
+/* fuse.c: which expand -> depthwise (-> project) layers run as one group
+ * (net->fuse; reads is scratch for n_tensors counts) and the most scratch
+ * bytes one thread needs for a group; and one group's run. */
+int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes);
+void pd_run_fused(const pd_net *net, int32_t l);
 
 /* Bytes of one element of a tensor of this dtype (uint8: 1, others 4). */
 static inline size_t pd_dtype_size(int32_t dtype)

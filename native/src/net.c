@@ -154,6 +154,7 @@ void pd_net_free(pd_net *net)
     free(net->outputs);
     free(net->elems);
     free(net->offset);
+    free(net->fuse);
     if (net->pool_pid == (long)getpid())
         pd_pool_free(net->pool); /* in a forked child the workers are the parent's: leave them */
     for (int32_t l = 0; net->packed != NULL && l < net->n_layers; l++)

@@ -51,6 +51,19 @@ static void lifetimes(const pd_net *net, int32_t *first, int32_t *last)
     for (int32_t t = 0; t < net->n_tensors; t++)
         if (net->tensors[t].data != NULL)
             first[t] = last[t] = -1;
+    /* A fused group (fuse.c) keeps its wide tensors in thread scratch, and
+     * reads its input while it writes its output band by band: the input
+     * lives until the group's last layer. */
+    for (int32_t l = 0; l < net->n_layers; l++) {
+        const int32_t n = net->fuse[l];
+        if (n < 2)
+            continue;
+        const int32_t x = net->layers[l].inputs[0];
+        if (first[x] >= 0 && last[x] < l + n - 1)
+            last[x] = l + n - 1;
+        for (int32_t j = 0; j < n - 1; j++)
+            first[net->layers[l + j].output] = last[net->layers[l + j].output] = -1;
+    }
 }
 
 /* Places spans[0..n) in order; placed[0..) is kept sorted by offset. */
@@ -88,7 +101,7 @@ static int place(span *spans, int32_t n, span **placed, size_t *arena_bytes)
     return 1;
 }
 
-static int32_t plan_arena(pd_net *net, char *err, size_t err_size)
+static int32_t plan_arena(pd_net *net, size_t *fused_scratch, char *err, size_t err_size)
 {
     size_t n = net->n_tensors > 0 ? (size_t)net->n_tensors : 1;
     int32_t *first = malloc(n * sizeof(int32_t));
@@ -101,6 +114,8 @@ static int32_t plan_arena(pd_net *net, char *err, size_t err_size)
         st = pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if ((st = pd_plan_fusion(net, first, fused_scratch)) != PD_OK) /* first: scratch counts */
+        goto done;
     lifetimes(net, first, last);
     for (int32_t t = 0; t < net->n_tensors; t++) {
         net->offset[t] = PD_NO_OFFSET;
@@ -133,9 +148,8 @@ done:
 
 /* Each thread has its own scratch for one conv task (PD_CONV_TILE output
  * pixels of one sample), so it scales with neither the batch nor the image. */
-static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
+static int32_t plan_scratch(pd_net *net, size_t most, char *err, size_t err_size)
 {
-    size_t most = 0;
     for (int32_t l = 0; l < net->n_layers; l++) {
         const pd_layer_desc *layer = &net->layers[l];
         if (layer->op != PD_OP_CONV)
@@ -162,8 +176,12 @@ static int32_t plan_scratch(pd_net *net, char *err, size_t err_size)
 
 int32_t pd_plan(pd_net *net, char *err, size_t err_size)
 {
-    int32_t st = plan_arena(net, err, err_size);
+    size_t fused = 0;
+    net->fuse = calloc(net->n_layers > 0 ? (size_t)net->n_layers : 1, sizeof(int32_t));
+    if (net->fuse == NULL)
+        return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory");
+    int32_t st = plan_arena(net, &fused, err, err_size);
     if (st != PD_OK)
         return st;
-    return plan_scratch(net, err, err_size);
+    return plan_scratch(net, fused, err, err_size);
 }

@@ -1,0 +1,286 @@
+/* fuse.c: an inverted-residual block's expand 1x1 conv -> depthwise conv
+ * (-> project 1x1 conv) run band by band, so the wide tensors between them
+ * never leave the cache.
+ *
+ * MobileNet-style blocks widen a tensor 6x with a 1x1 conv, filter it with a
+ * depthwise conv and narrow it again with a 1x1 conv.  Layer by layer, the
+ * wide tensors (4.8 MB float32 at 112x112x96) are written to memory and read
+ * back.  Here the depthwise output rows are taken in bands of a few rows: the
+ * expand GEMM computes only the input rows the band needs into a per-thread
+ * buffer (rows the previous band already computed are moved to its front, not
+ * recomputed), the depthwise kernel runs on that buffer as on a short image,
+ * and the project GEMM consumes its output rows at once.  Every output value
+ * is the same sum in the same order as layer by layer (GEMM rows do not
+ * depend on the tile that computed them; a band's depthwise shape keeps each
+ * pixel's taps and its border or interior case), so results are bit for bit
+ * those of the unfused run.
+ *
+ * A group is fused when the expand and depthwise (and project) layers follow
+ * each other, share a precision (float32, or int8 throughout), each
+ * intermediate tensor is read by the next layer only and is no net output,
+ * and the wide tensor is large enough for memory traffic to matter. */
+#include <string.h>
+
+#include "core.h"
+#include "kernels/q8.h"
+#include "kernels/ref/ref.h"
+
+/* The wide tensor of a group is at least this large (smaller ones stay in L2
+ * layer by layer), and a band's expand buffer at most this large. */
+#ifndef FUSE_MIN_BYTES
+#define FUSE_MIN_BYTES ((size_t)512 * 1024)
+#endif
+#ifndef BAND_BYTES
+#define BAND_BYTES ((size_t)160 * 1024)
+#endif
+
+static int is_pointwise(const pd_net *net, const pd_layer_desc *layer, int q8)
+{
+    if (layer->op != PD_OP_CONV)
+        return 0;
+    pd_window_shape s = pd_layer_window(net, layer);
+    return q8 ? pd_conv_q8_is_pointwise(&s) : pd_conv_is_pointwise(&s);
+}
+
+static int layer_q8(const pd_net *net, const pd_layer_desc *layer)
+{
+    return net->tensors[layer->output].dtype == PD_U8;
+}
+
+/* How many times each tensor is read (a net output counts as a read). */
+static void count_reads(const pd_net *net, int32_t *reads)
+{
+    for (int32_t t = 0; t < net->n_tensors; t++)
+        reads[t] = 0;
+    for (int32_t l = 0; l < net->n_layers; l++)
+        for (int32_t j = 0; j < net->layers[l].n_inputs; j++)
+            reads[net->layers[l].inputs[j]]++;
+    for (int32_t i = 0; i < net->n_outputs; i++)
+        reads[net->outputs[i]]++;
+}
+
+/* Depthwise output rows per band: the expand buffer of the rows they need
+ * stays within BAND_BYTES (at least one row). */
+static size_t band_rows(const pd_window_shape *d, size_t esize)
+{
+    const size_t row = (size_t)d->in.w * (size_t)d->in.c * esize;
+    const size_t extent = (size_t)(d->kernel_h - 1) * (size_t)d->dilation_h + 1;
+    const size_t fit = BAND_BYTES / (row > 0 ? row : 1);
+    if (fit <= extent)
+        return 1;
+    const size_t r = (fit - extent) / (size_t)d->stride_h + 1;
+    return r < (size_t)d->out.h ? r : (size_t)d->out.h;
+}
+
+/* Bytes of one thread's buffers for group starting at layer l: the expand
+ * rows of a band, then (with a project layer) the depthwise rows. */
+static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes)
+{
+    const pd_layer_desc *dl = &net->layers[l + 1];
+    const pd_window_shape d = pd_layer_window(net, dl);
+    const size_t esize = pd_dtype_size(net->tensors[dl->output].dtype);
+    const size_t r = band_rows(&d, esize);
+    const size_t extent = (size_t)(d.kernel_h - 1) * (size_t)d.dilation_h + 1;
+    size_t in_rows = (r - 1) * (size_t)d.stride_h + extent;
+    if (in_rows > (size_t)d.in.h)
+        in_rows = (size_t)d.in.h;
+    size_t a = in_rows * (size_t)d.in.w * (size_t)d.in.c * esize + 64; /* + slack for 16-byte loads */
+    size_t b = n == 3 ? r * (size_t)d.out.w * (size_t)d.out.c * esize + 64 : 0;
+    pd_size_align(a, &a); /* small: a few hundred KiB at most */
+    pd_size_align(b, &b);
+    *band_bytes = a;
+    return a + b;
+}
+
+int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
+{
+    *scratch_bytes = 0;
+    count_reads(net, reads);
+    for (int32_t l = 0; l < net->n_layers; l++)
+        net->fuse[l] = 0;
+    for (int32_t l = 0; l + 1 < net->n_layers; l++) {
+        const pd_layer_desc *e = &net->layers[l], *d = &net->layers[l + 1];
+        const int q8 = layer_q8(net, e);
+        if (!is_pointwise(net, e, q8) || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
+            d->inputs[0] != e->output || reads[e->output] != 1 ||
+            net->tensors[e->inputs[0]].data != NULL)
+            continue;
+        const pd_tensor_desc *wide = &net->tensors[e->output];
+        if ((size_t)wide->h * (size_t)wide->w * (size_t)wide->c * pd_dtype_size(wide->dtype) < FUSE_MIN_BYTES)
+            continue;
+        int32_t n = 2;
+        if (l + 2 < net->n_layers) {
+            const pd_layer_desc *p = &net->layers[l + 2];
+            if (is_pointwise(net, p, q8) && layer_q8(net, p) == q8 && p->inputs[0] == d->output &&
+                reads[d->output] == 1)
+                n = 3;
+        }
+        size_t band;
+        const size_t bytes = group_scratch(net, l, n, &band);
+        if (bytes > *scratch_bytes)
+            *scratch_bytes = bytes;
+        net->fuse[l] = n;
+        for (int32_t j = 1; j < n; j++)
+            net->fuse[l + j] = -1;
+        l += n - 1;
+    }
+    return PD_OK;
+}
+
+static pd_act_params act_of(const pd_layer_desc *layer)
+{
+    pd_act_params act;
+    act.kind = layer->act;
+    act.alpha = layer->act_alpha;
+    act.beta = layer->act_beta;
+    return act;
+}
+
+static pd_requant requant_of(const pd_layer_desc *layer)
+{
+    pd_requant rq;
+    rq.mult = layer->q_mult;
+    rq.shift = layer->q_shift;
+    rq.zero = layer->q_zero;
+    rq.lo = layer->q_lo;
+    rq.hi = layer->q_hi;
+    rq.lut = layer->q_lut;
+    return rq;
+}
+
+static void *arena_of(const pd_net *net, int32_t t)
+{
+    return (unsigned char *)net->arena + net->offset[t];
+}
+
+static const void *data_of(const pd_net *net, int32_t t)
+{
+    const pd_tensor_desc *d = &net->tensors[t];
+    return d->data != NULL ? d->data : arena_of(net, t);
+}
+
+/* One group's run: its layers, shapes and where rows go. */
+typedef struct group {
+    const pd_net *net;
+    const pd_layer_desc *e, *d, *p; /* p NULL for a pair */
+    pd_window_shape dw;             /* the depthwise layer's whole shape */
+    int q8;
+    size_t esize, band, part;       /* bytes per element, rows per band, rows per task */
+    const unsigned char *x;         /* the expand layer's input */
+    unsigned char *y;               /* the last layer's output */
+} group;
+
+/* Expand rows [r0, r1) of the wide tensor into dst. */
+static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst)
+{
+    const pd_layer_desc *e = g->e;
+    const size_t w = (size_t)g->dw.in.w, cin = (size_t)g->net->tensors[e->inputs[0]].c;
+    const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
+    const unsigned char *a = g->x + r0 * w * cin * g->esize;
+    if (g->q8) {
+        const pd_requant rq = requant_of(e);
+        g->net->kernels->q8->gemm(m, cout, cin, a, cin, e->weights, e->bias, &rq, dst, cout);
+    } else {
+        const pd_act_params act = act_of(e);
+        g->net->kernels->gemm_f32(m, cout, cin, (const float *)(const void *)a, cin, e->weights,
+                                  e->bias, (float *)(void *)dst, cout, &act);
+    }
+}
+
+/* Project rows [r0, r1) of the depthwise output (in src) into the output. */
+static void project_rows(const group *g, size_t r0, size_t r1, const unsigned char *src)
+{
+    const pd_layer_desc *p = g->p;
+    const size_t w = (size_t)g->dw.out.w, cin = (size_t)g->dw.out.c;
+    const size_t cout = (size_t)g->net->tensors[p->output].c, m = (r1 - r0) * w;
+    unsigned char *c = g->y + r0 * w * cout * g->esize;
+    if (g->q8) {
+        const pd_requant rq = requant_of(p);
+        g->net->kernels->q8->gemm(m, cout, cin, src, cin, p->weights, p->bias, &rq, c, cout);
+    } else {
+        const pd_act_params act = act_of(p);
+        g->net->kernels->gemm_f32(m, cout, cin, (const float *)(const void *)src, cin, p->weights,
+                                  p->bias, (float *)(void *)c, cout, &act);
+    }
+}
+
+/* The depthwise layer on a band: output rows [r0, r1) from the wide rows
+ * [lo, hi) held in src, as a short image whose top padding is what remains
+ * of the layer's (the band holds every row its outputs read). */
+static void depthwise_rows(const group *g, size_t r0, size_t r1, size_t lo, size_t hi,
+                           const unsigned char *src, unsigned char *dst)
+{
+    pd_window_shape s = g->dw;
+    s.in.h = (int32_t)(hi - lo);
+    s.out.h = (int32_t)(r1 - r0);
+    s.pad_top = (int32_t)((int64_t)g->dw.pad_top + (int64_t)lo - (int64_t)r0 * g->dw.stride_h);
+    const int64_t extent = (int64_t)(s.kernel_h - 1) * s.dilation_h + 1;
+    const int64_t below = ((int64_t)s.out.h - 1) * s.stride_h + extent - s.in.h - s.pad_top;
+    s.pad_bottom = below > 0 ? (int32_t)below : 0;
+    const pd_layer_desc *d = g->d;
+    if (g->q8) {
+        const pd_requant rq = requant_of(d);
+        g->net->kernels->q8->depthwise(&s, src, g->net->tensors[d->inputs[0]].zero_point, d->weights,
+                                      d->bias, &rq, dst, 0, s.out.h);
+    } else {
+        const pd_act_params act = act_of(d);
+        g->net->kernels->depthwise_f32(&s, (const float *)(const void *)src, d->weights, d->bias, &act,
+                                       (float *)(void *)dst, 0, s.out.h);
+    }
+}
+
+/* Task t: depthwise output rows [t * part, ...), band after band. */
+static void group_task(void *ctx, size_t t, int32_t worker)
+{
+    const group *g = ctx;
+    const pd_window_shape *s = &g->dw;
+    const size_t rows = (size_t)s->out.h, first = t * g->part;
+    const size_t last = rows - first < g->part ? rows : first + g->part;
+    const size_t wide_row = (size_t)s->in.w * (size_t)s->in.c * g->esize;
+    const size_t out_row = (size_t)s->out.w * (size_t)s->out.c * g->esize;
+    const int64_t extent = (int64_t)(s->kernel_h - 1) * s->dilation_h + 1;
+    unsigned char *scratch = (unsigned char *)g->net->scratch + (size_t)worker * g->net->thread_scratch_bytes;
+    size_t band_bytes;
+    group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes);
+    unsigned char *wide = scratch, *mid = scratch + band_bytes;
+    size_t have_lo = 0, have_hi = 0; /* wide rows in `wide`, from its start */
+    for (size_t r0 = first; r0 < last; r0 += g->band) {
+        const size_t r1 = last - r0 < g->band ? last : r0 + g->band;
+        const int64_t top = (int64_t)r0 * s->stride_h - s->pad_top;
+        const int64_t bottom = ((int64_t)r1 - 1) * s->stride_h - s->pad_top + extent;
+        const size_t lo = top > 0 ? (size_t)top : 0;
+        const size_t hi = bottom < s->in.h ? (size_t)bottom : (size_t)s->in.h;
+        size_t from = lo;
+        if (have_hi > lo && have_lo <= lo) { /* keep the rows this band shares with the last */
+            memmove(wide, wide + (lo - have_lo) * wide_row, (have_hi - lo) * wide_row);
+            from = have_hi;
+        }
+        if (hi > from)
+            expand_rows(g, from, hi, wide + (from - lo) * wide_row);
+        have_lo = lo;
+        have_hi = hi > from ? hi : from;
+        if (g->p != NULL) {
+            depthwise_rows(g, r0, r1, lo, hi, wide, mid);
+            project_rows(g, r0, r1, mid);
+        } else {
+            depthwise_rows(g, r0, r1, lo, hi, wide, g->y + r0 * out_row);
+        }
+    }
+}
+
+void pd_run_fused(const pd_net *net, int32_t l)
+{
+    group g;
+    g.net = net;
+    g.e = &net->layers[l];
+    g.d = &net->layers[l + 1];
+    g.p = net->fuse[l] == 3 ? &net->layers[l + 2] : NULL;
+    g.dw = pd_layer_window(net, g.d);
+    g.q8 = layer_q8(net, g.e);
+    g.esize = g.q8 ? 1 : sizeof(float);
+    g.band = band_rows(&g.dw, g.esize);
+    g.part = pd_plan_row_part(net->threads, (size_t)g.dw.out.h, 1);
+    g.x = data_of(net, g.e->inputs[0]);
+    g.y = arena_of(net, (g.p != NULL ? g.p : g.d)->output);
+    pd_pool_run(net->pool, ((size_t)g.dw.out.h + g.part - 1) / g.part, group_task, &g);
+}

@@ -1,0 +1,128 @@
+"""Fused expand 1x1 -> depthwise (-> project 1x1) groups (native/src/fuse.c): bit for bit the
+layer-by-layer result, float32 and int8, every kernel family this CPU runs, 1 to 3 threads.
+
+A net runs a group fused when its wide tensors are read by the next layer only and are large
+(>= 512 KiB); asking for them as outputs keeps the same layers unfused, which is the reference
+here. The fused net holds no arena memory for the wide tensors, which proves it fused."""
+
+import numpy as np
+import pytest
+
+from native_helpers import Graph, act, to_core, window
+from predict import _native, quant_ref
+from predict._native import NativeNet
+from test_quant_exact import NONE, _blobs, _io, _stage, _tensor
+
+ISAS = ["ref", "avx2", "avx512", "neon", "neondot"]
+
+# (height, width, input channels, wide channels, output channels or None for no project,
+#  depthwise kernel, stride, dilation, pads top/left/bottom/right)
+CASES = [
+    (37, 37, 16, 104, 24, 3, 1, 1, (1, 1, 1, 1)),
+    (38, 41, 8, 96, 40, 3, 2, 1, (1, 1, 1, 1)),
+    (40, 37, 24, 100, None, 3, 2, 1, (0, 0, 1, 1)),
+    (33, 35, 12, 120, 17, 5, 1, 2, (4, 3, 2, 4)),
+    (36, 36, 16, 112, 16, 5, 2, 1, (2, 2, 2, 2)),
+]
+
+
+def _runnable(isa, monkeypatch):
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+
+
+def float_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
+    g = Graph()
+    x = g.input([cin, h, w])
+    e = g.layer("conv", [x], [cw, h, w], **window((1, 1)), groups=1,
+                weight=g.blob(rng.standard_normal((cw, 1, 1, cin)) * 0.3),
+                bias=g.blob(rng.standard_normal(cw)), act=act("clip", 0, 6))
+    ext = (k - 1) * dil + 1
+    ho = (h + pads[0] + pads[2] - ext) // stride + 1
+    wo = (w + pads[1] + pads[3] - ext) // stride + 1
+    d = g.layer("depthwise", [e], [cw, ho, wo], **window((k, k), (stride, stride), (dil, dil), pads),
+                weight=g.blob(rng.standard_normal((k, k, cw))), bias=g.blob(rng.standard_normal(cw)),
+                act=act("relu"))
+    if cout is None:
+        g.output(d)
+        return g, [e]
+    p = g.layer("conv", [d], [cout, ho, wo], **window((1, 1)), groups=1,
+                weight=g.blob(rng.standard_normal((cout, 1, 1, cw)) * 0.2), bias=None, act=act())
+    g.output(p)
+    return g, [e, d]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_float_group_equals_layer_by_layer(case, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(len(case) + case[0])
+    g, inner = float_group(rng, *case)
+    h, w, cin = case[0], case[1], case[2]
+    x = to_core(rng.standard_normal((2, cin, h, w)).astype(np.float32))
+    with g.build(max_batch=2) as fused:
+        y_ids = [o["tensor"] for o in g.header()["outputs"]]
+        with NativeNet(g.header(), g.arrays, max_batch=2, outputs=y_ids + inner) as plain:
+            want = plain.run([x])[0]
+        wide = case[0] * case[1] * case[3] * 4
+        assert fused.arena_bytes < wide  # the wide tensor lives in scratch, not the arena
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
+    ext = (k - 1) * dil + 1
+    ho = (h + pads[0] + pads[2] - ext) // stride + 1
+    wo = (w + pads[1] + pads[3] - ext) // stride + 1
+    arrays = [rng.integers(-127, 128, (cw, 1, 1, cin)).astype(np.int8),
+              rng.integers(-2**14, 2**14, cw).astype(np.int32)]
+    e = {"op": "conv", "name": "expand", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+         "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [1, 1], "strides": [1, 1],
+         "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1}
+    arrays += [rng.integers(-127, 128, (k, k, cw)).astype(np.int8),
+               rng.integers(-2**14, 2**14, cw).astype(np.int32)]
+    d = {"op": "depthwise", "name": "dw", "inputs": [1], "output": 2, "weight": len(arrays) - 2,
+         "bias": len(arrays) - 1, "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [k, k],
+         "strides": [stride, stride], "dilations": [dil, dil], "pads": list(pads)}
+    tensors = [_tensor("x", [cin, h, w], 0.1, rng.integers(0, 256)),
+               _tensor("wide", [cw, h, w], 0.05, rng.integers(0, 256)),
+               _tensor("mid", [cw, ho, wo], 0.07, rng.integers(0, 256))]
+    layers = [e, d]
+    if cout is not None:
+        arrays += [rng.integers(-127, 128, (cout, 1, 1, cw)).astype(np.int8),
+                   rng.integers(-2**14, 2**14, cout).astype(np.int32)]
+        layers.append({"op": "conv", "name": "project", "inputs": [2], "output": 3,
+                       "weight": len(arrays) - 2, "bias": len(arrays) - 1, "act": NONE,
+                       "quant": _stage(rng, arrays, cout), "kernel": [1, 1], "strides": [1, 1],
+                       "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1})
+        tensors.append(_tensor("y", [cout, ho, wo], 0.2, 7))
+    header = _blobs(_io({"tensors": tensors, "layers": layers}), arrays)
+    return header, arrays
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    h, w, cin = case[0], case[1], case[2]
+    # int8 wide tensors are 4x smaller: make them as large again so the group fuses
+    case = (2 * h, 2 * w) + tuple(case[2:])
+    rng = np.random.default_rng(case[0] + case[3])
+    header, arrays = int8_group(rng, *case)
+    x = rng.integers(0, 256, (2,) + quant_ref.core_hwc(header["tensors"][0]["shape"])).astype(np.uint8)
+    y = header["outputs"][0]["tensor"]
+    inner = [layer["output"] for layer in header["layers"][:-1]]
+    with NativeNet(header, arrays, max_batch=2, outputs=[y] + inner) as plain:
+        want = plain.run([x])[0]
+    values = {0: x}
+    for layer in header["layers"]:
+        values[layer["output"]] = quant_ref.run_layer(header, arrays, layer,
+                                                      [values[t] for t in layer["inputs"]])
+    np.testing.assert_array_equal(want, values[y])
+    with NativeNet(header, arrays, max_batch=2) as fused:
+        assert fused.arena_bytes < case[0] * case[1] * case[3] * 4  # (the arena sizes 4 bytes an element)
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)
