@@ -15,14 +15,16 @@ from test_quant_exact import NONE, _blobs, _io, _stage, _tensor
 
 ISAS = ["ref", "avx2", "avx512", "neon", "neondot"]
 
-# (height, width, input channels, wide channels, output channels or None for no project,
-#  depthwise kernel, stride, dilation, pads top/left/bottom/right)
+# (height, width, input channels or 0 for no expand, wide channels, output channels or None for
+#  no project, depthwise kernel, stride, dilation, pads top/left/bottom/right)
 CASES = [
     (37, 37, 16, 104, 24, 3, 1, 1, (1, 1, 1, 1)),
     (38, 41, 8, 96, 40, 3, 2, 1, (1, 1, 1, 1)),
     (40, 37, 24, 100, None, 3, 2, 1, (0, 0, 1, 1)),
     (33, 35, 12, 120, 17, 5, 1, 2, (4, 3, 2, 4)),
     (36, 36, 16, 112, 16, 5, 2, 1, (2, 2, 2, 2)),
+    (37, 39, 0, 104, 16, 3, 1, 1, (1, 1, 1, 1)),
+    (83, 80, 0, 96, 24, 3, 2, 1, (0, 1, 1, 0)),
 ]
 
 
@@ -34,10 +36,10 @@ def _runnable(isa, monkeypatch):
 
 def float_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
     g = Graph()
-    x = g.input([cin, h, w])
-    e = g.layer("conv", [x], [cw, h, w], **window((1, 1)), groups=1,
-                weight=g.blob(rng.standard_normal((cw, 1, 1, cin)) * 0.3),
-                bias=g.blob(rng.standard_normal(cw)), act=act("clip", 0, 6))
+    x = g.input([cin or cw, h, w])
+    e = x if not cin else g.layer("conv", [x], [cw, h, w], **window((1, 1)), groups=1,
+                                  weight=g.blob(rng.standard_normal((cw, 1, 1, cin)) * 0.3),
+                                  bias=g.blob(rng.standard_normal(cw)), act=act("clip", 0, 6))
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
     wo = (w + pads[1] + pads[3] - ext) // stride + 1
@@ -50,7 +52,7 @@ def float_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
     p = g.layer("conv", [d], [cout, ho, wo], **window((1, 1)), groups=1,
                 weight=g.blob(rng.standard_normal((cout, 1, 1, cw)) * 0.2), bias=None, act=act())
     g.output(p)
-    return g, [e, d]
+    return g, [e, d] if cin else [d]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -60,13 +62,16 @@ def test_float_group_equals_layer_by_layer(case, isa, monkeypatch):
     rng = np.random.default_rng(len(case) + case[0])
     g, inner = float_group(rng, *case)
     h, w, cin = case[0], case[1], case[2]
-    x = to_core(rng.standard_normal((2, cin, h, w)).astype(np.float32))
+    x = to_core(rng.standard_normal((2, cin or case[3], h, w)).astype(np.float32))
     with g.build(max_batch=2) as fused:
         y_ids = [o["tensor"] for o in g.header()["outputs"]]
         with NativeNet(g.header(), g.arrays, max_batch=2, outputs=y_ids + inner) as plain:
             want = plain.run([x])[0]
-        wide = case[0] * case[1] * case[3] * 4
-        assert fused.arena_bytes < wide  # the wide tensor lives in scratch, not the arena
+        if cin:  # the wide tensor lives in scratch, not the arena
+            assert fused.arena_bytes < case[0] * case[1] * case[3] * 4
+        else:    # the input lives on, the depthwise output is never stored: less than both
+            assert fused.arena_bytes < (x[0].size + g.tensors[inner[0]]["shape"][0] * want[0].size
+                                        // want.shape[-1]) * 4
         for threads in (1, 2, 3):
             fused.set_threads(threads)
             np.testing.assert_array_equal(fused.run([x])[0], want)
@@ -76,7 +81,7 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
     wo = (w + pads[1] + pads[3] - ext) // stride + 1
-    arrays = [rng.integers(-127, 128, (cw, 1, 1, cin)).astype(np.int8),
+    arrays = [rng.integers(-127, 128, (cw, 1, 1, max(cin, 1))).astype(np.int8),
               rng.integers(-2**14, 2**14, cw).astype(np.int32)]
     e = {"op": "conv", "name": "expand", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
          "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [1, 1], "strides": [1, 1],
@@ -86,7 +91,7 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
     d = {"op": "depthwise", "name": "dw", "inputs": [1], "output": 2, "weight": len(arrays) - 2,
          "bias": len(arrays) - 1, "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [k, k],
          "strides": [stride, stride], "dilations": [dil, dil], "pads": list(pads)}
-    tensors = [_tensor("x", [cin, h, w], 0.1, rng.integers(0, 256)),
+    tensors = [_tensor("x", [cin or cw, h, w], 0.1, rng.integers(0, 256)),
                _tensor("wide", [cw, h, w], 0.05, rng.integers(0, 256)),
                _tensor("mid", [cw, ho, wo], 0.07, rng.integers(0, 256))]
     layers = [e, d]
@@ -98,6 +103,11 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
                        "quant": _stage(rng, arrays, cout), "kernel": [1, 1], "strides": [1, 1],
                        "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1})
         tensors.append(_tensor("y", [cout, ho, wo], 0.2, 7))
+    if not cin:  # no expand: the depthwise reads the input (tensor 1 and its layer go)
+        del tensors[1], layers[0]
+        d.update(inputs=[0], output=1)
+        for layer in layers[1:]:
+            layer.update(inputs=[1], output=2)
     header = _blobs(_io({"tensors": tensors, "layers": layers}), arrays)
     return header, arrays
 
@@ -122,7 +132,11 @@ def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
                                                       [values[t] for t in layer["inputs"]])
     np.testing.assert_array_equal(want, values[y])
     with NativeNet(header, arrays, max_batch=2) as fused:
-        assert fused.arena_bytes < case[0] * case[1] * case[3] * 4  # (the arena sizes 4 bytes an element)
+        if cin:  # (the arena counts 4 bytes an element)
+            assert fused.arena_bytes < case[0] * case[1] * case[3] * 4
+        else:
+            mid = header["tensors"][1]["shape"]
+            assert fused.arena_bytes < (x[0].size + mid[0] * mid[1] * mid[2]) * 4
         for threads in (1, 2, 3):
             fused.set_threads(threads)
             np.testing.assert_array_equal(fused.run([x])[0], want)

@@ -15,6 +15,9 @@
  * pixel's taps and its border or interior case), so results are bit for bit
  * those of the unfused run.
  *
+ * A block without expansion (depthwise -> project) is fused the same way: the
+ * depthwise conv reads its input in place, band by band.
+ *
  * A group is fused when the expand and depthwise (and project) layers follow
  * each other, share a precision (float32, or int8 throughout), each
  * intermediate tensor is read by the next layer only and is no net output,
@@ -76,6 +79,14 @@ static size_t band_rows(const pd_window_shape *d, size_t esize)
  * rows of a band, then (with a project layer) the depthwise rows. */
 static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes)
 {
+    if (net->layers[l].op == PD_OP_DEPTHWISE) { /* depthwise -> project: no expand rows */
+        const pd_window_shape d = pd_layer_window(net, &net->layers[l]);
+        const size_t esize = pd_dtype_size(net->tensors[net->layers[l].output].dtype);
+        size_t b = band_rows(&d, esize) * (size_t)d.out.w * (size_t)d.out.c * esize + 64;
+        pd_size_align(b, &b);
+        *band_bytes = 0;
+        return b;
+    }
     const pd_layer_desc *dl = &net->layers[l + 1];
     const pd_window_shape d = pd_layer_window(net, dl);
     const size_t esize = pd_dtype_size(net->tensors[dl->output].dtype);
@@ -101,6 +112,20 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
     for (int32_t l = 0; l + 1 < net->n_layers; l++) {
         const pd_layer_desc *e = &net->layers[l], *d = &net->layers[l + 1];
         const int q8 = layer_q8(net, e);
+        if (e->op == PD_OP_DEPTHWISE) { /* a block without expansion: depthwise -> project */
+            const pd_tensor_desc *mid = &net->tensors[e->output];
+            if (!is_pointwise(net, d, q8) || layer_q8(net, d) != q8 || d->inputs[0] != e->output ||
+                reads[e->output] != 1 || net->tensors[e->inputs[0]].data != NULL ||
+                (size_t)mid->h * (size_t)mid->w * (size_t)mid->c * pd_dtype_size(mid->dtype) < FUSE_MIN_BYTES)
+                continue;
+            size_t band;
+            const size_t bytes = group_scratch(net, l, 2, &band);
+            if (bytes > *scratch_bytes)
+                *scratch_bytes = bytes;
+            net->fuse[l] = 2;
+            net->fuse[++l] = -1;
+            continue;
+        }
         if (!is_pointwise(net, e, q8) || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
             d->inputs[0] != e->output || reads[e->output] != 1 ||
             net->tensors[e->inputs[0]].data != NULL)
@@ -162,7 +187,7 @@ static const void *data_of(const pd_net *net, int32_t t)
 /* One group's run: its layers, shapes and where rows go. */
 typedef struct group {
     const pd_net *net;
-    const pd_layer_desc *e, *d, *p; /* p NULL for a pair */
+    const pd_layer_desc *e, *d, *p; /* e NULL for depthwise -> project, p NULL for expand -> depthwise */
     pd_window_shape dw;             /* the depthwise layer's whole shape */
     int q8;
     size_t esize, band, part;       /* bytes per element, rows per band, rows per task */
@@ -240,6 +265,18 @@ static void group_task(void *ctx, size_t t, int32_t worker)
     const size_t out_row = (size_t)s->out.w * (size_t)s->out.c * g->esize;
     const int64_t extent = (int64_t)(s->kernel_h - 1) * s->dilation_h + 1;
     unsigned char *scratch = (unsigned char *)g->net->scratch + (size_t)worker * g->net->thread_scratch_bytes;
+    if (g->e == NULL) { /* depthwise -> project: the depthwise reads its input in place */
+        for (size_t r0 = first; r0 < last; r0 += g->band) {
+            const size_t r1 = last - r0 < g->band ? last : r0 + g->band;
+            const int64_t top = (int64_t)r0 * s->stride_h - s->pad_top;
+            const int64_t bottom = ((int64_t)r1 - 1) * s->stride_h - s->pad_top + extent;
+            const size_t lo = top > 0 ? (size_t)top : 0;
+            const size_t hi = bottom < s->in.h ? (size_t)bottom : (size_t)s->in.h;
+            depthwise_rows(g, r0, r1, lo, hi, g->x + lo * wide_row, scratch);
+            project_rows(g, r0, r1, scratch);
+        }
+        return;
+    }
     size_t band_bytes;
     group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes);
     unsigned char *wide = scratch, *mid = scratch + band_bytes;
@@ -272,15 +309,21 @@ void pd_run_fused(const pd_net *net, int32_t l)
 {
     group g;
     g.net = net;
-    g.e = &net->layers[l];
-    g.d = &net->layers[l + 1];
-    g.p = net->fuse[l] == 3 ? &net->layers[l + 2] : NULL;
+    if (net->layers[l].op == PD_OP_DEPTHWISE) {
+        g.e = NULL;
+        g.d = &net->layers[l];
+        g.p = &net->layers[l + 1];
+    } else {
+        g.e = &net->layers[l];
+        g.d = &net->layers[l + 1];
+        g.p = net->fuse[l] == 3 ? &net->layers[l + 2] : NULL;
+    }
     g.dw = pd_layer_window(net, g.d);
-    g.q8 = layer_q8(net, g.e);
+    g.q8 = layer_q8(net, g.d);
     g.esize = g.q8 ? 1 : sizeof(float);
     g.band = band_rows(&g.dw, g.esize);
     g.part = pd_plan_row_part(net->threads, (size_t)g.dw.out.h, 1);
-    g.x = data_of(net, g.e->inputs[0]);
+    g.x = data_of(net, (g.e != NULL ? g.e : g.d)->inputs[0]);
     g.y = arena_of(net, (g.p != NULL ? g.p : g.d)->output);
     pd_pool_run(net->pool, ((size_t)g.dw.out.h + g.part - 1) / g.part, group_task, &g);
 }
