@@ -49,11 +49,11 @@ def predict_profile(path, threads, runs, x):
     try:
         header = net._header
         core = net._live()
-        from predict.network import _to_core
-        xin = [_to_core(x, net._shape(net._inputs[0][1]))]
+        from predict.network import _channels_first
+        xin = [_channels_first(x, net._shape(net._inputs[0][1]))]
         for _ in range(3):
-            core.run(xin)
-        seconds = core.profile(xin, runs=runs)
+            core.run(xin, channels_first=True)
+        seconds = core.profile(xin, runs=runs, channels_first=True)
         rows = []
         for layer, s in zip(header["layers"], seconds):
             t = header["tensors"][layer["output"]]

@@ -513,6 +513,7 @@ class NativeNet:
 
     def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
         self._lock = threading.RLock()  # profile() runs under it
+        self._channels_first = False    # the layout the C net reads its inputs in
         self._net = None
         self._max_batch = _i32(max_batch, "max_batch")
         b = _Builder(header, arrays)
@@ -607,7 +608,7 @@ class NativeNet:
         """Bytes of the im2col scratch buffers (one per thread)."""
         return self._scratch_bytes
 
-    def _check_inputs(self, inputs):
+    def _check_inputs(self, inputs, channels_first=False):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != len(self._in_dims):
             raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
         batch = None
@@ -615,6 +616,8 @@ class NativeNet:
             if not isinstance(x, np.ndarray) or x.dtype != self._in_types[i]:
                 raise InputError(f"input {i}: expected a {np.dtype(self._in_types[i])} numpy array, got "
                                  f"{getattr(x, 'dtype', type(x).__name__)}")
+            if channels_first:
+                dims = (dims[2], dims[0], dims[1])
             if x.ndim != 4 or tuple(x.shape[1:]) != dims:
                 raise InputError(f"input {i}: expected shape (batch, {dims[0]}, {dims[1]}, {dims[2]}), "
                                  f"got {x.shape}")
@@ -629,20 +632,29 @@ class NativeNet:
             raise InputError(f"batch {batch} is not in [1, max_batch={self._max_batch}]")
         return batch
 
-    def run(self, inputs):
+    def run(self, inputs, channels_first=False):
         """Runs NHWC float32 inputs (one per graph input) and returns new
-        float32 arrays (batch, h, w, c), one per output.
+        float32 arrays (batch, h, w, c), one per output.  With
+        ``channels_first`` the inputs are (batch, c, h, w) instead: the core
+        transposes them as it copies them in.
 
         >>> net = NativeNet(header, arrays, max_batch=8)              # doctest: +SKIP
         >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.float32)])   # doctest: +SKIP
+        >>> logits, = net.run([np.zeros((8, 3, 224, 224), np.float32)], channels_first=True)  # doctest: +SKIP
         """
-        batch = self._check_inputs(inputs)
+        batch = self._check_inputs(inputs, channels_first)
         outputs = [np.empty((batch,) + dims, dtype) for dims, dtype in zip(self._out_dims, self._out_types)]
         with self._lock:
             if self._net is None:
                 raise NativeError("the network is closed", status="PD_ERR_STATE")
             buffers = [ffi.from_buffer(x) for x in inputs]
             buffers += [ffi.from_buffer(y, require_writable=True) for y in outputs]
+            if bool(channels_first) != self._channels_first:
+                for i in range(len(inputs)):
+                    self._check(lib.pd_net_set_input_channels_first(self._net, i, int(bool(channels_first)),
+                                                                    self._err, _ERR_SIZE),
+                                self._err, "setting the input layout")
+                self._channels_first = bool(channels_first)
             for i in range(len(inputs)):
                 self._in_ptrs[i] = buffers[i]
             for i in range(len(outputs)):
@@ -651,7 +663,7 @@ class NativeNet:
             self._check(status, self._err, "running the network")
         return outputs
 
-    def profile(self, inputs, runs=10):
+    def profile(self, inputs, runs=10, channels_first=False):
         """Seconds per layer (a list, in execution order): the median over
         ``runs`` runs of ``inputs``, each layer timed with a monotonic clock
         inside the C core.  For benchmarks (bench/profile_layers.py).
@@ -670,7 +682,7 @@ class NativeNet:
                 self._check(lib.pd_net_set_profile(self._net, seconds, n, self._err, _ERR_SIZE), self._err,
                             "profiling")
                 try:
-                    self.run(inputs)
+                    self.run(inputs, channels_first)
                 finally:
                     lib.pd_net_set_profile(self._net, ffi.NULL, 0, self._err, _ERR_SIZE)
             samples.append([seconds[i] for i in range(n)])

@@ -126,9 +126,9 @@ def test_batches_above_max_batch_are_split(tiny, monkeypatch):
     sizes = []
     original = _native.NativeNet.run
 
-    def run(self, inputs):
+    def run(self, inputs, **kw):
         sizes.append(inputs[0].shape[0])
-        return original(self, inputs)
+        return original(self, inputs, **kw)
 
     monkeypatch.setattr(_native.NativeNet, "run", run)
     x = np.random.default_rng(2).normal(size=(7, 3, 16, 16)).astype(np.float32)

@@ -227,6 +227,13 @@ int32_t pd_net_build(const pd_net_desc *desc, pd_net **out, char *err, size_t er
 int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs,
                    void *const *outputs, char *err, size_t err_size);
 
+/* Whether later runs read input i (an index into desc->inputs) channels
+ * first, (batch, c, h, w) as an ONNX convnet takes it, rather than NHWC: the
+ * core then transposes it while copying it in, which saves the caller a
+ * pass.  Off by default. */
+int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first,
+                                        char *err, size_t err_size);
+
 /* For benchmarks: with seconds not NULL (n_layers doubles, owned by the
  * caller, alive while set), every later run adds each layer's wall time, from
  * a monotonic clock, to seconds[layer] (all samples of the batch); NULL stops

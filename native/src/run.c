@@ -294,6 +294,45 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
         memcpy(y + n * elems, y, elems * sizeof(float));
 }
 
+/* One sample of tensor t from (c, h, w) order into the arena's (h, w, c). */
+static void copy_channels_last(const pd_tensor_desc *t, const unsigned char *x, void *y)
+{
+    const size_t c = (size_t)t->c, hw = (size_t)t->h * (size_t)t->w;
+    if (pd_dtype_size(t->dtype) == 1) {
+        unsigned char *out = y;
+        for (size_t ch = 0; ch < c; ch++)
+            for (size_t p = 0; p < hw; p++)
+                out[p * c + ch] = x[ch * hw + p];
+        return;
+    }
+    const float *in = (const float *)(const void *)x;
+    float *out = y;
+    /* pixels in blocks, every channel of a block at once: the writes stay in
+     * a few cache lines and each channel plane is read in order */
+    for (size_t p0 = 0; p0 < hw; p0 += 64) {
+        const size_t p1 = hw - p0 < 64 ? hw : p0 + 64;
+        for (size_t ch = 0; ch < c; ch++)
+            for (size_t p = p0; p < p1; p++)
+                out[p * c + ch] = in[ch * hw + p];
+    }
+}
+
+int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first, char *err,
+                                        size_t err_size)
+{
+    pd_fail(err, err_size, PD_OK, "%s", "");
+    if (net == NULL)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "net is NULL");
+    if (input < 0 || input >= net->n_inputs || input >= 32)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "input %d is not one of the net's %d (or past 31)",
+                       (int)input, (int)net->n_inputs);
+    if (channels_first)
+        net->channels_first |= 1u << input;
+    else
+        net->channels_first &= ~(1u << input);
+    return PD_OK;
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -346,7 +385,11 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
         for (int32_t i = 0; i < net->n_inputs; i++) {
             int32_t t = net->inputs[i];
             size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
-            memcpy(tensor_arena(net, t), (const unsigned char *)inputs[i] + s * sample, sample);
+            const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
+            if (i < 32 && (net->channels_first >> i & 1u))
+                copy_channels_last(&net->tensors[t], from, tensor_arena(net, t));
+            else
+                memcpy(tensor_arena(net, t), from, sample);
         }
         /* a fused group (fuse.c) runs at its first layer; its time is that layer's */
         if (net->profile == NULL) {
