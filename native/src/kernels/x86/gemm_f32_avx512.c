@@ -51,7 +51,7 @@ static inline __m512 act16(__m512 x, const pd_act_params *act)
 static inline __attribute__((always_inline)) void tile(
     const int MR, size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
     size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc, const pd_act_params *act,
-    int first, int last)
+    int first, int last, const float *pf)
 {
     const float *rows[12];
     _Pragma("GCC unroll 12")
@@ -63,11 +63,24 @@ static inline __attribute__((always_inline)) void tile(
     for (int r = 0; r < MR; r++)
         acc[r] = first ? start : _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
     const float *bp = b + p0 * bw;
-    for (size_t p = p0; p < p1; p++, bp += bw) {
-        const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
-        _Pragma("GCC unroll 12")
-        for (int r = 0; r < MR; r++)
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+    if (pf != NULL) {
+        /* the same loop, fetching one 64-byte row of the next panel per k:
+         * weights come from memory (a net's weights outgrow the caches), and
+         * this spreads the next panel's misses over this panel's FMAs */
+        for (size_t p = p0; p < p1; p++, bp += bw, pf += 16) {
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+            const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
+            _Pragma("GCC unroll 12")
+            for (int r = 0; r < MR; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+        }
+    } else {
+        for (size_t p = p0; p < p1; p++, bp += bw) {
+            const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
+            _Pragma("GCC unroll 12")
+            for (int r = 0; r < MR; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+        }
     }
     const int in = inreg(act);
     _Pragma("GCC unroll 12")
@@ -142,30 +155,30 @@ static void narrow4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr,
 
 static void tile12(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                    size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                   const pd_act_params *act, int first, int last)
+                   const pd_act_params *act, int first, int last, const float *pf)
 {
-    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
 }
 
 static void tile8(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last)
+                  const pd_act_params *act, int first, int last, const float *pf)
 {
-    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
 }
 
 static void tile5(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last)
+                  const pd_act_params *act, int first, int last, const float *pf)
 {
-    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
 }
 
 static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last)
+                  const pd_act_params *act, int first, int last, const float *pf)
 {
-    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
+    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
 }
 
 /* 12 rows x two panels (32 columns; the second maybe narrower, mask1): each
@@ -209,10 +222,12 @@ static void tile12x2(size_t p0, size_t p1, const float *a, size_t lda, const flo
     }
 }
 
-/* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1). */
+/* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1).  With
+ * next (the following panel's rows [p0, p1), or NULL) the first tile
+ * prefetches it. */
 static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
                        const float *b, size_t j0, size_t bw, const float *bias, float *c,
-                       size_t ldc, const pd_act_params *act)
+                       size_t ldc, const pd_act_params *act, const float *next)
 {
     const __mmask16 mask = (__mmask16)((1u << bw) - 1u);
     const float *panel = b + j0 * k;
@@ -235,17 +250,19 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
         }
         return;
     }
+    const float *pf = next; /* the first tile's, then none */
     /* m = 12q + 1 (a 7x7 map has 49 pixels): the last 13 rows as 8 + 5
      * rather than 12 + a 4-row tile holding 3 duplicates. */
     const size_t full = m % 12 == 1 && m > 12 ? m - 13 : m;
-    for (; i0 + 12 <= full; i0 += 12)
+    for (; i0 + 12 <= full; i0 += 12, pf = NULL)
         tile12(p0, p1, a + i0 * lda, lda, 12, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-               first, last);
+               first, last, pf);
     if (full != m) {
         tile8(p0, p1, a + i0 * lda, lda, 8, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act, first,
-              last);
+              last, pf);
         tile5(p0, p1, a + (i0 + 8) * lda, lda, 5, panel, bw, mask, pb, c + (i0 + 8) * ldc + j0, ldc,
-              act, first, last);
+              act, first, last, NULL);
+        pf = NULL;
         i0 = m;
     }
     while (i0 < m) {
@@ -254,14 +271,15 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
         const size_t rows = rest < mr ? rest : mr;
         if (mr == 12)
             tile12(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                   first, last);
+                   first, last, pf);
         else if (mr == 8)
             tile8(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                  first, last);
+                  first, last, pf);
         else
             tile4(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                  first, last);
+                  first, last, pf);
         i0 += rows;
+        pf = NULL;
     }
 }
 
@@ -293,15 +311,21 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
                                      act, p0 == 0, p1 == k);
                         if (whole < rows) {
                             panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b, j0,
-                                       16, bias, c + (i0 + whole) * ldc, ldc, act);
+                                       16, bias, c + (i0 + whole) * ldc, ldc, act, NULL);
                             panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b,
-                                       j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act);
+                                       j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act, NULL);
                         }
                     }
                 }
-                for (; j0 < jend; j0 += 16)
+                for (; j0 < jend; j0 += 16) {
+                    /* the next panel's slice, while this one is computed: only
+                     * on the first pass over the panels (later row blocks find
+                     * them in L2) and when k is long enough to hide it */
+                    const float *next = i0 == 0 && k > SHORT_K && j0 + 16 < n ? b + (j0 + 16) * k + p0 *
+                                        (n - j0 - 16 < 16 ? n - j0 - 16 : 16) : NULL;
                     panel_rows(rows, k, p0, p1, a + i0 * lda, lda, b, j0,
-                               jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act);
+                               jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act, next);
+                }
             }
         }
     }
