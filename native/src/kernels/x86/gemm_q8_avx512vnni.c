@@ -90,7 +90,7 @@ typedef struct stage {
 
 static inline __attribute__((always_inline)) void tile(
     const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
-    size_t cols, const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
+    size_t cols, const int32_t *bias, const stage *st, uint8_t *c, size_t ldc, const int8_t *pf)
 {
     __m512i start[NP_MAX];
     for (int j = 0; j < NP_MAX; j++) {
@@ -108,8 +108,21 @@ static inline __attribute__((always_inline)) void tile(
     const uint8_t *ap = a;
 #define FULL(r) load4(ap + (size_t)(r) * lda)
 #define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
-    for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
-        STEP(FULL);
+    if (pf != NULL) {
+        /* the next block's weights, a 64-byte row of each of its panels per
+         * k group, while this block's first rows are computed (as the float
+         * GEMM does: a net's weights come from memory) */
+        for (size_t g = 0; g < full; g++, bp += 64, ap += 4, pf += 64) {
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + panel), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + 2 * panel), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + 3 * panel), _MM_HINT_T1);
+            STEP(FULL);
+        }
+    } else {
+        for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
+            STEP(FULL);
+    }
     if (k % 4 != 0)
         STEP(TAIL);
 #undef FULL
@@ -154,14 +167,14 @@ static inline __attribute__((always_inline)) void tile(
 }
 
 typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
-                        const int32_t *bias, const stage *st, uint8_t *c, size_t ldc);
+                        const int32_t *bias, const stage *st, uint8_t *c, size_t ldc, const int8_t *pf);
 
 #define TILE(MR, NP)                                                                                   \
     static void tile##MR##x##NP(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,    \
                                 size_t cols, const int32_t *bias, const stage *st, uint8_t *c,         \
-                                size_t ldc)                                                            \
+                                size_t ldc, const int8_t *pf)                                          \
     {                                                                                                  \
-        tile(MR, NP, k, a, lda, b, kp, cols, bias, st, c, ldc);                                        \
+        tile(MR, NP, k, a, lda, b, kp, cols, bias, st, c, ldc, pf);                                    \
     }
 TILE(4, 1) TILE(4, 2) TILE(4, 3) TILE(4, 4)
 TILE(3, 1) TILE(3, 2) TILE(3, 3) TILE(3, 4)
@@ -199,9 +212,14 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
         }
         const int8_t *bj = b + j0 * kp;
         const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
-        for (size_t i = 0; i < m; i += 4) {
+        /* with k long enough to hide it, the first row tile prefetches the
+         * next block (its panels past n are not read: prefetches never fault,
+         * but only the next block's own rows are asked for when it is whole) */
+        const int8_t *next = k > 64 && j0 + 16 * NP_MAX + 16 * NP_MAX <= n ? b + (j0 + 16 * NP_MAX) * kp : NULL;
+        for (size_t i = 0; i < m; i += 4, next = NULL) {
             const size_t rows = m - i < 4 ? m - i : 4;
-            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc);
+            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc,
+                                    next);
         }
     }
 }
