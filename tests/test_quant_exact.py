@@ -126,6 +126,25 @@ def test_gemm_ops_match_numpy(seed, kind, isa, packed, monkeypatch):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.parametrize("c", [1, 63, 64, 65, 130, 1280])
+@pytest.mark.parametrize("isa", ISAS)
+def test_global_avgpool_every_family_matches_numpy(c, isa, monkeypatch):
+    """Channel counts around the 64 of a SIMD step, the zero points at random."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(c)
+    h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    arrays = []
+    layer = {"op": "global_avgpool", "name": "op", "inputs": [0], "output": 1,
+             "quant": _stage(rng, arrays, 1)}
+    header = _io({"tensors": [_tensor("x", [c, h, w], 0.1, rng.integers(0, 256)),
+                              _tensor("y", [c, 1, 1], 0.1, 3)], "layers": [layer]})
+    x = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("op", ["maxpool", "avgpool", "global_avgpool", "global_maxpool"])
 def test_pools_match_numpy(seed, op):

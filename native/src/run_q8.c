@@ -161,7 +161,7 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
         return;
     }
     case PD_OP_GLOBAL_AVGPOOL:
-        pd_global_avgpool_q8_ref(in, batch, x, z_in, &rq, y);
+        net->kernels->q8->global_avgpool(in, batch, x, z_in, &rq, y);
         return;
     case PD_OP_GLOBAL_MAXPOOL:
         pd_global_maxpool_q8_ref(in, batch, x, y);

@@ -98,12 +98,17 @@ typedef void (*pd_binary_q8_fn)(int32_t kind, size_t batch, pd_dims ad, const ui
 /* float32 -> uint8 at a boundary (pd_quantize_ref below). */
 typedef void (*pd_quantize_fn)(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
 
+/* Global average pooling (pd_global_avgpool_q8_ref below). */
+typedef void (*pd_global_avgpool_q8_fn)(pd_dims in, size_t batch, const uint8_t *x, int32_t z_in,
+                                        const struct pd_requant *rq, uint8_t *y);
+
 typedef struct pd_q8_kernels {
     pd_gemm_q8_fn gemm;
     pd_conv_q8_fn conv;
     pd_depthwise_q8_fn depthwise;
     pd_binary_q8_fn binary;
     pd_quantize_fn quantize;
+    pd_global_avgpool_q8_fn global_avgpool;
 } pd_q8_kernels;
 
 const pd_q8_kernels *pd_q8_kernels_ref(void);

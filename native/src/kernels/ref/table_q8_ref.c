@@ -6,6 +6,7 @@ const pd_q8_kernels pd_q8_ref_table = {
     .conv = pd_conv_q8_ref,
     .depthwise = pd_depthwise_q8_ref,
     .binary = pd_binary_q8_ref,
+    .global_avgpool = pd_global_avgpool_q8_ref,
     .quantize = pd_quantize_ref,
 };
 

@@ -41,6 +41,7 @@ void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
     k->depthwise = pd_depthwise_q8_avx512;
     k->binary = pd_binary_q8_avx512;
     k->quantize = pd_quantize_avx512;
+    k->global_avgpool = pd_global_avgpool_q8_avx512;
     if (cpu & PD_CPU_AVX512VNNI) {
         k->gemm = pd_gemm_q8_avx512vnni;
         k->depthwise = pd_depthwise_q8_avx512vnni;

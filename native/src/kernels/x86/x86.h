@@ -38,6 +38,8 @@ void pd_binary_q8_avx512(int32_t kind, size_t batch, pd_dims ad, const uint8_t *
                          pd_dims bd, const uint8_t *b, int32_t zb, const struct pd_requant *rq,
                          uint8_t *y);
 void pd_quantize_avx512(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
+void pd_global_avgpool_q8_avx512(pd_dims in, size_t batch, const uint8_t *x, int32_t z_in,
+                                 const struct pd_requant *rq, uint8_t *y);
 void pd_depthwise_q8_avx512vnni(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
                                 const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
                                 uint8_t *y, int32_t r0, int32_t r1);
