@@ -2,6 +2,7 @@
 
     python bench/profile_layers.py [--threads 1] [--runs 50] [--work build/bench]
                                    [--int8-model models/mobilenet_v2_int8.pnet] [--top 15]
+                                   [--pairs] [--interleave] [--only f32|int8]
 
 predict: each layer timed inside the C core with a monotonic clock (pd_net_set_profile), the
 median over --runs runs. onnxruntime: its own profiler (SessionOptions.enable_profiling), the
@@ -23,6 +24,7 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import predict  # noqa: E402
 from predict.image import preprocess  # noqa: E402
@@ -43,8 +45,9 @@ def predict_kind(layer, dims):
     return op
 
 
-def predict_profile(path, threads, runs, x):
-    """[(name, group, seconds)] per layer, and the total of one plain run."""
+def predict_profile(path, threads, runs, x, between=None):
+    """[(name, group, seconds)] per layer: medians of runs runs; with between (a callable,
+    e.g. another engine's run, as bench_mobilenet.py interleaves them) called before each."""
     net = predict.load(path, max_batch=1, threads=threads)
     try:
         header = net._header
@@ -53,7 +56,14 @@ def predict_profile(path, threads, runs, x):
         xin = [_channels_first(x, net._shape(net._inputs[0][1]))]
         for _ in range(3):
             core.run(xin, channels_first=True)
-        seconds = core.profile(xin, runs=runs, channels_first=True)
+        if between is None:
+            seconds = core.profile(xin, runs=runs, channels_first=True)
+        else:
+            samples = []
+            for _ in range(runs):
+                between()
+                samples.append(core.profile(xin, runs=1, channels_first=True))
+            seconds = list(np.median(np.array(samples), axis=0))
         rows = []
         for layer, s in zip(header["layers"], seconds):
             t = header["tensors"][layer["output"]]
@@ -159,6 +169,9 @@ def main(argv=None):
     ap.add_argument("--work", default=str(ROOT / "build" / "bench"))
     ap.add_argument("--int8-model", default=str(ROOT / "models" / "mobilenet_v2_int8.pnet"))
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--interleave", action="store_true",
+                    help="run onnxruntime before each of predict's runs, as the bench interleaves them "
+                         "(caches then start cold, as in the bench)")
     ap.add_argument("--pairs", action="store_true", help="each source layer side by side")
     ap.add_argument("--only", choices=("f32", "int8"), help="one precision only")
     args = ap.parse_args(argv)
@@ -171,7 +184,13 @@ def main(argv=None):
     for kind, ours, theirs in pairs:
         if args.only and kind != args.only:
             continue
-        p = predict_profile(ours, args.threads, args.runs, x)
+        between = None
+        if args.interleave:
+            from bench_mobilenet import ort_session
+            session = ort_session(theirs, args.threads)
+            name = session.get_inputs()[0].name
+            between = lambda: session.run(None, {name: x})  # noqa: E731
+        p = predict_profile(ours, args.threads, args.runs, x, between)
         o = ort_profile(theirs, args.threads, args.runs, x)
         print_groups(f"predict {kind}, {args.threads} thread(s)", p)
         print_top(f"predict {kind}", p, args.top)
