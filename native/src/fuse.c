@@ -328,7 +328,10 @@ void pd_run_fused(const pd_net *net, int32_t l)
     g.q8 = layer_q8(net, g.d);
     g.esize = g.q8 ? 1 : sizeof(float);
     g.band = band_rows(&g.dw, g.esize);
-    g.part = pd_plan_row_part(net->threads, (size_t)g.dw.out.h, 1);
+    /* one part per thread: each part computes its first band's expand rows
+     * afresh (the rows above it belong to the part before), so more parts
+     * would cost more than they balance */
+    g.part = ((size_t)g.dw.out.h + (size_t)net->threads - 1) / (size_t)net->threads;
     g.x = data_of(net, (g.e != NULL ? g.e : g.d)->inputs[0]);
     g.y = arena_of(net, (g.p != NULL ? g.p : g.d)->output);
     pd_pool_run(net->pool, ((size_t)g.dw.out.h + g.part - 1) / g.part, group_task, &g);
