@@ -7,7 +7,11 @@
  * taps' weights are loaded once (for 3x3 they stay in registers) and the
  * block walks along the output row, one load and one FMA per tap.  Border
  * pixels, and other kernels, go tap by tap, skipping taps in the padding.
- * Channel tails use masked loads and stores. */
+ * Channel tails use masked loads and stores.
+ *
+ * A 1x1 kernel at stride 1 without padding with c <= 16 (an image's pixel
+ * rewrite) is one contiguous run of floats against the weights repeated with
+ * the period lcm(c, 8), as in depthwise_f32_avx512.c. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
@@ -113,6 +117,37 @@ static void interior5(const pd_window_shape *s, const float *x0, const float *w,
     }
 }
 
+/* y[i] = act(x[i] * w[i % c] + bias[i % c]) for i < n, c <= 16. */
+static void affine_run(size_t c, const float *x, const float *w, const float *bias,
+                       const pd_act_params *act, float *y, size_t n)
+{
+    size_t period = 8; /* lcm(c, 8): at most 16 registers' worth */
+    while (period % c != 0)
+        period += 8;
+    float wp[128], bp[128];
+    for (size_t i = 0; i < period; i++) {
+        wp[i] = w[i % c];
+        bp[i] = bias != NULL ? bias[i % c] : 0.0f;
+    }
+    const size_t whole = n / period * period;
+    size_t i = 0;
+    for (; i < whole; i += period)
+        for (size_t r = 0; r < period; r += 8) {
+            const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + r), _mm256_loadu_ps(wp + r),
+                                             _mm256_loadu_ps(bp + r));
+            _mm256_storeu_ps(y + i + r, pd_act_inreg_avx2(act) ? pd_act8_avx2(v, act) : v);
+        }
+    for (size_t r = 0; i < n; i += 8, r += 8) { /* the tail: less than one period */
+        const size_t left = n - i < 8 ? n - i : 8;
+        const __m256i mask = pd_mask8_avx2(left);
+        const __m256 v = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, mask), _mm256_loadu_ps(wp + r),
+                                         _mm256_loadu_ps(bp + r));
+        _mm256_maskstore_ps(y + i, mask, pd_act_inreg_avx2(act) ? pd_act8_avx2(v, act) : v);
+    }
+    if (!pd_act_inreg_avx2(act))
+        pd_act_f32_ref(y, y, n, act);
+}
+
 /* [lo, hi) of the taps t < k whose coordinate start + t * dilation is in
  * [0, n). */
 static void tap_range(int64_t start, int32_t k, int32_t dilation, int32_t n, int32_t *lo, int32_t *hi)
@@ -194,6 +229,12 @@ void pd_depthwise_f32_avx2(const pd_window_shape *s, const float *x, const float
     const int fast = s->kernel_h == s->kernel_w && (K == 3 || K == 5) && s->dilation_h == 1 &&
                      s->dilation_w == 1;
     const size_t c = (size_t)s->in.c;
+    if (K == 1 && s->kernel_w == 1 && c <= 16 && s->stride_h == 1 && s->stride_w == 1 &&
+        s->pad_top == 0 && s->pad_left == 0 && s->in.w == s->out.w) {
+        const size_t row = (size_t)s->out.w * c;
+        affine_run(c, x + (size_t)r0 * row, w, bias, act, y + (size_t)r0 * row, (size_t)(r1 - r0) * row);
+        return;
+    }
     int32_t hlo = 0, hhi = 0, wlo = 0, whi = 0;
     if (fast) {
         interior_range(s->out.h, s->in.h, K, s->stride_h, s->pad_top, &hlo, &hhi);
