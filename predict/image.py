@@ -31,6 +31,7 @@ Choices a caller should know about:
   Ghostscript); a photo pipeline has no use for them.
 """
 
+import importlib
 import io
 import os
 import struct
@@ -97,9 +98,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# The Pillow plugins that register DECODED_FORMATS.  Importing only these, not
+# every plugin as Image.init() does, keeps about 2 MB of code out of memory:
+# peak memory is a budget on a 1 GB board.
+_PLUGINS = ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Avif")
+_formats = None
+
+
 def _decodable_formats():
-    Image.init()
-    return [f for f in DECODED_FORMATS if f in Image.OPEN]
+    global _formats
+    if _formats is None:
+        Image.preinit()
+        for plugin in _PLUGINS:
+            try:
+                importlib.import_module(f"PIL.{plugin}ImagePlugin")
+            except ImportError:  # an older Pillow, or one built without that codec
+                pass
+        # Image.open calls Image.init() (every plugin) when asked for a format nobody
+        # registered, so only the registered ones are asked for.
+        _formats = [f for f in DECODED_FORMATS if f in Image.OPEN]
+    return _formats
 
 
 def _describe(src):
