@@ -1,0 +1,206 @@
+/* gemm_q8_neon.c: the int8 GEMM of kernels/q8.h (packed Q8PANELS weights,
+ * requantized uint8 output) with plain NEON, for CPUs without the dot
+ * product (Cortex-A53, A72, every armv7).  One source for aarch64 and armv7:
+ * only intrinsics both have, plus the pd_padd_s32 helper.
+ *
+ * Products.  A 16-byte quarter of a panel row is 4 channels x 4 k; its two
+ * 8-byte halves are 2 channels x 4 k.  The row's 4 activation bytes, repeated
+ * twice, face each half in vmull_s8 (8 int16 products).  vmull_s8 is signed x
+ * signed, so activations are flipped to a - 128 (XOR 0x80, in [-128, 127])
+ * and sum a*w = sum (a - 128) * w + 128 * sum w restores the reference's
+ * uint8 x int8 sum (the neondot kernel does the same); sum w per channel is
+ * formed once per panel and call.
+ *
+ * Why no overflow: the weights are in [-127, 127] (the loader refuses -128,
+ * docs/quantization.md), so one product has |(a - 128) * w| <= 128 * 127 =
+ * 16256, and vmlal_s8 adds the product of the next k group into the same
+ * int16 lane: |sum of two| <= 32512 <= 32767, exact.  A third would not fit
+ * (48768), so vpadalq_s16 then folds each int16 pair into int32 lanes, and
+ * int32 adds wrap like the reference's uint32 sum (the true total fits, see
+ * the spec).  The int32 lanes hold (channel, k pair) halves; pd_padd_s32 adds
+ * the two halves of a channel once, after the k loop.  Padding bytes of the
+ * last k group are flipped too but meet zero weights.
+ *
+ * Blocking.  A micro-tile is MR rows x 8 channels (two quarters) and keeps
+ * MR * 4 int32x4 accumulators: aarch64 MR = 4 (16 of its 32 registers, the
+ * rest for the 4 weight quarters of two k groups, 8 broadcast activations
+ * and the int16 products, so an in-order A53 never spills and each loaded
+ * register feeds 4 multiplies); armv7 has 16 q registers, so MR = 2 (8
+ * accumulators, 4 weights, 2 activation pairs).  Two k groups per step, as
+ * the int16 pairing needs; the full groups run without branches, the last
+ * partial group (the only one whose activation bytes are read one by one,
+ * since only a[p] for p < k may be read) in a tail step.  Output stage:
+ * rq_neon.h. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_NEON
+#include <string.h>
+
+#define PD_NEON_INTRINSICS
+#include "kernels/arm/neon.h"
+#include "kernels/arm/rq_neon.h"
+#include "kernels/q8.h"
+
+#if defined(__aarch64__)
+#define MR_MAX 4
+#else
+#define MR_MAX 2
+#endif
+
+/* The 4 bytes p[0..take) of a k group (zero-extended), flipped, twice. */
+static inline int8x8_t group4(const uint8_t *p, size_t take)
+{
+    uint32_t v = 0;
+    if (take == 4)
+        memcpy(&v, p, 4);
+    else
+        for (size_t i = 0; i < take; i++)
+            v |= (uint32_t)p[i] << (8 * i);
+    return vreinterpret_s8_u32(vdup_n_u32(v ^ 0x80808080u));
+}
+
+/* One panel's per-channel context: the accumulator start (bias + 128 * sum w,
+ * wrapping) and the output stage of its 16 channels. */
+typedef struct panel {
+    int32x4_t start[4];
+    pd_rq4 rq[4];
+    pd_rq_clamp clamp;
+    const pd_requant *req;
+} panel;
+
+/* Rows [0, MR) x channels 8h .. 8h+8 of one panel (b: the panel), storing
+ * `cols` (1 .. 8) of them at c. */
+static inline __attribute__((always_inline)) void tile(
+    const int MR, size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h,
+    const panel *pn, size_t cols, uint8_t *c, size_t ldc)
+{
+    int32x4_t acc[MR_MAX][2][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int q = 0; q < 2; q++)
+            acc[r][q][0] = acc[r][q][1] = vdupq_n_s32(0);
+    const int8_t *bp = b + 32 * h; /* quarters 2h and 2h + 1 of each row */
+    const size_t full = k / 4, groups = (k + 3) / 4;
+    size_t g = 0;
+    for (; g + 2 <= full; g += 2, bp += 128) {
+        const int8x16_t w00 = vld1q_s8(bp), w01 = vld1q_s8(bp + 16);     /* group g */
+        const int8x16_t w10 = vld1q_s8(bp + 64), w11 = vld1q_s8(bp + 80); /* group g+1 */
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const uint8_t *ar = a + (size_t)r * lda + g * 4;
+            const int8x8_t a0 = group4(ar, 4), a1 = group4(ar + 4, 4);
+            acc[r][0][0] = vpadalq_s16(acc[r][0][0], vmlal_s8(vmull_s8(a0, vget_low_s8(w00)), a1, vget_low_s8(w10)));
+            acc[r][0][1] = vpadalq_s16(acc[r][0][1], vmlal_s8(vmull_s8(a0, vget_high_s8(w00)), a1, vget_high_s8(w10)));
+            acc[r][1][0] = vpadalq_s16(acc[r][1][0], vmlal_s8(vmull_s8(a0, vget_low_s8(w01)), a1, vget_low_s8(w11)));
+            acc[r][1][1] = vpadalq_s16(acc[r][1][1], vmlal_s8(vmull_s8(a0, vget_high_s8(w01)), a1, vget_high_s8(w11)));
+        }
+    }
+    /* 0, 1 or 2 groups left (at most one full, at most one partial): one at a time */
+    for (; g < groups; g++, bp += 64) {
+        const size_t take = g * 4 + 4 <= k ? 4 : k - g * 4;
+        const int8x16_t w0 = vld1q_s8(bp), w1 = vld1q_s8(bp + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const int8x8_t a0 = group4(a + (size_t)r * lda + g * 4, take);
+            acc[r][0][0] = vpadalq_s16(acc[r][0][0], vmull_s8(a0, vget_low_s8(w0)));
+            acc[r][0][1] = vpadalq_s16(acc[r][0][1], vmull_s8(a0, vget_high_s8(w0)));
+            acc[r][1][0] = vpadalq_s16(acc[r][1][0], vmull_s8(a0, vget_low_s8(w1)));
+            acc[r][1][1] = vpadalq_s16(acc[r][1][1], vmull_s8(a0, vget_high_s8(w1)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+        int32x4_t v[2];
+#pragma GCC unroll 2
+        for (int q = 0; q < 2; q++) {
+            const int32x4_t sum = vreinterpretq_s32_u32(
+                vaddq_u32(vreinterpretq_u32_s32(pd_padd_s32(acc[r][q][0], acc[r][q][1])),
+                          vreinterpretq_u32_s32(pn->start[2 * h + q])));
+            v[q] = pd_rq4_apply(sum, &pn->rq[2 * h + q], &pn->clamp);
+        }
+        uint8_t *cr = c + (size_t)r * ldc;
+        if (cols == 8) {
+            vst1_u8(cr, pd_rq_narrow8(v[0], v[1]));
+        } else {
+            uint8_t out[8];
+            vst1_u8(out, pd_rq_narrow8(v[0], v[1]));
+            memcpy(cr, out, cols);
+        }
+        pd_rq_lut(pn->req, cr, cols);
+    }
+}
+
+#if defined(__aarch64__)
+static void tile4(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
+                  size_t cols, uint8_t *c, size_t ldc)
+{
+    tile(4, k, a, lda, b, h, pn, cols, c, ldc);
+}
+#endif
+
+static void tile2(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
+                  size_t cols, uint8_t *c, size_t ldc)
+{
+    tile(2, k, a, lda, b, h, pn, cols, c, ldc);
+}
+
+static void tile1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
+                  size_t cols, uint8_t *c, size_t ldc)
+{
+    tile(1, k, a, lda, b, h, pn, cols, c, ldc);
+}
+
+/* bias + 128 * sum_k w per channel of one panel (kp bytes per channel). */
+static void panel_start(const int8_t *b, size_t kp, const int32_t *bias, size_t cols, int32x4_t start[4])
+{
+    int32x4_t ws[4][2];
+    for (int q = 0; q < 4; q++)
+        ws[q][0] = ws[q][1] = vdupq_n_s32(0);
+    for (size_t g = 0; g < kp / 4; g++)
+        for (int q = 0; q < 4; q++) {
+            /* int8 pairs to int16 (|sum| <= 254), then pairs into int32 */
+            const int16x8_t pairs = vpaddlq_s8(vld1q_s8(b + g * 64 + q * 16));
+            ws[q][0] = vaddw_s16(ws[q][0], vget_low_s16(pairs));
+            ws[q][1] = vaddw_s16(ws[q][1], vget_high_s16(pairs));
+        }
+    int32_t bias16[16] = {0};
+    if (bias != NULL)
+        memcpy(bias16, bias, cols * sizeof(int32_t));
+    for (int q = 0; q < 4; q++) {
+        /* ws[q][0] lanes: channel 4q (k 0-1 of each group), 4q (k 2-3), 4q+1, 4q+1;
+         * ws[q][1] the same for 4q+2, 4q+3 */
+        const int32x4_t wsum = pd_padd_s32(ws[q][0], ws[q][1]);
+        start[q] = vreinterpretq_s32_u32(vaddq_u32(vreinterpretq_u32_s32(vld1q_s32(bias16 + 4 * q)),
+                                                   vshlq_n_u32(vreinterpretq_u32_s32(wsum), 7)));
+    }
+}
+
+void pd_gemm_q8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+{
+    const size_t kp = pd_q8_kpad(k);
+    panel pn;
+    pn.req = rq;
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        const size_t cols = n - j0 < 16 ? n - j0 : 16;
+        const int8_t *bj = b + j0 * kp;
+        panel_start(bj, kp, bias != NULL ? bias + j0 : NULL, cols, pn.start);
+        pn.clamp = pd_rq_clamp_of(rq, pd_rq4_load(rq, j0, cols, pn.rq, 4));
+        /* the panel's second half only if it holds real channels */
+        for (int h = 0; h < 2 && (size_t)(8 * h) < cols; h++) {
+            const size_t hc = cols - 8 * (size_t)h < 8 ? cols - 8 * (size_t)h : 8;
+            uint8_t *ch = c + j0 + 8 * (size_t)h;
+            size_t i = 0;
+#if defined(__aarch64__)
+            for (; i + 4 <= m; i += 4)
+                tile4(k, a + i * lda, lda, bj, h, &pn, hc, ch + i * ldc, ldc);
+#endif
+            for (; i + 2 <= m; i += 2)
+                tile2(k, a + i * lda, lda, bj, h, &pn, hc, ch + i * ldc, ldc);
+            for (; i < m; i++)
+                tile1(k, a + i * lda, lda, bj, h, &pn, hc, ch + i * ldc, ldc);
+        }
+    }
+}
+#endif
