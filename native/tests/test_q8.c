@@ -250,6 +250,8 @@ void pd_test_q8(void)
     if (pd_test_table->isa == PD_ISA_AVX512)
         fns[1] = pd_depthwise_q8_avx512;
 #endif
+    CHECK(pd_test_table->isa == PD_ISA_REF || pd_test_table->q8->depthwise != pd_depthwise_q8_ref,
+          "the %s family has no int8 depthwise kernel of its own", pd_test_table->name);
     static const int32_t cs[] = {1, 7, 16, 17, 33, 64, 96, 130};
     for (int f = 0; f < 2 && fns[f] != NULL; f++) {
         for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)

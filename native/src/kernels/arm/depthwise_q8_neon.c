@@ -13,20 +13,14 @@
  * of two is at most 32512 <= 32767, exact; vaddw_s16 then adds the pair into
  * the channel's int32 lane, wrapping like the reference's uint32 sum.
  *
- * Blocking.  16 channels per block (two int8x16 loads per tap pair, four
- * int32x4 accumulators); the block's weights (one register per tap: 9 for
- * 3x3, so they stay in aarch64's 32 registers; 5x5 and armv7's 16 registers
+ * Blocking.  Blocks of 16 channels over bands of output rows, taps'
+ * addresses computed per pixel (with no check inside the image, a
+ * branch-free select of the z_in buffer at its borders): dw_q8_plan.h.  Four
+ * int32x4 accumulators; the block's weights (one register per tap: 9 for
+ * 3x3, which stay in aarch64's 32 registers; 5x5, and armv7's 16 registers,
  * reload some from the stack, an L1 hit) and its start are set up once per
- * band of output rows, the band sized so its input rows (about 16 kB) stay
- * in L1 while every channel block passes over them: a Cortex-A53 or A72
- * reads the input once from L2.  Each pixel computes its taps' addresses
- * first: without any check inside the image (the pixel's whole window is in
- * the input), with a branch-free select of the z_in buffer at the borders;
- * the multiply loop then has no branch at all, fully unrolled for 3x3 and
- * 5x5.  Channels past the last full block are done by one more block ending
- * at the last channel (it recomputes some channels, which gives the same
- * bytes), so fewer than 16 channels, and windows of more than 49 taps, run
- * the reference.  Output stage: rq_neon.h. */
+ * band.  The multiply loop has no branch, fully unrolled for 3x3 and 5x5.
+ * Output stage: rq_neon.h. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_NEON
@@ -35,10 +29,10 @@
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
 #include "kernels/arm/rq_neon.h"
+#include "kernels/dw_q8_plan.h"
 #include "kernels/q8.h"
 
-#define MAX_TAPS 49
-#define BAND_BYTES 16384
+#define MAX_TAPS PD_DWQ8_MAX_TAPS
 
 /* (a - 128) as int8 for 16 activation bytes. */
 static inline int8x16_t flip16(const uint8_t *p)
@@ -88,27 +82,18 @@ static inline void add16(int32x4_t acc[2], int16x8_t p)
 
 /* What every block of a call shares. */
 typedef struct call {
-    const pd_window_shape *s;
-    const uint8_t *x;
+    pd_dwq8_plan plan;
     const int8_t *w;
     const int32_t *bias;
     const pd_requant *rq;
     uint8_t *y;
-    uint8_t zbuf[16]; /* z_in, the value of a padding tap */
-    ptrdiff_t toff[MAX_TAPS]; /* offset of tap t from its pixel's tap (0, 0), inside the image */
-    int32_t ow_lo, ow_hi;     /* output columns whose window is inside the input's columns */
 } call;
-
-static inline uint8_t *y_row(const call *cl, int32_t oh, size_t c0)
-{
-    return cl->y + (size_t)oh * (size_t)cl->s->out.w * (size_t)cl->s->in.c + c0;
-}
 
 /* Output rows [r0, r1) of channels [c0, c0 + 16), T = KH * KW taps. */
 static inline __attribute__((always_inline)) void block(const int KH, const int KW, const call *cl,
                                                         size_t c0, int32_t r0, int32_t r1)
 {
-    const pd_window_shape *s = cl->s;
+    const pd_window_shape *s = cl->plan.s;
     const int T = KH * KW;
     const size_t c = (size_t)s->in.c;
     int8x16_t wv[MAX_TAPS];
@@ -128,36 +113,14 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
     }
     pd_rq4 rq4[4];
     const pd_rq_clamp clamp = pd_rq_clamp_of(cl->rq, pd_rq4_load(cl->rq, c0, 16, rq4, 4));
-    const size_t in_row = (size_t)s->in.w * c;
     for (int32_t oh = r0; oh < r1; oh++) {
-        const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
-        const int rows_in = ih0 >= 0 && ih0 + (int64_t)(KH - 1) * s->dilation_h < s->in.h;
-        /* per kh: its input row's offset (0 if outside) and whether it is inside */
         ptrdiff_t rowoff[MAX_TAPS];
         int rowok[MAX_TAPS];
-        for (int kh = 0; kh < KH; kh++) {
-            const int64_t ih = ih0 + (int64_t)kh * s->dilation_h;
-            rowok[kh] = ih >= 0 && ih < s->in.h;
-            rowoff[kh] = rowok[kh] ? (ptrdiff_t)((size_t)ih * in_row + c0) : 0;
-        }
-        uint8_t *out = y_row(cl, oh, c0);
+        const int rows_in = pd_dwq8_rows(&cl->plan, oh, c0, rowoff, rowok);
+        uint8_t *out = cl->y + (size_t)oh * (size_t)s->out.w * c + c0;
         for (int32_t ow = 0; ow < s->out.w; ow++, out += c) {
-            const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
             const uint8_t *tp[MAX_TAPS];
-            if (rows_in && ow >= cl->ow_lo && ow < cl->ow_hi) {
-                const uint8_t *p = cl->x + rowoff[0] + (size_t)iw0 * c;
-#pragma GCC unroll 25
-                for (int t = 0; t < T; t++)
-                    tp[t] = p + cl->toff[t];
-            } else {
-#pragma GCC unroll 25
-                for (int t = 0; t < T; t++) {
-                    const int kh = t / KW, kw = t % KW;
-                    const int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
-                    const int ok = rowok[kh] & (iw >= 0) & (iw < s->in.w);
-                    tp[t] = ok ? cl->x + rowoff[kh] + (size_t)(ok ? iw : 0) * c : cl->zbuf;
-                }
-            }
+            pd_dwq8_taps(KH, KW, &cl->plan, rowoff, rowok, rows_in, ow, tp);
             int32x4_t acc[4] = {start[0], start[1], start[2], start[3]};
             int t = 0;
 #pragma GCC unroll 13
@@ -193,42 +156,24 @@ static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
 
 static void block_any(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(cl->s->kernel_h, cl->s->kernel_w, cl, c0, r0, r1);
+    block(cl->plan.s->kernel_h, cl->plan.s->kernel_w, cl, c0, r0, r1);
 }
 
 void pd_depthwise_q8_neon(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
                           const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0,
                           int32_t r1)
 {
-    const size_t c = (size_t)s->in.c;
-    const int64_t taps = (int64_t)s->kernel_h * s->kernel_w;
-    if (c < 16 || taps > MAX_TAPS) {
+    call cl;
+    if (!pd_dwq8_plan_init(&cl.plan, s, x, z_in)) {
         pd_depthwise_q8_ref(s, x, z_in, w, bias, rq, y, r0, r1);
         return;
     }
-    call cl;
-    cl.s = s, cl.x = x, cl.w = w, cl.bias = bias, cl.rq = rq, cl.y = y;
-    memset(cl.zbuf, z_in, sizeof cl.zbuf);
-    for (int32_t kh = 0; kh < s->kernel_h; kh++)
-        for (int32_t kw = 0; kw < s->kernel_w; kw++)
-            cl.toff[kh * s->kernel_w + kw] =
-                (ptrdiff_t)(((size_t)kh * (size_t)s->dilation_h * (size_t)s->in.w +
-                             (size_t)kw * (size_t)s->dilation_w) * c);
-    /* columns ow with 0 <= ow * stride - pad_left and the last tap inside */
-    const int64_t span = (int64_t)(s->kernel_w - 1) * s->dilation_w;
-    int64_t lo = ((int64_t)s->pad_left + s->stride_w - 1) / s->stride_w;
-    int64_t hi = (int64_t)s->in.w - 1 - span + s->pad_left;
-    hi = hi < 0 ? 0 : hi / s->stride_w + 1;
-    lo = lo > s->out.w ? s->out.w : lo;
-    hi = hi > s->out.w ? s->out.w : hi < lo ? lo : hi;
-    cl.ow_lo = (int32_t)lo, cl.ow_hi = (int32_t)hi;
+    cl.w = w, cl.bias = bias, cl.rq = rq, cl.y = y;
     void (*fn)(const call *, size_t, int32_t, int32_t) =
         s->kernel_h == 3 && s->kernel_w == 3 ? block33 : s->kernel_h == 5 && s->kernel_w == 5 ? block55 : block_any;
-    /* bands of output rows whose input rows fit in about BAND_BYTES */
-    const size_t row_bytes = (size_t)s->in.w * c * (size_t)s->stride_h;
-    const int32_t band = row_bytes >= BAND_BYTES ? 1 : (int32_t)(BAND_BYTES / row_bytes);
-    for (int32_t b0 = r0; b0 < r1; b0 += band) {
-        const int32_t b1 = r1 - b0 < band ? r1 : b0 + band;
+    const size_t c = (size_t)s->in.c;
+    for (int32_t b0 = r0; b0 < r1; b0 += cl.plan.band) {
+        const int32_t b1 = r1 - b0 < cl.plan.band ? r1 : b0 + cl.plan.band;
         size_t c0 = 0;
         for (; c0 + 16 <= c; c0 += 16)
             fn(&cl, c0, b0, b1);
