@@ -302,4 +302,12 @@ void pd_test_q8(void)
             binary_case(1, 1, 1, 0, 0, 0, kind, md);
             binary_case(56, 56, 24, 0, 0, 0, kind, md);
         }
+    /* lengths around the SIMD steps (8, 16), shifts over their whole range */
+    for (int32_t kind = PD_BIN_ADD; kind <= PD_BIN_MUL; kind++)
+        for (int md = 3; md < 7; md++) {
+            binary_case(1, 1, 8, 0, 0, 0, kind, md);
+            binary_case(1, 3, 5, 0, 0, 0, kind, md);
+            binary_case(2, 4, 2, 0, 0, 0, kind, md);
+            binary_case(3, 3, 37, 0, 0, 0, kind, md);
+        }
 }

@@ -34,12 +34,17 @@ void pd_kernels_fill_neondot(pd_kernels *k)
 
 /* The int8 table of plain NEON (aarch64 without the dot product, armv7): its
  * GEMM on the packed weights (conv keeps the reference driver, which
- * im2col's into it) and its depthwise; the rest is the reference. */
+ * im2col's into it), depthwise, add / sub and, on aarch64, quantize; the rest
+ * is the reference. */
 void pd_q8_fill_neon(pd_q8_kernels *k, int32_t cpu)
 {
     (void)cpu;
     k->gemm = pd_gemm_q8_neon;
     k->depthwise = pd_depthwise_q8_neon;
+    k->binary = pd_binary_q8_neon;
+#if defined(__aarch64__)
+    k->quantize = pd_quantize_neon;
+#endif
 }
 #endif
 
