@@ -90,8 +90,8 @@ typedef struct call {
 } call;
 
 /* Output rows [r0, r1) of channels [c0, c0 + 16), T = KH * KW taps. */
-static inline __attribute__((always_inline)) void block(const int KH, const int KW, const call *cl,
-                                                        size_t c0, int32_t r0, int32_t r1)
+static inline __attribute__((always_inline)) void block(const int KH, const int KW, const int FAST,
+                                                        const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const pd_window_shape *s = cl->plan.s;
     const int T = KH * KW;
@@ -112,7 +112,8 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
         start[q] = vreinterpretq_s32_u32(vaddq_u32(b, vshlq_n_u32(vreinterpretq_u32_s32(start[q]), 7)));
     }
     pd_rq4 rq4[4];
-    const pd_rq_clamp clamp = pd_rq_clamp_of(cl->rq, pd_rq4_load(cl->rq, c0, 16, rq4, 4));
+    pd_rq_clamp clamp = pd_rq_clamp_of(cl->rq, pd_rq4_load(cl->rq, c0, 16, rq4, 4));
+    clamp.fast = FAST; /* the caller checked: a constant, so the output stage has no branch */
     for (int32_t oh = r0; oh < r1; oh++) {
         ptrdiff_t rowoff[MAX_TAPS];
         int rowok[MAX_TAPS];
@@ -144,19 +145,36 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
     }
 }
 
+/* Whether the fast rule of rq_neon.h applies to channels [c0, c0 + 16). */
+static int fast16(const pd_requant *rq, size_t c0)
+{
+    pd_rq4 unused[4];
+    return pd_rq4_load(rq, c0, 16, unused, 4);
+}
+
 static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(3, 3, cl, c0, r0, r1);
+    if (fast16(cl->rq, c0))
+        block(3, 3, 1, cl, c0, r0, r1);
+    else
+        block(3, 3, 0, cl, c0, r0, r1);
 }
 
 static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(5, 5, cl, c0, r0, r1);
+    if (fast16(cl->rq, c0))
+        block(5, 5, 1, cl, c0, r0, r1);
+    else
+        block(5, 5, 0, cl, c0, r0, r1);
 }
 
 static void block_any(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(cl->plan.s->kernel_h, cl->plan.s->kernel_w, cl, c0, r0, r1);
+    const int kh = cl->plan.s->kernel_h, kw = cl->plan.s->kernel_w;
+    if (fast16(cl->rq, c0))
+        block(kh, kw, 1, cl, c0, r0, r1);
+    else
+        block(kh, kw, 0, cl, c0, r0, r1);
 }
 
 void pd_depthwise_q8_neon(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
