@@ -63,8 +63,8 @@ static inline void split_order(const int32_t *p, __m256i *lo, __m256i *hi)
 }
 
 /* Output rows [r0, r1) of channels [c0, c0 + 16), T = KH * KW taps. */
-static inline __attribute__((always_inline)) void block(const int KH, const int KW, const call *cl,
-                                                        size_t c0, int32_t r0, int32_t r1)
+static inline __attribute__((always_inline)) void block(const int KH, const int KW, const int FAST,
+                                                        const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const pd_window_shape *s = cl->plan.s;
     const int T = KH * KW, P = (T + 1) / 2;
@@ -92,7 +92,6 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
     split_order(m16, &mlo, &mhi);
     split_order(n16, &nlo, &nhi);
     const rq8x rqlo = rq8x_from(mlo, nlo, cl->rq), rqhi = rq8x_from(mhi, nhi, cl->rq);
-    const int fast = rqlo.fast && rqhi.fast;
     const __m256i zero = _mm256_setzero_si256();
     for (int32_t oh = r0; oh < r1; oh++) {
         ptrdiff_t rowoff[MAX_TAPS];
@@ -110,8 +109,9 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
                 acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo[p]));
                 acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi[p]));
             }
-            const __m256i vlo = fast ? rq8x_fast(acc_lo, &rqlo) : rq8x_general(acc_lo, &rqlo);
-            const __m256i vhi = fast ? rq8x_fast(acc_hi, &rqhi) : rq8x_general(acc_hi, &rqhi);
+            /* FAST is a constant (the caller checked the block's shifts) */
+            const __m256i vlo = FAST ? rq8x_fast(acc_lo, &rqlo) : rq8x_general(acc_lo, &rqlo);
+            const __m256i vhi = FAST ? rq8x_fast(acc_hi, &rqhi) : rq8x_general(acc_hi, &rqhi);
             /* int32 in [0, 255]: channel order back by the per-lane packs */
             const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(vlo, vhi), zero);
             _mm_storeu_si128((__m128i *)(void *)out,
@@ -121,19 +121,38 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
     }
 }
 
+/* Whether every shift of channels [c0, c0 + 16) is >= 33 (rq_avx2.h's fast rule). */
+static int fast16(const pd_requant *rq, size_t c0)
+{
+    int fast = 1;
+    for (size_t j = c0; j < c0 + 16; j++)
+        fast &= rq->shift[j] >= 33;
+    return fast;
+}
+
 static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(3, 3, cl, c0, r0, r1);
+    if (fast16(cl->rq, c0))
+        block(3, 3, 1, cl, c0, r0, r1);
+    else
+        block(3, 3, 0, cl, c0, r0, r1);
 }
 
 static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(5, 5, cl, c0, r0, r1);
+    if (fast16(cl->rq, c0))
+        block(5, 5, 1, cl, c0, r0, r1);
+    else
+        block(5, 5, 0, cl, c0, r0, r1);
 }
 
 static void block_any(const call *cl, size_t c0, int32_t r0, int32_t r1)
 {
-    block(cl->plan.s->kernel_h, cl->plan.s->kernel_w, cl, c0, r0, r1);
+    const int kh = cl->plan.s->kernel_h, kw = cl->plan.s->kernel_w;
+    if (fast16(cl->rq, c0))
+        block(kh, kw, 1, cl, c0, r0, r1);
+    else
+        block(kh, kw, 0, cl, c0, r0, r1);
 }
 
 void pd_depthwise_q8_avx2(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,

@@ -24,7 +24,6 @@ typedef struct rq8x {
     __m256i m_even, m_odd, n_even, n_odd, r_even, r_odd; /* general rule */
     __m256i round32, shift32;                            /* fast rule: 2^(n-33), n-32 */
     __m256i lo64, hi64, lo32, hi32, zero32;
-    int fast; /* every lane's n >= 33 */
 } rq8x;
 
 /* The stage for 8 lanes with multipliers m and shifts n (1 .. 62 each). */
@@ -38,8 +37,7 @@ static inline rq8x rq8x_from(__m256i m, __m256i n, const pd_requant *rq)
     p.n_odd = _mm256_srli_epi64(n, 32);
     p.r_even = _mm256_sllv_epi64(one, _mm256_sub_epi64(p.n_even, one));
     p.r_odd = _mm256_sllv_epi64(one, _mm256_sub_epi64(p.n_odd, one));
-    p.fast = _mm256_movemask_epi8(_mm256_cmpgt_epi32(_mm256_set1_epi32(33), n)) == 0;
-    /* meaningful (and used) only when fast */
+    /* meaningful only for rq8x_fast (every n >= 33, which the caller checks) */
     const __m256i n32 = _mm256_max_epi32(_mm256_sub_epi32(n, _mm256_set1_epi32(32)), _mm256_set1_epi32(1));
     p.shift32 = n32;
     p.round32 = _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_sub_epi32(n32, _mm256_set1_epi32(1)));
@@ -67,7 +65,7 @@ static inline __m256i rq8x_general(__m256i x, const rq8x *p)
     return _mm256_add_epi32(_mm256_blend_epi32(e, _mm256_slli_epi64(o, 32), 0xaa), p->zero32);
 }
 
-/* The same when p->fast. */
+/* The same when every lane's n >= 33. */
 static inline __m256i rq8x_fast(__m256i x, const rq8x *p)
 {
     const __m256i e = _mm256_mul_epi32(x, p->m_even);
