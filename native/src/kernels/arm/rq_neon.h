@@ -11,7 +11,7 @@
  *
  * Fast rule, when every lane's n >= 32 (the usual case: the real multiplier
  * is below 1/2): vqdmulhq_s32 gives d = floor(2 x m / 2^32) = floor(x m / 2^31)
- * (it saturates only for x = m = -2^31, and m >= 2^30 > 0).  Writing
+ * (it saturates only for x = m = -2^31, and m >= 0 is checked at load).  Writing
  * x m = 2^31 d + l with 0 <= l < 2^31:
  *   (x m + 2^(n-1)) >> n = floor((d + 2^(n-32) + l / 2^31) / 2^(n-31))
  *                        = (d + 2^(n-32)) >> (n-31),
