@@ -9,7 +9,8 @@
  * signed, so activations are flipped to a - 128 (XOR 0x80, in [-128, 127])
  * and sum a*w = sum (a - 128) * w + 128 * sum w restores the reference's
  * uint8 x int8 sum (the neondot kernel does the same); sum w per channel is
- * formed once per panel and call.
+ * formed once per panel and call, by the first row tile as it streams the
+ * weights (vpaddlq_s8, vpadalq_s16).
  *
  * Why no overflow: the weights are in [-127, 127] (the loader refuses -128,
  * docs/quantization.md), so one product has |(a - 128) * w| <= 128 * 127 =
@@ -34,10 +35,11 @@
 #include "kernels/kernels.h"
 
 #if PD_BUILD_NEON
-/* GCC's pre-allocation scheduler hoists the loads of the 4-row tile far
- * enough to spill accumulators; without it the loop fits the registers (the
+/* GCC's pre-allocation scheduler hoists loads and products far enough to
+ * spill accumulators (GCC 12: 3 of the 16 in aarch64's 4-row tile, 3 of the
+ * 8 in armv7's 2-row one); without it both loops fit the registers (the
  * scheduling after allocation still runs). */
-#if defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-schedule-insns")
 #endif
 #include <string.h>
@@ -99,18 +101,25 @@ static inline int16x8_t mlal_hi(int16x8_t p, int8x16_t a, int8x16_t w)
 /* One panel's per-channel context: the accumulator start (bias + 128 * sum w,
  * wrapping) and the output stage of its 16 channels. */
 typedef struct panel {
-    int32x4_t start[4];
+    int32_t bias16[16]; /* the panel's biases, 0 past its channels */
+    int32x4_t start[4]; /* set by the first tile of each half (WS) */
     pd_rq4 rq[4];
     pd_rq_clamp clamp;
     const pd_requant *req;
 } panel;
 
 /* Rows [0, MR) x channels 8h .. 8h+8 of one panel (b: the panel), storing
- * `cols` (1 .. 8) of them at c. */
+ * `cols` (1 .. 8) of them at c.  With WS (the first tile of a panel half) it
+ * also sums the weights it streams and sets the half's start in pn, which
+ * the later tiles read: no separate pass over the weights, which would
+ * double the memory traffic of a batch-1 FC layer. */
 static inline __attribute__((always_inline)) void tile(
-    const int MR, size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h,
-    const panel *pn, size_t cols, uint8_t *c, size_t ldc)
+    const int MR, const int WS, size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h,
+    panel *pn, size_t cols, uint8_t *c, size_t ldc)
 {
+    /* per channel of quarters 2h, 2h+1: int8 pairs to int16 (|sum| <= 254),
+     * then the two pairs of a channel into its int32 lane */
+    int32x4_t ws[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
     int32x4_t acc[MR_MAX][2][2];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++)
@@ -123,6 +132,10 @@ static inline __attribute__((always_inline)) void tile(
     for (; g + 2 <= full; g += 2, bp += 128) {
         const int8x16_t w00 = vld1q_s8(bp), w01 = vld1q_s8(bp + 16);     /* group g */
         const int8x16_t w10 = vld1q_s8(bp + 64), w11 = vld1q_s8(bp + 80); /* group g+1 */
+        if (WS) {
+            ws[0] = vpadalq_s16(ws[0], vaddq_s16(vpaddlq_s8(w00), vpaddlq_s8(w10)));
+            ws[1] = vpadalq_s16(ws[1], vaddq_s16(vpaddlq_s8(w01), vpaddlq_s8(w11)));
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
             const uint8_t *ar = a + (size_t)r * lda + g * 4;
@@ -137,6 +150,10 @@ static inline __attribute__((always_inline)) void tile(
     for (; g < groups; g++, bp += 64) {
         const size_t take = g * 4 + 4 <= k ? 4 : k - g * 4;
         const int8x16_t w0 = vld1q_s8(bp), w1 = vld1q_s8(bp + 16);
+        if (WS) {
+            ws[0] = vpadalq_s16(ws[0], vpaddlq_s8(w0));
+            ws[1] = vpadalq_s16(ws[1], vpaddlq_s8(w1));
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
             const int8x16_t a0 = group4(a + (size_t)r * lda + g * 4, take);
@@ -146,6 +163,11 @@ static inline __attribute__((always_inline)) void tile(
             acc[r][1][1] = vpadalq_s16(acc[r][1][1], mull_hi(a0, w1));
         }
     }
+    if (WS)
+        for (int q = 0; q < 2; q++) /* bias + 128 * sum w, wrapping */
+            pn->start[2 * h + q] = vreinterpretq_s32_u32(
+                vaddq_u32(vreinterpretq_u32_s32(vld1q_s32(pn->bias16 + 8 * h + 4 * q)),
+                          vshlq_n_u32(vreinterpretq_u32_s32(ws[q]), 7)));
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++) {
         int32x4_t v[2];
@@ -168,50 +190,21 @@ static inline __attribute__((always_inline)) void tile(
     }
 }
 
-#if defined(__aarch64__)
-static void tile4(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
-                  size_t cols, uint8_t *c, size_t ldc)
-{
-    tile(4, k, a, lda, b, h, pn, cols, c, ldc);
-}
-#endif
-
-static void tile2(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
-                  size_t cols, uint8_t *c, size_t ldc)
-{
-    tile(2, k, a, lda, b, h, pn, cols, c, ldc);
-}
-
-static void tile1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, const panel *pn,
-                  size_t cols, uint8_t *c, size_t ldc)
-{
-    tile(1, k, a, lda, b, h, pn, cols, c, ldc);
-}
-
-/* bias + 128 * sum_k w per channel of one panel (kp bytes per channel). */
-static void panel_start(const int8_t *b, size_t kp, const int32_t *bias, size_t cols, int32x4_t start[4])
-{
-    int32x4_t ws[4][2];
-    for (int q = 0; q < 4; q++)
-        ws[q][0] = ws[q][1] = vdupq_n_s32(0);
-    for (size_t g = 0; g < kp / 4; g++)
-        for (int q = 0; q < 4; q++) {
-            /* int8 pairs to int16 (|sum| <= 254), then pairs into int32 */
-            const int16x8_t pairs = vpaddlq_s8(vld1q_s8(b + g * 64 + q * 16));
-            ws[q][0] = vaddw_s16(ws[q][0], vget_low_s16(pairs));
-            ws[q][1] = vaddw_s16(ws[q][1], vget_high_s16(pairs));
-        }
-    int32_t bias16[16] = {0};
-    if (bias != NULL)
-        memcpy(bias16, bias, cols * sizeof(int32_t));
-    for (int q = 0; q < 4; q++) {
-        /* ws[q][0] lanes: channel 4q (k 0-1 of each group), 4q (k 2-3), 4q+1, 4q+1;
-         * ws[q][1] the same for 4q+2, 4q+3 */
-        const int32x4_t wsum = pd_padd_s32(ws[q][0], ws[q][1]);
-        start[q] = vreinterpretq_s32_u32(vaddq_u32(vreinterpretq_u32_s32(vld1q_s32(bias16 + 4 * q)),
-                                                   vshlq_n_u32(vreinterpretq_u32_s32(wsum), 7)));
+/* The tile shapes, with and without the weight sums (WS). */
+#define TILE_FN(name, MR, WS)                                                                     \
+    static void name(size_t k, const uint8_t *a, size_t lda, const int8_t *b, int h, panel *pn,   \
+                     size_t cols, uint8_t *c, size_t ldc)                                         \
+    {                                                                                             \
+        tile(MR, WS, k, a, lda, b, h, pn, cols, c, ldc);                                          \
     }
-}
+#if defined(__aarch64__)
+TILE_FN(tile4, 4, 0)
+TILE_FN(tile4_ws, 4, 1)
+#endif
+TILE_FN(tile2, 2, 0)
+TILE_FN(tile2_ws, 2, 1)
+TILE_FN(tile1, 1, 0)
+TILE_FN(tile1_ws, 1, 1)
 
 void pd_gemm_q8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                      const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
@@ -222,13 +215,29 @@ void pd_gemm_q8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
     for (size_t j0 = 0; j0 < n; j0 += 16) {
         const size_t cols = n - j0 < 16 ? n - j0 : 16;
         const int8_t *bj = b + j0 * kp;
-        panel_start(bj, kp, bias != NULL ? bias + j0 : NULL, cols, pn.start);
+        memset(pn.bias16, 0, sizeof pn.bias16);
+        if (bias != NULL)
+            memcpy(pn.bias16, bias + j0, cols * sizeof(int32_t));
         pn.clamp = pd_rq_clamp_of(rq, pd_rq4_load(rq, j0, cols, pn.rq, 4));
         /* the panel's second half only if it holds real channels */
         for (int h = 0; h < 2 && (size_t)(8 * h) < cols; h++) {
             const size_t hc = cols - 8 * (size_t)h < 8 ? cols - 8 * (size_t)h : 8;
             uint8_t *ch = c + j0 + 8 * (size_t)h;
             size_t i = 0;
+            /* the first tile sums the weights (m >= 1: the core never calls with m = 0) */
+#if defined(__aarch64__)
+            if (m >= 4) {
+                tile4_ws(k, a, lda, bj, h, &pn, hc, ch, ldc);
+                i = 4;
+            } else
+#endif
+            if (m >= 2) {
+                tile2_ws(k, a, lda, bj, h, &pn, hc, ch, ldc);
+                i = 2;
+            } else if (m == 1) {
+                tile1_ws(k, a, lda, bj, h, &pn, hc, ch, ldc);
+                i = 1;
+            }
 #if defined(__aarch64__)
             for (; i + 4 <= m; i += 4)
                 tile4(k, a + i * lda, lda, bj, h, &pn, hc, ch + i * ldc, ldc);
