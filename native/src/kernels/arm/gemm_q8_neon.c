@@ -1,7 +1,8 @@
 /* gemm_q8_neon.c: the int8 GEMM of kernels/q8.h (packed Q8PANELS weights,
  * requantized uint8 output) with plain NEON, for CPUs without the dot
  * product (Cortex-A53, A72, every armv7).  One source for aarch64 and armv7:
- * only intrinsics both have, plus the pd_padd_s32 helper.
+ * intrinsics both have, and helpers where aarch64 has a better form
+ * (pd_padd_s32, the high-half products smull2 / smlal2).
  *
  * Products.  A 16-byte quarter of a panel row is 4 channels x 4 k; its two
  * 8-byte halves are 2 channels x 4 k.  The row's 4 activation bytes, repeated
