@@ -228,21 +228,10 @@ def onnx(data):
         load_pnet(f.read())
 
 
-def predictor_file(data):
-    """The predictor file a predictor input stands for: like ``pnet_file``, an odd first byte
-    means the rest lacks its 32-byte checksum, which is appended here, so mutations reach the
-    body's checks; an even first byte means the rest is the file as it is."""
-    import hashlib
-
-    if not data:
-        return b""
-    body = data[1:]
-    return body + hashlib.sha256(body).digest() if data[0] & 1 else body
-
-
-def predictor_input(file_bytes):
-    """The predictor input (checksum recomputed by the target) for a well-formed file."""
-    return b"\x01" + file_bytes[:-32]
+# A predictor file ends in the SHA-256 of what precedes it, as a .pnet does: its inputs
+# stand for files the same way.
+predictor_file = pnet_file
+predictor_input = pnet_input
 
 
 def predictor(data):

@@ -464,6 +464,18 @@ def _info(args):
     return 0
 
 
+def _bench(args):
+    from predict.benchmark import measure, report
+
+    if args.runs < 1 or args.batch < 1 or args.threads < 1:
+        _fail_line("--runs, --batch and --threads must be >= 1")
+        return 2
+    result = measure(args.model or _default_model(), args.photo, threads=args.threads,
+                     batch=args.batch, runs=args.runs, fresh=not args.no_memory)
+    print(json.dumps(result, indent=2) if args.json else report(result))
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 def _subcommand(subparsers, name, summary, description, example):
@@ -633,6 +645,27 @@ def build_parser():
                         "(PREDICT_ISA=ref|avx2|avx512|neon|neondot forces a family)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=_info)
+
+    p = _subcommand(
+        commands, "bench", "measure a model's speed and memory on this machine",
+        "Time loading the model, inference at batch 1 (median and 90th percentile) and "
+        "throughput at a larger batch, and report the peak resident memory of a fresh process "
+        "that imports predict, loads the model and classifies one photo. bench/ in the source "
+        "tree compares with onnxruntime side by side.",
+        "predict bench --model models/mobilenet_v2_int8.pnet --threads 2")
+    p.add_argument("--model", "-m",
+                   help=f"the .pnet model (default: ${MODEL_ENV} or {DEFAULT_MODEL})")
+    p.add_argument("--photo", metavar="PHOTO",
+                   help="the photo to classify and time (default: a synthetic 640x480 JPEG)")
+    p.add_argument("--threads", "-t", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("--batch", "-b", type=int, default=8,
+                   help="batch size of the throughput figure (default 8)")
+    p.add_argument("--runs", "-n", type=int, default=30,
+                   help="batch-1 runs timed (default 30)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the fresh-process memory measurement")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=_bench)
 
     from predict.batch.command import add_commands
 

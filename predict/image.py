@@ -31,6 +31,7 @@ Choices a caller should know about:
   Ghostscript); a photo pipeline has no use for them.
 """
 
+import importlib
 import io
 import os
 import struct
@@ -97,9 +98,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# The Pillow plugins that register DECODED_FORMATS.  Importing only these, not
+# every plugin as Image.init() does, keeps about 2 MB of code out of memory:
+# peak memory is a budget on a 1 GB board.
+_PLUGINS = ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Avif")
+_formats = None
+
+
 def _decodable_formats():
-    Image.init()
-    return [f for f in DECODED_FORMATS if f in Image.OPEN]
+    global _formats
+    if _formats is None:
+        Image.preinit()
+        for plugin in _PLUGINS:
+            try:
+                importlib.import_module(f"PIL.{plugin}ImagePlugin")
+            except ImportError:  # an older Pillow, or one built without that codec
+                pass
+        # Image.open calls Image.init() (every plugin) when asked for a format nobody
+        # registered, so only the registered ones are asked for.
+        _formats = [f for f in DECODED_FORMATS if f in Image.OPEN]
+    return _formats
 
 
 def _describe(src):
@@ -281,6 +299,20 @@ class _Spec:
     scale: np.float32
     mean: np.ndarray  # float32, one per channel of the input tensor
     std: np.ndarray
+    table: np.ndarray  # float32 (channels, 256): _pixel_table(scale, mean, std)
+
+
+def _pixel_table(scale, mean, std):
+    """(channels, 256) float32: the normalized value of every 8-bit pixel value.
+
+    Built with the same float32 steps, in the same order, as normalizing an
+    image pixel by pixel (``(v / scale - mean) / std``), so looking values up
+    gives bit-identical results; it is about three times faster than that
+    arithmetic on a whole image, which matters when decoding is what a batch
+    job waits on.
+    """
+    values = np.arange(256, dtype=np.float32)[None, :]
+    return ((values / scale) - mean[:, None]) / std[:, None]
 
 
 def _check_spec(spec):
@@ -331,6 +363,7 @@ def _check_spec(spec):
         scale=np.float32(scale),
         mean=vectors["mean"],
         std=vectors["std"],
+        table=_pixel_table(np.float32(scale), vectors["mean"], vectors["std"]),
     )
 
 
@@ -456,15 +489,14 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
             close()
 
     pixels = _center_crop(pixels, *spec.size)
-    x = pixels.astype(np.float32)
-    if x.ndim == 2:
-        x = x[:, :, None]
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
     elif spec.channels == "BGR":
-        x = x[:, :, ::-1]
-    x /= spec.scale
-    x -= spec.mean
-    x /= spec.std
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+        pixels = pixels[:, :, ::-1]
+    x = np.empty((pixels.shape[2],) + pixels.shape[:2], np.float32)
+    for c in range(x.shape[0]):
+        np.take(spec.table[c], pixels[:, :, c], out=x[c])
+    return x
 
 
 def preprocess_batch(images, spec, *, max_pixels=DEFAULT_MAX_PIXELS):

@@ -131,7 +131,7 @@ def test_info_text_and_json(model, capsys):
     assert info["ops"]["conv"] == 1 and info["labels"] == 3
 
 
-@pytest.mark.parametrize("command", [[], ["classify"], ["convert"], ["info"]])
+@pytest.mark.parametrize("command", [[], ["classify"], ["convert"], ["info"], ["bench"]])
 def test_every_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as e:
         main(command + ["--help"])
@@ -252,3 +252,22 @@ def test_classify_with_threads(model, photos, capsys):
     one = capsys.readouterr().out
     assert main(["classify", photos[0], "-m", str(model), "--top", "2", "--threads", "2"]) == 0
     assert capsys.readouterr().out == one
+
+
+def test_bench_times_the_model_and_measures_a_fresh_process(model, photos, capsys):
+    assert main(["bench", "--model", str(model), "--photo", photos[1], "--runs", "3",
+                 "--batch", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["file_mb"] == pytest.approx(os.path.getsize(model) / 2**20)
+    assert 0 < r["latency_ms"]["median"] <= r["latency_ms"]["p90"] and r["latency_ms"]["runs"] == 3
+    assert r["throughput"]["batch"] == 2 and r["throughput"]["images_per_s"] > 0
+    fresh = r["fresh_process"]
+    # the child really imported numpy and predict and ran the model on the photo
+    assert 5 < fresh["rss_after_imports_mb"] < fresh["peak_rss_mb"] < 2000
+    with predict.load(model, max_batch=1) as net:
+        label, probability = net.classify(photos[1], top=1)[0]
+    assert fresh["top"] == [label, pytest.approx(probability)]
+    assert main(["bench", "--model", str(model), "--runs", "2", "--no-memory"]) == 0
+    text = capsys.readouterr().out
+    assert "batch 1    median" in text and "memory" not in text
+    assert main(["bench", "--model", str(model), "--runs", "0"]) == 2

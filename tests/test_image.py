@@ -454,3 +454,24 @@ def test_files_opened_by_path_are_closed_even_when_refused(png_path, monkeypatch
     assert len(opened) == 4
     for img in opened:
         assert img.fp is None or img.fp.closed
+
+
+@pytest.mark.parametrize("channels", ["RGB", "BGR", "L"])
+def test_every_pixel_value_normalizes_exactly_as_the_float_arithmetic(channels):
+    # preprocess looks normalized values up in a table: every one of the 256 values, in every
+    # channel, must equal (v / scale - mean) / std computed in float32 pixel by pixel.
+    n = 1 if channels == "L" else 3
+    rng = np.random.default_rng(7)
+    mean = [float(m) for m in rng.uniform(-1, 1, n)]
+    std = [float(s) for s in rng.uniform(0.01, 3, n)]
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    a = np.stack([np.roll(values, 37 * c) for c in range(n)], axis=-1)
+    s = spec(size=[16, 16], resize=0, interpolation="nearest", channels=channels,
+             scale=3.7, mean=mean, std=std)
+    got = preprocess(a if n == 3 else a[:, :, 0], s)
+    x = a.astype(np.float32)
+    if channels == "BGR":
+        x = x[:, :, ::-1]
+    want = ((x / np.float32(3.7)) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    np.testing.assert_array_equal(got, want.transpose(2, 0, 1))
+    assert got.dtype == np.float32 and got.flags.c_contiguous

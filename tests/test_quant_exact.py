@@ -146,6 +146,36 @@ def test_global_avgpool_every_family_matches_numpy(c, isa, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", RNG_SEEDS)
+@pytest.mark.parametrize("isa", ISAS)
+def test_depthwise_simd_shapes_match_numpy(seed, isa, monkeypatch):
+    """The depthwise shapes the SIMD kernels take (16 channels or more, 3x3 and 5x5, others up to
+    7x7), with odd channel counts, strides, dilations and uneven padding, on every kernel family,
+    equal the numpy twin byte for byte."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(500 + seed)
+    c = int(rng.choice([16, 17, 24, 33, 40, 97]))
+    k = int(rng.choice([3, 5, 3, 5, 2, 7]))
+    stride, dil = int(rng.integers(1, 3)), int(rng.choice([1, 1, 2]))
+    ext = (k - 1) * dil + 1
+    pads = [int(rng.integers(0, ext)) for _ in range(4)]
+    h, w = (max(int(v), ext) for v in rng.choice([1, 4, 7, 12, 19], 2))
+    arrays = [rng.integers(-127, 128, (k, k, c)).astype(np.int8),
+              rng.integers(-2**29, 2**29, c).astype(np.int32)]
+    layer = {"op": "depthwise", "name": "op", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "act": NONE, "quant": _stage(rng, arrays, c, lut=bool(seed % 2)),
+             "kernel": [k, k], "strides": [stride, stride], "dilations": [dil, dil], "pads": pads}
+    ho = graph.window_output_size(h, k, stride, dil, pads[0], pads[2])
+    wo = graph.window_output_size(w, k, stride, dil, pads[1], pads[3])
+    header = _io({"tensors": [_tensor("x", [c, h, w], 0.1, rng.integers(0, 256)),
+                              _tensor("y", [c, ho, wo], 0.2, 7)], "layers": [layer]})
+    x = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("op", ["maxpool", "avgpool", "global_avgpool", "global_maxpool"])
 def test_pools_match_numpy(seed, op):
     rng = np.random.default_rng(100 + seed)

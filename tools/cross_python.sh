@@ -65,7 +65,7 @@ SUFFIX=$(qemu-aarch64 "$ROOT/usr/bin/$PY" -c "import sysconfig; print(sysconfig.
 TREE="$OUT/tree"
 rm -rf "$TREE"
 mkdir -p "$TREE"
-cp -r predict tests native pyproject.toml "$TREE"/
+cp -r predict converters tests native pyproject.toml "$TREE"/
 find "$TREE" \( -name '*.so' -o -name '__pycache__' -o -name '_core.c' \) -prune -exec rm -rf {} +
 
 echo "cross-python: emitting the cffi module source with the arm64 cffi"
@@ -78,8 +78,10 @@ aarch64-linux-gnu-gcc -shared -fPIC -std=c11 -O2 -Wall -Wextra -fvisibility=hidd
     "$TREE/_core.c" "${SOURCES[@]}" -lm -o "$TREE/predict/_core$SUFFIX"
 
 # The C core's tests, the per-family kernel tests, and the layers above them
-# that need no converter (no onnx on this Python).
-TESTS=(tests/test_native_*.py tests/test_network.py tests/test_format.py tests/test_graph.py tests/test_image.py)
+# that need no converter (no onnx on this Python); the int8 kernels of every
+# family against the numpy twin (converters.quantize, numpy only, builds them).
+TESTS=(tests/test_native_*.py tests/test_network.py tests/test_format.py tests/test_graph.py tests/test_image.py
+       tests/test_quant_exact.py)
 for extra in tests/test_isa_*.py; do
     [ -e "$extra" ] && TESTS+=("$extra")
 done

@@ -20,6 +20,9 @@ static void random_stage(pd_requant *rq, int32_t *mult, int32_t *shift, uint8_t 
          * modes any (kernels take a faster path when all are in 33 .. 53) */
         shift[j] = (mode >= 3 && pd_test_rand() % 8u == 0) ? (int32_t)(1 + pd_test_rand() % 62u)
                                                              : (int32_t)(33 + pd_test_rand() % 21u);
+        /* mode 6: every shift in 32 .. 62, the edges of NEON's fast rule */
+        if (mode == 6)
+            shift[j] = (int32_t)(32 + pd_test_rand() % 31u);
     }
     rq->mult = mult;
     rq->shift = shift;
@@ -121,11 +124,15 @@ static void conv_case(int32_t h, int32_t w, int32_t c, int32_t cout, int32_t kh,
     free(x), free(got), free(want), free(scratch), free(wo), free(b), free(bias), free(mult), free(shift);
 }
 
-static void depthwise_case(pd_depthwise_q8_fn fn, int32_t h, int32_t w, int32_t c, int32_t k,
-                           int32_t stride, int32_t pad, int32_t dil, int mode)
+/* pad_shift moves pad_shift cells of padding from the top and left to the
+ * bottom and right (TensorFlow's SAME padding of an even excess). */
+static void depthwise_case_pads(pd_depthwise_q8_fn fn, int32_t h, int32_t w, int32_t c, int32_t k,
+                                int32_t stride, int32_t pad, int32_t dil, int mode, int32_t pad_shift)
 {
     const pd_q8_kernels *ref = pd_q8_kernels_ref();
     pd_window_shape s = window(h, w, c, c, k, k, stride, pad, dil, c);
+    s.pad_top -= pad_shift, s.pad_left -= pad_shift;
+    s.pad_bottom += pad_shift, s.pad_right += pad_shift;
     if (s.out.h < 1 || s.out.w < 1)
         return;
     const size_t ybytes = (size_t)s.out.h * s.out.w * c;
@@ -151,10 +158,16 @@ static void depthwise_case(pd_depthwise_q8_fn fn, int32_t h, int32_t w, int32_t 
     fn(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, got, mid, s.out.h);
     ref->depthwise(&s, x, z, wt, mode == 5 ? NULL : bias, &rq, want, 0, s.out.h);
     char what[128];
-    snprintf(what, sizeof what, "depthwise_q8 %dx%dx%d k%d s%d p%d d%d mode=%d", h, w, c, k, stride,
-             pad, dil, mode);
+    snprintf(what, sizeof what, "depthwise_q8 %dx%dx%d k%d s%d p%d(-%d) d%d mode=%d", h, w, c, k,
+             stride, pad, pad_shift, dil, mode);
     same(got, want, ybytes, what);
     free(x), free(got), free(want), free(wt), free(bias), free(mult), free(shift);
+}
+
+static void depthwise_case(pd_depthwise_q8_fn fn, int32_t h, int32_t w, int32_t c, int32_t k,
+                           int32_t stride, int32_t pad, int32_t dil, int mode)
+{
+    depthwise_case_pads(fn, h, w, c, k, stride, pad, dil, mode, 0);
 }
 
 static void binary_case(int32_t h, int32_t w, int32_t c, int bh, int bw, int bc, int32_t kind, int mode)
@@ -214,12 +227,12 @@ void pd_test_q8(void)
     pd_test_seed(8);
     static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13};
     static const size_t ns[] = {1, 3, 16, 17, 31, 64, 67, 129};
-    static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 27, 64, 97};
+    static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 27, 64, 97};
     int mode = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
             for (size_t p = 0; p < sizeof ks / sizeof ks[0]; p++)
-                gemm_case(ms[i], ns[j], ks[p], (i + j + p) % 3, mode++ % 6);
+                gemm_case(ms[i], ns[j], ks[p], (i + j + p) % 3, mode++ % 7);
     gemm_case(3, 5, 32767, 0, 3); /* the largest K, every product extreme */
     gemm_case(50, 300, 577, 1, 4);
     for (int md = 0; md < 6; md++) {
@@ -237,6 +250,8 @@ void pd_test_q8(void)
     if (pd_test_table->isa == PD_ISA_AVX512)
         fns[1] = pd_depthwise_q8_avx512;
 #endif
+    CHECK(pd_test_table->isa == PD_ISA_REF || pd_test_table->q8->depthwise != pd_depthwise_q8_ref,
+          "the %s family has no int8 depthwise kernel of its own", pd_test_table->name);
     static const int32_t cs[] = {1, 7, 16, 17, 33, 64, 96, 130};
     for (int f = 0; f < 2 && fns[f] != NULL; f++) {
         for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
@@ -252,6 +267,26 @@ void pd_test_q8(void)
         depthwise_case(fns[f], 7, 7, 24, 7, 1, 3, 1, 2);
         depthwise_case(fns[f], 12, 10, 48, 3, 3, 1, 1, 3);
         depthwise_case(fns[f], 6, 7, 100, 5, 1, 2, 2, 4);
+        /* every mode on the shapes the SIMD kernels specialize, odd channels */
+        for (int md = 0; md < 7; md++) {
+            depthwise_case(fns[f], 7, 6, 23, 3, 1, 1, 1, md);
+            depthwise_case(fns[f], 8, 5, 41, 5, 2, 2, 1, md);
+        }
+        /* more output rows than one band of the NEON kernel, split unevenly */
+        depthwise_case(fns[f], 41, 37, 48, 3, 1, 1, 1, 6);
+        depthwise_case(fns[f], 35, 29, 40, 5, 2, 2, 1, 0);
+        depthwise_case(fns[f], 30, 30, 24, 3, 2, 1, 1, 3);
+        /* asymmetric (SAME) padding, other kernel sizes, dilation */
+        depthwise_case_pads(fns[f], 10, 9, 32, 3, 2, 1, 1, 0, 1);
+        depthwise_case_pads(fns[f], 9, 10, 18, 5, 2, 2, 1, 6, 1);
+        depthwise_case_pads(fns[f], 9, 9, 16, 5, 1, 2, 1, 2, 2);
+        depthwise_case(fns[f], 9, 9, 16, 1, 1, 0, 1, 1);
+        depthwise_case(fns[f], 5, 6, 20, 1, 2, 1, 1, 4);
+        depthwise_case(fns[f], 9, 10, 17, 7, 2, 3, 1, 5);
+        depthwise_case(fns[f], 11, 11, 16, 9, 1, 4, 1, 6);
+        depthwise_case(fns[f], 11, 12, 35, 3, 2, 2, 2, 6);
+        depthwise_case(fns[f], 6, 6, 15, 3, 1, 1, 1, 0);
+        depthwise_case(fns[f], 4, 4, 8, 3, 1, 1, 1, 0);
     }
     static const size_t qn[] = {1, 15, 16, 17, 100, 1000};
     for (size_t i = 0; i < sizeof qn / sizeof qn[0]; i++) {
@@ -266,5 +301,13 @@ void pd_test_q8(void)
             binary_case(3, 4, 17, 0, 0, 1, kind, md);
             binary_case(1, 1, 1, 0, 0, 0, kind, md);
             binary_case(56, 56, 24, 0, 0, 0, kind, md);
+        }
+    /* lengths around the SIMD steps (8, 16), shifts over their whole range */
+    for (int32_t kind = PD_BIN_ADD; kind <= PD_BIN_MUL; kind++)
+        for (int md = 3; md < 7; md++) {
+            binary_case(1, 1, 8, 0, 0, 0, kind, md);
+            binary_case(1, 3, 5, 0, 0, 0, kind, md);
+            binary_case(2, 4, 2, 0, 0, 0, kind, md);
+            binary_case(3, 3, 37, 0, 0, 0, kind, md);
         }
 }

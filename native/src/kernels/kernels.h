@@ -269,6 +269,9 @@ struct pd_q8_kernels;
 void pd_q8_fill_avx2(struct pd_q8_kernels *k, int32_t cpu);
 void pd_q8_fill_avx512(struct pd_q8_kernels *k, int32_t cpu);
 #endif
+#if PD_BUILD_NEON
+void pd_q8_fill_neon(struct pd_q8_kernels *k, int32_t cpu);
+#endif
 #if PD_BUILD_NEONDOT
 void pd_q8_fill_neondot(struct pd_q8_kernels *k, int32_t cpu);
 #endif

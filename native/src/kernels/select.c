@@ -28,7 +28,7 @@ static const family families[] = {
     {"avx512", PD_ISA_AVX512, PD_CPU_AVX2 | PD_CPU_AVX512, pd_kernels_fill_avx512, pd_q8_fill_avx512},
 #endif
 #if PD_BUILD_NEON
-    {"neon", PD_ISA_NEON, PD_CPU_NEON, pd_kernels_fill_neon, NULL},
+    {"neon", PD_ISA_NEON, PD_CPU_NEON, pd_kernels_fill_neon, pd_q8_fill_neon},
 #endif
 #if PD_BUILD_NEONDOT
     {"neondot", PD_ISA_NEONDOT, PD_CPU_NEON | PD_CPU_NEONDOT, pd_kernels_fill_neondot, pd_q8_fill_neondot},

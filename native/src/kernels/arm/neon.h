@@ -26,11 +26,22 @@ void pd_global_avgpool_f32_neon(pd_dims in, size_t batch, const float *x, float 
 #endif
 void pd_gemm_u8i8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                        size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
+/* int8 (kernels/q8.h) */
+struct pd_requant;
+void pd_gemm_q8_neon(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
+void pd_depthwise_q8_neon(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
+                          const int32_t *bias, const struct pd_requant *rq, uint8_t *y, int32_t r0,
+                          int32_t r1);
+void pd_binary_q8_neon(int32_t kind, size_t batch, pd_dims ad, const uint8_t *a, int32_t za, pd_dims bd,
+                       const uint8_t *b, int32_t zb, const struct pd_requant *rq, uint8_t *y);
+#if defined(__aarch64__)
+void pd_quantize_neon(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
+#endif
 #endif
 #if PD_BUILD_NEONDOT
 void pd_gemm_u8i8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                           const int8_t *b, size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
-struct pd_requant;
 void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                         const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
 #endif

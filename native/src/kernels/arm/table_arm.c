@@ -29,14 +29,30 @@ void pd_kernels_fill_neondot(pd_kernels *k)
 }
 #endif
 
-#if PD_BUILD_NEONDOT
+#if PD_BUILD_NEON
 #include "kernels/q8.h"
 
-/* The int8 table: the dot-product GEMM on the packed weights (conv keeps the
- * reference driver, which im2col's into it); the rest is the reference. */
-void pd_q8_fill_neondot(pd_q8_kernels *k, int32_t cpu)
+/* The int8 table of plain NEON (aarch64 without the dot product, armv7): its
+ * GEMM on the packed weights (conv keeps the reference driver, which
+ * im2col's into it), depthwise, add / sub and, on aarch64, quantize; the rest
+ * is the reference. */
+void pd_q8_fill_neon(pd_q8_kernels *k, int32_t cpu)
 {
     (void)cpu;
+    k->gemm = pd_gemm_q8_neon;
+    k->depthwise = pd_depthwise_q8_neon;
+    k->binary = pd_binary_q8_neon;
+#if defined(__aarch64__)
+    k->quantize = pd_quantize_neon;
+#endif
+}
+#endif
+
+#if PD_BUILD_NEONDOT
+/* NEON plus the dot-product GEMM. */
+void pd_q8_fill_neondot(pd_q8_kernels *k, int32_t cpu)
+{
+    pd_q8_fill_neon(k, cpu);
     k->gemm = pd_gemm_q8_neondot;
 }
 #endif

@@ -33,6 +33,7 @@ void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
 {
     (void)cpu;
     k->gemm = pd_gemm_q8_avx2;
+    k->depthwise = pd_depthwise_q8_avx2;
 }
 
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
