@@ -114,7 +114,12 @@ static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, const u
     const size_t rows = (size_t)s.out.h;
     job j = {.net = net, .k = net->kernels->q8, .s = &s, .rq = rq, .x = x, .w = layer->weights,
              .bias = layer->bias, .y = y, .z_in = z_in};
+    /* at least 4 rows a part: each call prepares its channel blocks' weights
+     * (the VNNI kernel interleaves them), which a 7x7 map's 1-row parts paid 7
+     * times over (a 960-channel layer took twice as long at 2 threads) */
     j.part = pd_plan_row_part(net->threads, rows, 1);
+    if (j.part < 4)
+        j.part = rows < 4 ? rows : 4;
     pd_pool_run(net->pool, (rows + j.part - 1) / j.part, depthwise_task, &j);
 }
 
