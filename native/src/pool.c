@@ -194,11 +194,17 @@ pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row
     if (want == 1 || m == 0 || n == 0)
         return t;
     const size_t most_rows = (m + row_unit - 1) / row_unit, most_cols = (n + col_unit - 1) / col_unit;
-    size_t row_tiles = most_rows < want ? most_rows : want, col_tiles = 1;
-    if (row_tiles < want) {
-        col_tiles = (want + row_tiles - 1) / row_tiles;
+    size_t row_tiles, col_tiles;
+    if (m >= n) { /* cut rows first: each column cut re-reads A (m x k) */
+        row_tiles = most_rows < want ? most_rows : want;
+        col_tiles = row_tiles < want ? (want + row_tiles - 1) / row_tiles : 1;
         if (col_tiles > most_cols)
             col_tiles = most_cols;
+    } else { /* fewer rows than columns (a 7x7 map): each row cut would re-read B, the larger */
+        col_tiles = most_cols < want ? most_cols : want;
+        row_tiles = col_tiles < want ? (want + col_tiles - 1) / col_tiles : 1;
+        if (row_tiles > most_rows)
+            row_tiles = most_rows;
     }
     t.mt = ((m + row_tiles - 1) / row_tiles + row_unit - 1) / row_unit * row_unit;
     t.nt = ((n + col_tiles - 1) / col_tiles + col_unit - 1) / col_unit * col_unit;

@@ -30,8 +30,9 @@ void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx);
  * thread the OS delays leaves little for the others to wait on. */
 
 /* An m x n GEMM in tiles of mt rows (a multiple of row_unit) and nt columns
- * (a multiple of col_unit), preferring to cut rows (each column cut re-reads
- * A): row_tiles x col_tiles tasks, one task of the whole GEMM with 1 thread. */
+ * (a multiple of col_unit), cutting first the longer side (a column cut
+ * re-reads A, m x k; a row cut re-reads B, n x k): row_tiles x col_tiles
+ * tasks, one task of the whole GEMM with 1 thread. */
 typedef struct pd_gemm_tiles {
     size_t mt, nt, row_tiles, col_tiles;
 } pd_gemm_tiles;
