@@ -20,13 +20,14 @@
 
 #include "pool.h"
 
-/* Polls before sleeping: tens of microseconds, less than a layer.  After the
- * first YIELD_AFTER polls each one also yields the CPU: on a machine whose
- * other cores are busy, a worker and the caller may share one, and a thread
- * that spins there holds the other off for a whole time slice (a run at 2
- * threads then waited ~20 us at every layer for the spin to end). */
-#define SPIN 20000
-#define YIELD_AFTER 64
+/* Polls before sleeping: YIELD_AFTER plain ones (a few microseconds), then
+ * each one also yields the CPU, SPIN in all (some 100 microseconds with the
+ * yields; a layer follows a layer within microseconds).  On a machine whose
+ * other cores are busy a worker and the caller may share one, and a thread
+ * that spins there without yielding holds the other off for a whole time
+ * slice (a run at 2 threads then waited ~20 us at every layer). */
+#define YIELD_AFTER 256
+#define SPIN (YIELD_AFTER + 200)
 
 /* The claim word: generation (24 bits) | task count (20) | next task (20).
  * A job of more tasks runs on the caller alone. */
