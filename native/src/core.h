@@ -52,6 +52,11 @@ struct pd_net {
     void *scratch_block;
     float *arena;
     float *scratch;
+    /* threads - 1 more arenas (arena_bytes each, aligned), for running the
+     * samples of a batch in parallel (run.c); NULL with 1 thread or max_batch 1 */
+    void *extra_arenas_block;
+    void *extra_arenas;
+    size_t extra_arenas_bytes;
 
     const pd_kernels *kernels;
     void **packed;    /* per layer: an OHWI weight packed (PANELS16 or Q8PANELS) at build, or NULL */

@@ -162,6 +162,7 @@ void pd_net_free(pd_net *net)
     free(net->packed);
     free(net->arena_block);
     free(net->scratch_block);
+    free(net->extra_arenas_block);
     free(net);
 }
 
@@ -187,6 +188,23 @@ int32_t pd_net_prepare_threads(pd_net *net, char *err, size_t err_size)
         if (bytes > 0 && net->scratch == NULL)
             return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory: scratch %zu bytes", bytes);
         net->scratch_bytes = bytes;
+    }
+    /* the arenas of the other threads, for batches run sample-parallel */
+    size_t extra = 0;
+    if (net->threads > 1 && net->max_batch > 1 &&
+        !pd_size_mul(net->arena_bytes, (size_t)net->threads - 1, &extra))
+        return pd_fail(err, err_size, PD_ERR_NOMEM, "arenas for %d threads are too large", (int)net->threads);
+    if (extra != net->extra_arenas_bytes) {
+        free(net->extra_arenas_block);
+        net->extra_arenas_block = NULL;
+        net->extra_arenas = NULL;
+        net->extra_arenas_bytes = 0;
+        if (extra > 0) {
+            net->extra_arenas = aligned_buffer(extra, &net->extra_arenas_block);
+            if (net->extra_arenas == NULL)
+                return pd_fail(err, err_size, PD_ERR_NOMEM, "out of memory: arenas %zu bytes", extra);
+            net->extra_arenas_bytes = extra;
+        }
     }
     const long pid = (long)getpid();
     if (net->pool != NULL && net->pool_pid != pid)

@@ -352,6 +352,65 @@ int32_t pd_net_set_profile(pd_net *net, double *seconds, int32_t n_layers, char 
     return PD_OK;
 }
 
+/* Sample s of inputs through the whole net into outputs. */
+static void run_sample(const pd_net *net, size_t s, const void *const *inputs, void *const *outputs)
+{
+    for (int32_t i = 0; i < net->n_inputs; i++) {
+        int32_t t = net->inputs[i];
+        size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
+        const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
+        if (i < 32 && (net->channels_first >> i & 1u))
+            copy_channels_last(&net->tensors[t], from, tensor_arena(net, t));
+        else
+            memcpy(tensor_arena(net, t), from, sample);
+    }
+    /* a fused group (fuse.c) runs at its first layer; its time is that layer's */
+    if (net->profile == NULL) {
+        for (int32_t l = 0; l < net->n_layers; l++)
+            if (net->fuse[l] > 1)
+                pd_run_fused(net, l);
+            else if (net->fuse[l] == 0)
+                execute(net, &net->layers[l], 1);
+    } else {
+        for (int32_t l = 0; l < net->n_layers; l++) {
+            const double t0 = now_seconds();
+            if (net->fuse[l] > 1)
+                pd_run_fused(net, l);
+            else if (net->fuse[l] == 0)
+                execute(net, &net->layers[l], 1);
+            net->profile[l] += now_seconds() - t0;
+        }
+    }
+    for (int32_t i = 0; i < net->n_outputs; i++) {
+        int32_t t = net->outputs[i];
+        size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
+        memcpy((unsigned char *)outputs[i] + s * sample, tensor_data(net, t), sample);
+    }
+}
+
+typedef struct sample_job {
+    const pd_net *net;
+    const void *const *inputs;
+    void *const *outputs;
+} sample_job;
+
+/* Task s: sample s on worker `worker`'s arena and scratch, through a copy of
+ * the net that runs every layer on this thread alone (no pool). */
+static void sample_task(void *p, size_t s, int32_t worker)
+{
+    const sample_job *j = p;
+    pd_net local = *j->net;
+    if (worker > 0)
+        local.arena = (float *)(void *)((unsigned char *)j->net->extra_arenas +
+                                        (size_t)(worker - 1) * j->net->arena_bytes);
+    local.scratch = (float *)(void *)((unsigned char *)j->net->scratch +
+                                      (size_t)worker * j->net->thread_scratch_bytes);
+    local.pool = NULL;
+    local.threads = 1;
+    local.profile = NULL;
+    run_sample(&local, s, j->inputs, j->outputs);
+}
+
 int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *const *outputs,
                    char *err, size_t err_size)
 {
@@ -378,41 +437,20 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs, void *
         if (st != PD_OK)
             return st;
     }
+    if (net->threads > 1 && batch > 1 && net->pool != NULL && net->extra_arenas != NULL &&
+        net->profile == NULL) {
+        /* Samples in parallel, each thread through the whole net with its own
+         * arena and scratch: one hand-off per batch rather than per layer and
+         * sample.  Each sample's layers run as with one thread, so the results
+         * are the same bit for bit. */
+        sample_job j = {.net = net, .inputs = inputs, .outputs = outputs};
+        pd_pool_run(net->pool, (size_t)batch, sample_task, &j);
+        return PD_OK;
+    }
     /* One sample after the other through the whole net (plan.c): each layer's
      * working set is one sample's, which stays in cache, and the results are
      * those of batch 1 bit for bit. */
-    for (size_t s = 0; s < (size_t)batch; s++) {
-        for (int32_t i = 0; i < net->n_inputs; i++) {
-            int32_t t = net->inputs[i];
-            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
-            const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
-            if (i < 32 && (net->channels_first >> i & 1u))
-                copy_channels_last(&net->tensors[t], from, tensor_arena(net, t));
-            else
-                memcpy(tensor_arena(net, t), from, sample);
-        }
-        /* a fused group (fuse.c) runs at its first layer; its time is that layer's */
-        if (net->profile == NULL) {
-            for (int32_t l = 0; l < net->n_layers; l++)
-                if (net->fuse[l] > 1)
-                    pd_run_fused(net, l);
-                else if (net->fuse[l] == 0)
-                    execute(net, &net->layers[l], 1);
-        } else {
-            for (int32_t l = 0; l < net->n_layers; l++) {
-                const double t0 = now_seconds();
-                if (net->fuse[l] > 1)
-                    pd_run_fused(net, l);
-                else if (net->fuse[l] == 0)
-                    execute(net, &net->layers[l], 1);
-                net->profile[l] += now_seconds() - t0;
-            }
-        }
-        for (int32_t i = 0; i < net->n_outputs; i++) {
-            int32_t t = net->outputs[i];
-            size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
-            memcpy((unsigned char *)outputs[i] + s * sample, tensor_data(net, t), sample);
-        }
-    }
+    for (size_t s = 0; s < (size_t)batch; s++)
+        run_sample(net, s, inputs, outputs);
     return PD_OK;
 }
