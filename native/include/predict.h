@@ -248,8 +248,11 @@ size_t pd_net_scratch_bytes(const pd_net *net);
 void pd_net_free(pd_net *net);
 
 /* Threads a run may use (1 by default): the calling thread plus threads - 1
- * pool workers, which sleep between runs.  A forked child re-creates its
- * workers on its first run.  1 <= threads <= 64. */
+ * pool workers, which sleep between runs.  A batch of one sample has its
+ * layers split over them; a larger batch runs its samples in parallel, each
+ * thread with its own activation arena (so a net of max_batch > 1 holds
+ * threads arenas).  A forked child re-creates its workers on its first run.
+ * 1 <= threads <= 64. */
 int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_size);
 int32_t pd_net_threads(const pd_net *net);
 
