@@ -57,3 +57,23 @@ def test_a_bad_input_index_is_refused():
             st = lib.pd_net_set_input_channels_first(net._net, bad, 1, err, 256)
             assert ffi.string(lib.pd_status_name(st)) == b"PD_ERR_ARGUMENT"
             assert b"input" in ffi.string(err)
+
+
+@pytest.mark.parametrize("isa", ["ref", "avx2", "avx512", "neon", "neondot"])
+@pytest.mark.parametrize("c, h, w", [(3, 1, 1), (3, 3, 5), (3, 4, 4), (3, 17, 13), (1, 9, 9), (2, 3, 7),
+                                     (4, 6, 5), (5, 11, 3)])
+def test_channels_last_copy_on_every_family(isa, c, h, w, monkeypatch):
+    """The float32 transposing copy (kernels.h channels_last_f32; AVX-512 for 3 channels)."""
+    from predict import _native
+
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(c * 100 + h * 10 + w)
+    g = Graph()
+    x = g.input([c, h, w])
+    g.output(g.layer("activation", [x], [c, h, w], act=act("relu")))
+    xs = rng.standard_normal((2, c, h, w)).astype(np.float32)
+    with g.build(max_batch=2) as net:
+        got = net.run([xs], channels_first=True)[0]
+    np.testing.assert_array_equal(got, np.maximum(xs, 0).transpose(0, 2, 3, 1))

@@ -295,7 +295,7 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
 }
 
 /* One sample of tensor t from (c, h, w) order into the arena's (h, w, c). */
-static void copy_channels_last(const pd_tensor_desc *t, const unsigned char *x, void *y)
+static void copy_channels_last(const pd_net *net, const pd_tensor_desc *t, const unsigned char *x, void *y)
 {
     const size_t c = (size_t)t->c, hw = (size_t)t->h * (size_t)t->w;
     if (pd_dtype_size(t->dtype) == 1) {
@@ -305,16 +305,7 @@ static void copy_channels_last(const pd_tensor_desc *t, const unsigned char *x, 
                 out[p * c + ch] = x[ch * hw + p];
         return;
     }
-    const float *in = (const float *)(const void *)x;
-    float *out = y;
-    /* pixels in blocks, every channel of a block at once: the writes stay in
-     * a few cache lines and each channel plane is read in order */
-    for (size_t p0 = 0; p0 < hw; p0 += 64) {
-        const size_t p1 = hw - p0 < 64 ? hw : p0 + 64;
-        for (size_t ch = 0; ch < c; ch++)
-            for (size_t p = p0; p < p1; p++)
-                out[p * c + ch] = in[ch * hw + p];
-    }
+    net->kernels->channels_last_f32(c, hw, (const float *)(const void *)x, y);
 }
 
 int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first, char *err,
@@ -360,7 +351,7 @@ static void run_sample(const pd_net *net, size_t s, const void *const *inputs, v
         size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
         const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
         if (i < 32 && (net->channels_first >> i & 1u))
-            copy_channels_last(&net->tensors[t], from, tensor_arena(net, t));
+            copy_channels_last(net, &net->tensors[t], from, tensor_arena(net, t));
         else
             memcpy(tensor_arena(net, t), from, sample);
     }

@@ -204,6 +204,10 @@ typedef void (*pd_shuffle_f32_fn)(size_t pixels, size_t c, size_t groups, const 
 typedef void (*pd_slice_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0,
                                 int32_t w0, int32_t c0, float *y);
 
+/* One sample from channels first to channels last: y[p*c + ch] = x[ch*hw + p]
+ * for p < hw, ch < c (an NCHW input copied into the arena). */
+typedef void (*pd_channels_last_f32_fn)(size_t c, size_t hw, const float *x, float *y);
+
 /* Each sample permuted: output axis k (0 h, 1 w, 2 c) is input axis perm[k]. */
 typedef void (*pd_transpose_f32_fn)(size_t batch, pd_dims in, const float *x, const int32_t perm[3],
                                     float *y);
@@ -233,6 +237,7 @@ typedef struct pd_kernels {
     pd_shuffle_f32_fn shuffle_f32;
     pd_slice_f32_fn slice_f32;
     pd_transpose_f32_fn transpose_f32;
+    pd_channels_last_f32_fn channels_last_f32;
     /* int8 (kernels/q8.h): the family's int8 table, filled from the reference
      * by its pd_q8_fill_<isa> (select.c). */
     const struct pd_q8_kernels *q8;

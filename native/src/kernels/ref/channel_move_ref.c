@@ -51,3 +51,10 @@ void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_
                     *ys++ = xs[i * s0 + j * s1 + k * s2];
     }
 }
+
+void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y)
+{
+    for (size_t p = 0; p < hw; p++)
+        for (size_t ch = 0; ch < c; ch++)
+            y[p * c + ch] = x[ch * hw + p];
+}

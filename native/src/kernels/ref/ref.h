@@ -45,5 +45,6 @@ void pd_shuffle_f32_ref(size_t pixels, size_t c, size_t groups, const float *x, 
 void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0, int32_t w0,
                       int32_t c0, float *y);
 void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_t perm[3], float *y);
+void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y);
 
 #endif

@@ -28,6 +28,7 @@ static const pd_kernels ref_table = {
     .shuffle_f32 = pd_shuffle_f32_ref,
     .slice_f32 = pd_slice_f32_ref,
     .transpose_f32 = pd_transpose_f32_ref,
+    .channels_last_f32 = pd_channels_last_f32_ref,
     .q8 = &pd_q8_ref_table,
 };
 
