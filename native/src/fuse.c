@@ -28,10 +28,10 @@
 #include "kernels/q8.h"
 #include "kernels/ref/ref.h"
 
-/* The wide tensor of a group is at least this large (smaller ones stay in L2
- * layer by layer; int8: half as large, its layers being 4x faster a byte, as
- * measured on MobileNetV2's 56x56x144), and a band's expand buffer at most
- * this large. */
+/* The wide tensor of a float32 group is at least this large (smaller ones
+ * stay in L2 layer by layer), of an int8 group half that (MobileNetV2's
+ * 56x56x144 uint8 blocks ran no slower fused); a band's expand buffer is at most
+ * BAND_BYTES.  Both can be set at build time (PREDICT_CFLAGS) to tune. */
 #ifndef FUSE_MIN_BYTES
 #define FUSE_MIN_BYTES ((size_t)512 * 1024)
 #endif
