@@ -80,6 +80,14 @@ void pd_test_conv(void)
         {5, 7, 6, 6, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 3, PD_ACT_LEAKYRELU, 0.1f, 0},
         {4, 4, 33, 31, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 1, PD_ACT_SIGMOID, 0, 0},
         {3, 5, 64, 17, 1, 1, 2, 1, 1, 1, 0, 0, 0, 0, 1, PD_ACT_HARDSIGMOID, 0.2f, 0.5f}, /* strided 1x1 */
+        /* stems of few channels on maps wide enough for whole 12-pixel runs (AVX-512 reads
+         * them without im2col): panel counts odd and even, narrow last panels, K past 64 */
+        {37, 41, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, PD_ACT_CLIP, 0.0f, 6.0f},
+        {30, 29, 3, 40, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1, PD_ACT_RELU, 0, 0},
+        {25, 27, 1, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, PD_ACT_NONE, 0, 0},
+        {20, 26, 4, 24, 3, 3, 1, 2, 1, 1, 1, 0, 1, 2, 1, PD_ACT_CLIP, -0.25f, 0.5f},
+        {19, 23, 2, 48, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, PD_ACT_RELU, 0, 0},
+        {21, 30, 3, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, PD_ACT_HARDSWISH, 0, 0},
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
         for (int32_t batch = 1; batch <= 2; batch++)

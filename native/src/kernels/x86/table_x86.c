@@ -21,6 +21,7 @@ void pd_kernels_fill_avx512(pd_kernels *k)
 {
     pd_kernels_fill_avx2(k);
     k->gemm_f32 = pd_gemm_f32_avx512;
+    k->conv_f32 = pd_conv_f32_avx512;
     k->depthwise_f32 = pd_depthwise_f32_avx512;
     k->channels_last_f32 = pd_channels_last_f32_avx512;
 }

@@ -13,6 +13,9 @@ void pd_channels_last_f32_avx512(size_t c, size_t hw, const float *x, float *y);
 void pd_conv_f32_avx2(const pd_kernels *k, const pd_window_shape *s, const float *x, const float *w,
                       const float *bias, const pd_act_params *act, float *y, size_t p0, size_t p1,
                       float *scratch);
+void pd_conv_f32_avx512(const pd_kernels *k, const pd_window_shape *s, const float *x, const float *w,
+                        const float *bias, const pd_act_params *act, float *y, size_t p0, size_t p1,
+                        float *scratch);
 void pd_depthwise_f32_avx2(const pd_window_shape *s, const float *x, const float *w,
                            const float *bias, const pd_act_params *act, float *y, int32_t r0,
                            int32_t r1);
