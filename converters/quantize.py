@@ -30,6 +30,37 @@ INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "
 SAME_SCALE_OPS = ("maxpool", "global_maxpool", "reshape", "pad")
 # Weightless ops the automatic fallback may keep float32 (they join two paths).
 FREE_FALLBACK_OPS = ("add", "sub", "mul", "concat")
+# Fused activations an int8 GEMM with float32 output applies (in float32).
+FLOAT_OUTPUT_ACTS = ("none", "relu", "clip")
+
+
+def _pointwise(layer):
+    return (layer["op"] == "conv" and layer["kernel"] == [1, 1] and layer["strides"] == [1, 1]
+            and layer["groups"] == 1 and list(layer["pads"]) == [0, 0, 0, 0])
+
+
+def float_outputs(header, int8):
+    """The int8 layers that write float32 straight from their int32 sums (docs/quantization.md,
+    "Float output"): an fc or pointwise conv, with a clamp or no activation, whose output a
+    float32 layer reads or the graph returns. Requantizing such an output to uint8 only to
+    dequantize it adds an error (and a pass) for nothing; the classifier's logits are the
+    first case (uint8 logits turn near ties into ties)."""
+    readers = {}
+    for i, layer in enumerate(header["layers"]):
+        for t in layer["inputs"]:
+            readers.setdefault(t, set()).add(i)
+    returned = {io["tensor"] for io in header["outputs"]}
+    out = set()
+    for i in int8:
+        layer = header["layers"][i]
+        if not (layer["op"] == "fc" or _pointwise(layer)):
+            continue
+        if (layer.get("act") or {"kind": "none"})["kind"] not in FLOAT_OUTPUT_ACTS:
+            continue
+        t = layer["output"]
+        if t in returned or any(r not in int8 for r in readers.get(t, ())):
+            out.add(i)
+    return out
 
 
 def _to_core(x):
@@ -184,6 +215,7 @@ class _Builder:
     def __init__(self, header, arrays, int8, qparams, pre_ranges):
         self.src, self.src_arrays = header, arrays
         self.int8, self.qparams, self.pre_ranges = int8, qparams, pre_ranges
+        self.float_out = float_outputs(header, int8)
         self.h = copy.deepcopy(header)
         self.arrays = list(arrays)
         self.layers = []
@@ -226,7 +258,10 @@ class _Builder:
     def build(self):
         for i, layer in enumerate(self.src["layers"]):
             layer = copy.deepcopy(layer)
-            if i in self.int8:
+            if i in self.float_out:
+                layer["inputs"] = [self.as_uint8(t) for t in layer["inputs"]]
+                self.quantize_layer(i, layer)
+            elif i in self.int8:
                 layer["inputs"] = [self.as_uint8(t) for t in layer["inputs"]]
                 out = self.h["tensors"][layer["output"]]
                 out["dtype"] = "uint8"
@@ -247,14 +282,21 @@ class _Builder:
     def quantize_layer(self, i, layer):
         """Integer parameters of int8 layer i (ConversionError: it must stay float32)."""
         tensors, op = self.h["tensors"], layer["op"]
-        s_out, z_out = tensors[layer["output"]]["scale"], tensors[layer["output"]]["zero_point"]
         s_in = tensors[layer["inputs"][0]]["scale"]
-        q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
         act = layer.get("act") or {"kind": "none", "alpha": 0.0, "beta": 0.0}
+        if i in self.float_out:
+            # float32 output: M = s_in * s_w (no output scale), the activation in float32
+            s_out = z_out = None
+            q = {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}
+        else:
+            s_out, z_out = tensors[layer["output"]]["scale"], tensors[layer["output"]]["zero_point"]
+            q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
         s_mid, z_mid = s_out, z_out
         # A standalone activation always runs as a table (the core's int8 activation reads
         # one), even a clamp (a ReLU after a concat, as in ShuffleNet).
-        if act["kind"] in quant.CLAMP_ACTS and op != "activation":
+        if i in self.float_out:
+            s_mid = 1.0
+        elif act["kind"] in quant.CLAMP_ACTS and op != "activation":
             q["lo"], q["hi"] = quant.act_clamp(act["kind"], act["alpha"], act["beta"], s_out, z_out)
         else:
             s_mid, z_mid = quant.choose_qparams(*self.pre_ranges[i]) if op != "activation" else (
@@ -377,7 +419,10 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_refer
     from predict._native import NativeNet
     names = {layer["output"]: layer["name"] for layer in float_header["layers"]}
     q_tensors = q_header["tensors"]
-    watched = [t for t in names if q_tensors[t]["dtype"] == "uint8"]
+    # int8 layers' outputs: uint8, or float32 from an int8 GEMM's float output stage
+    float_out = {layer["output"] for layer in q_header["layers"] if "quant" in layer
+                 and q_tensors[layer["output"]]["dtype"] == "float32"}
+    watched = [t for t in names if q_tensors[t]["dtype"] == "uint8" or t in float_out]
     out_f, out_q = float_header["outputs"][0]["tensor"], q_header["outputs"][0]["tensor"]
     top1 = top5 = n = 0
     cos = []
@@ -401,8 +446,11 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_refer
             n += len(x)
             cos.extend(_cosine(f, qv).tolist())
             for t, fa, qa in zip(watched, fres[1:], qres[1:]):
-                s, z = q_tensors[t]["scale"], q_tensors[t]["zero_point"]
-                deq = np.float32(s) * (qa.astype(np.float32) - np.float32(z))
+                if q_tensors[t]["dtype"] == "uint8":
+                    s, z = q_tensors[t]["scale"], q_tensors[t]["zero_point"]
+                    deq = np.float32(s) * (qa.astype(np.float32) - np.float32(z))
+                else:
+                    deq = qa
                 err_num[t] += float(np.sum((deq.astype(np.float64) - fa) ** 2))
                 err_den[t] += float(np.sum(fa.astype(np.float64) ** 2))
     error = {t: math.sqrt(err_num[t] / max(err_den[t], 1e-30)) for t in watched}
