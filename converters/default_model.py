@@ -133,7 +133,7 @@ def build(output, *, onnx_path=None, checkpoint=None, input_size=224):
 # output most per byte, measured on validation crops, within 200 kB of float weights (the file
 # stays under 4.0 MB).
 INT8_OPTIONS = {"method": "mse", "equalize": True, "pixel_input": True,
-                "fallback_budget": 200_000}
+                "fallback_budget": 200_000, "rounding": "gptq"}
 # Seeds of the crops/flips: calibration, validation (float32 fallback choice), held-out report.
 CALIBRATION_SEED, VALIDATION_SEED = 0, 1
 

@@ -212,8 +212,9 @@ def _entropy_range(a, bins=2048, levels=256):
 class _Builder:
     """Builds the mixed graph from the float header, the int8 layer set and tensor qparams."""
 
-    def __init__(self, header, arrays, int8, qparams, pre_ranges):
+    def __init__(self, header, arrays, int8, qparams, pre_ranges, rounded=None):
         self.src, self.src_arrays = header, arrays
+        self.rounded = rounded or {}      # layer index -> (int8 weights, scales) of GPTQ
         self.int8, self.qparams, self.pre_ranges = int8, qparams, pre_ranges
         self.float_out = float_outputs(header, int8)
         self.h = copy.deepcopy(header)
@@ -305,13 +306,10 @@ class _Builder:
                                                s_out, z_out))
             q["zero"] = z_mid
         if op in ("conv", "depthwise", "fc"):
-            w = np.asarray(self.src_arrays[layer["weight"]], np.float32)
-            if layer.pop("weight_layout", "ohwi") == "panels16":
-                # int8 kernels read OHWI: undo the float engine's packing
-                w = unpack_panels16(w, layer.get("groups", 1))
-            w = w.astype(np.float64)
+            w = _ohwi(layer, self.src_arrays)
+            layer.pop("weight_layout", None)
             axis = 2 if op == "depthwise" else 0
-            wq, ws = quant.quantize_weights(w, axis)
+            wq, ws = self.rounded[i] if i in self.rounded else quant.quantize_weights(w, axis)
             b = None if layer["bias"] is None else np.asarray(self.src_arrays[layer["bias"]],
                                                               np.float64)
             z_in = tensors[layer["inputs"][0]]["zero_point"]
@@ -350,6 +348,15 @@ class _Builder:
         elif op == "activation":
             q["zero"] = 0   # the LUT alone maps input bytes to output bytes: rq is unused
         layer["quant"] = q
+
+
+def _ohwi(layer, arrays):
+    """A float layer's weight as float64 in the int8 kernels' order (OHWI; HWC for
+    depthwise), unpacking the float engine's panels16."""
+    w = np.asarray(arrays[layer["weight"]], np.float32)
+    if layer.get("weight_layout", "ohwi") == "panels16":
+        w = unpack_panels16(w, layer.get("groups", 1))
+    return w.astype(np.float64)
 
 
 def _compact(header, arrays):
@@ -598,12 +605,19 @@ class Prepared:
     def build(self, int8):
         """(header, arrays) of the mixed graph with the layers ``int8`` (indices) in int8."""
         qp = _qparams(self.header, self.ranges, int8, self.fixed)
-        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges).build()
+        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges, self.rounded).build()
+
+
+ROUNDINGS = ("nearest", "gptq")
 
 
 def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, batch=8,
-            equalize=False, strength=0.5, pixel_input=False):
-    """Equalizes and rewrites (as asked) a float graph and calibrates its ranges."""
+            equalize=False, strength=0.5, pixel_input=False, rounding="nearest"):
+    """Equalizes and rewrites (as asked) a float graph, calibrates its ranges and, with
+    ``rounding="gptq"``, rounds the weights of its fc and pointwise convs by their output
+    error on the calibration inputs (converters.rounding)."""
+    if rounding not in ROUNDINGS:
+        raise ConversionError(f"rounding {rounding!r} (known: {', '.join(ROUNDINGS)})")
     batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
     if not batches:
         raise ConversionError("quantization needs at least one calibration input")
@@ -628,22 +642,29 @@ def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, b
             for t, a in outs.items():
                 ranges.add_histogram(t, a)
     pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
+    rounded = {}
+    if rounding == "gptq":
+        from converters import rounding as rd
+        layers = [i for i in range(len(header["layers"])) if _quantizable(header, i, ())]
+        rounded = rd.rounded_weights(header, arrays, batches, layers, _run_all,
+                                     lambda layer: _ohwi(layer, arrays))
     return Prepared(source=source, reference=reference, header=header, arrays=arrays,
                     ranges=ranges, pre_ranges=pre_ranges, fixed=fixed,
-                    float_names=tuple(float_names))
+                    float_names=tuple(float_names), rounded=rounded)
 
 
 def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
                    percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
                    equalize=False, strength=0.5, pixel_input=False, fallback_budget=None,
-                   fallback_target=(0.95, 0.99), validation=None, log=None):
+                   fallback_target=(0.95, 0.99), validation=None, rounding="nearest", log=None):
     """The int8 version of a validated float32 header and its arrays.
 
     ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
     inputs (source layout); held-out inputs measure the result and must not be calibration
     ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
     ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
-    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    gives the first convolution of an image model the exact pixels (converters.pixel_input);
+    ``rounding="gptq"`` rounds fc and pointwise conv weights by output error (converters.rounding). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
     whose own relative error on the held-out inputs passes it fall back to float32 too.
     With ``fallback_budget`` (bytes of float32 weights), ``auto_fallback`` keeps float32 the
     layers that move the output most, measured on ``validation`` inputs (default: every
@@ -656,7 +677,8 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
         validation = calibration[3::4]
         calibration = np.concatenate([calibration[i::4] for i in range(3)])
     prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
-                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input)
+                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input,
+                   rounding=rounding)
     source, reference = prep.source, prep.reference
     header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
                                                  prep.pre_ranges, prep.fixed)
@@ -679,7 +701,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             # is prepared again without the pixel rewrite (layer names are the same).
             prep = prepare(source[0], source[1], calibration, method=method,
                            percentile=percentile, batch=batch, equalize=equalize,
-                           strength=strength, pixel_input=False)
+                           strength=strength, pixel_input=False, rounding=rounding)
             reference = prep.reference
             header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
                                                          prep.pre_ranges, prep.fixed)
@@ -691,7 +713,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     for _ in range(len(header["layers"]) + 1):
         qp = _qparams(header, ranges, int8, fixed)
         try:
-            qh, qa = _Builder(header, arrays, int8, qp, pre_ranges).build()
+            qh, qa = _Builder(header, arrays, int8, qp, pre_ranges, prep.rounded).build()
             break
         except ConversionError:
             # Find the layer that cannot be int8 and keep it float32.
@@ -710,10 +732,10 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
                     int8.discard(i)
                     fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
             qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8, fixed),
-                              pre_ranges).build()
+                              pre_ranges, prep.rounded).build()
             report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
-        "method": method, "calibration_images": int(len(calibration)),
+        "method": method, "rounding": rounding, "calibration_images": int(len(calibration)),
         "validation_images": int(len(validation)) if validation is not None else 0,
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
         "int8_layers": len(int8), "float_layers": sorted(
