@@ -272,7 +272,8 @@ def test_requant_rounds_half_up_and_refuses_out_of_range():
 
 
 FLOAT_ACTS = [NONE, {"kind": "relu", "alpha": 0.0, "beta": 0.0},
-              {"kind": "clip", "alpha": 0.0, "beta": 6.0}]
+              {"kind": "clip", "alpha": 0.0, "beta": 6.0},
+              {"kind": "clip", "alpha": -0.5, "beta": 0.75}]
 
 
 @pytest.mark.parametrize("seed", RNG_SEEDS)
@@ -295,7 +296,7 @@ def test_float_output_matches_numpy(seed, kind, isa, threads, monkeypatch):
                                            else (cout, 1, 1, c)).astype(np.int8)),
               rng.integers(-2**29, 2**29, cout).astype(np.int32),
               _random_rq(rng, cout)]
-    act = FLOAT_ACTS[seed % 3]
+    act = FLOAT_ACTS[seed % 4]
     layer = {"op": kind[:4] if kind == "conv1x1" else "fc", "name": "op", "inputs": [0],
              "output": 1, "weight": 0, "bias": 1, "weight_layout": "q8panels16", "act": act,
              "quant": {"params": 2, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}}

@@ -4,6 +4,8 @@
  * GEMMs (pointwise conv, FC) are split into row and panel tiles, other convs
  * into output pixel tiles, depthwise into output row chunks, over the net's
  * threads as run.c does for float32; kernels stay single-threaded. */
+#include <math.h>
+
 #include "core.h"
 #include "kernels/q8.h"
 
@@ -241,9 +243,19 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
      * same bits (a SIMD max may keep -0 where this gives 0, or the reverse) */
     if (fout && layer->act != PD_ACT_NONE) {
         const float lo = layer->act == PD_ACT_RELU ? 0.0f : layer->act_alpha;
-        const int clip = layer->act == PD_ACT_CLIP;
+        const float hi = layer->act == PD_ACT_RELU ? INFINITY : layer->act_beta;
         float *v = (float *)(void *)y;
-        for (size_t i = 0, n = batch * net->elems[layer->output]; i < n; i++)
-            v[i] = v[i] < lo ? lo : clip && v[i] > layer->act_beta ? layer->act_beta : v[i];
+        const size_t n = batch * net->elems[layer->output];
+        /* Locals (v may alias layer) and two steps: GCC vectorizes this; with
+         * lo <= hi it is clamp(a) = a < lo ? lo : a > hi ? hi : a exactly. */
+        if (lo <= hi) {
+            for (size_t i = 0; i < n; i++) {
+                const float a = v[i] < lo ? lo : v[i];
+                v[i] = a > hi ? hi : a;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++)
+                v[i] = v[i] < lo ? lo : v[i] > hi ? hi : v[i];
+        }
     }
 }
