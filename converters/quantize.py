@@ -30,6 +30,37 @@ INT8_OPS = ("conv", "depthwise", "fc", "maxpool", "avgpool", "global_avgpool", "
 SAME_SCALE_OPS = ("maxpool", "global_maxpool", "reshape", "pad")
 # Weightless ops the automatic fallback may keep float32 (they join two paths).
 FREE_FALLBACK_OPS = ("add", "sub", "mul", "concat")
+# Fused activations an int8 GEMM with float32 output applies (in float32).
+FLOAT_OUTPUT_ACTS = ("none", "relu", "clip")
+
+
+def _pointwise(layer):
+    return (layer["op"] == "conv" and layer["kernel"] == [1, 1] and layer["strides"] == [1, 1]
+            and layer["groups"] == 1 and list(layer["pads"]) == [0, 0, 0, 0])
+
+
+def float_outputs(header, int8):
+    """The int8 layers that write float32 straight from their int32 sums (docs/quantization.md,
+    "Float output"): an fc or pointwise conv, with a clamp or no activation, whose output a
+    float32 layer reads or the graph returns. Requantizing such an output to uint8 only to
+    dequantize it adds an error (and a pass) for nothing; the classifier's logits are the
+    first case (uint8 logits turn near ties into ties)."""
+    readers = {}
+    for i, layer in enumerate(header["layers"]):
+        for t in layer["inputs"]:
+            readers.setdefault(t, set()).add(i)
+    returned = {io["tensor"] for io in header["outputs"]}
+    out = set()
+    for i in int8:
+        layer = header["layers"][i]
+        if not (layer["op"] == "fc" or _pointwise(layer)):
+            continue
+        if (layer.get("act") or {"kind": "none"})["kind"] not in FLOAT_OUTPUT_ACTS:
+            continue
+        t = layer["output"]
+        if t in returned or any(r not in int8 for r in readers.get(t, ())):
+            out.add(i)
+    return out
 
 
 def _to_core(x):
@@ -181,9 +212,11 @@ def _entropy_range(a, bins=2048, levels=256):
 class _Builder:
     """Builds the mixed graph from the float header, the int8 layer set and tensor qparams."""
 
-    def __init__(self, header, arrays, int8, qparams, pre_ranges):
+    def __init__(self, header, arrays, int8, qparams, pre_ranges, rounded=None):
         self.src, self.src_arrays = header, arrays
+        self.rounded = rounded or {}      # layer index -> (int8 weights, scales) of GPTQ
         self.int8, self.qparams, self.pre_ranges = int8, qparams, pre_ranges
+        self.float_out = float_outputs(header, int8)
         self.h = copy.deepcopy(header)
         self.arrays = list(arrays)
         self.layers = []
@@ -226,7 +259,10 @@ class _Builder:
     def build(self):
         for i, layer in enumerate(self.src["layers"]):
             layer = copy.deepcopy(layer)
-            if i in self.int8:
+            if i in self.float_out:
+                layer["inputs"] = [self.as_uint8(t) for t in layer["inputs"]]
+                self.quantize_layer(i, layer)
+            elif i in self.int8:
                 layer["inputs"] = [self.as_uint8(t) for t in layer["inputs"]]
                 out = self.h["tensors"][layer["output"]]
                 out["dtype"] = "uint8"
@@ -247,14 +283,21 @@ class _Builder:
     def quantize_layer(self, i, layer):
         """Integer parameters of int8 layer i (ConversionError: it must stay float32)."""
         tensors, op = self.h["tensors"], layer["op"]
-        s_out, z_out = tensors[layer["output"]]["scale"], tensors[layer["output"]]["zero_point"]
         s_in = tensors[layer["inputs"][0]]["scale"]
-        q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
         act = layer.get("act") or {"kind": "none", "alpha": 0.0, "beta": 0.0}
+        if i in self.float_out:
+            # float32 output: M = s_in * s_w (no output scale), the activation in float32
+            s_out = z_out = None
+            q = {"params": None, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}
+        else:
+            s_out, z_out = tensors[layer["output"]]["scale"], tensors[layer["output"]]["zero_point"]
+            q = {"params": None, "zero": z_out, "lo": 0, "hi": 255, "lut": None, "table": None}
         s_mid, z_mid = s_out, z_out
         # A standalone activation always runs as a table (the core's int8 activation reads
         # one), even a clamp (a ReLU after a concat, as in ShuffleNet).
-        if act["kind"] in quant.CLAMP_ACTS and op != "activation":
+        if i in self.float_out:
+            s_mid = 1.0
+        elif act["kind"] in quant.CLAMP_ACTS and op != "activation":
             q["lo"], q["hi"] = quant.act_clamp(act["kind"], act["alpha"], act["beta"], s_out, z_out)
         else:
             s_mid, z_mid = quant.choose_qparams(*self.pre_ranges[i]) if op != "activation" else (
@@ -263,13 +306,10 @@ class _Builder:
                                                s_out, z_out))
             q["zero"] = z_mid
         if op in ("conv", "depthwise", "fc"):
-            w = np.asarray(self.src_arrays[layer["weight"]], np.float32)
-            if layer.pop("weight_layout", "ohwi") == "panels16":
-                # int8 kernels read OHWI: undo the float engine's packing
-                w = unpack_panels16(w, layer.get("groups", 1))
-            w = w.astype(np.float64)
+            w = _ohwi(layer, self.src_arrays)
+            layer.pop("weight_layout", None)
             axis = 2 if op == "depthwise" else 0
-            wq, ws = quant.quantize_weights(w, axis)
+            wq, ws = self.rounded[i] if i in self.rounded else quant.quantize_weights(w, axis)
             b = None if layer["bias"] is None else np.asarray(self.src_arrays[layer["bias"]],
                                                               np.float64)
             z_in = tensors[layer["inputs"][0]]["zero_point"]
@@ -308,6 +348,15 @@ class _Builder:
         elif op == "activation":
             q["zero"] = 0   # the LUT alone maps input bytes to output bytes: rq is unused
         layer["quant"] = q
+
+
+def _ohwi(layer, arrays):
+    """A float layer's weight as float64 in the int8 kernels' order (OHWI; HWC for
+    depthwise), unpacking the float engine's panels16."""
+    w = np.asarray(arrays[layer["weight"]], np.float32)
+    if layer.get("weight_layout", "ohwi") == "panels16":
+        w = unpack_panels16(w, layer.get("groups", 1))
+    return w.astype(np.float64)
 
 
 def _compact(header, arrays):
@@ -377,7 +426,10 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_refer
     from predict._native import NativeNet
     names = {layer["output"]: layer["name"] for layer in float_header["layers"]}
     q_tensors = q_header["tensors"]
-    watched = [t for t in names if q_tensors[t]["dtype"] == "uint8"]
+    # int8 layers' outputs: uint8, or float32 from an int8 GEMM's float output stage
+    float_out = {layer["output"] for layer in q_header["layers"] if "quant" in layer
+                 and q_tensors[layer["output"]]["dtype"] == "float32"}
+    watched = [t for t in names if q_tensors[t]["dtype"] == "uint8" or t in float_out]
     out_f, out_q = float_header["outputs"][0]["tensor"], q_header["outputs"][0]["tensor"]
     top1 = top5 = n = 0
     cos = []
@@ -401,8 +453,11 @@ def measure(float_header, float_arrays, q_header, q_arrays, batches, layer_refer
             n += len(x)
             cos.extend(_cosine(f, qv).tolist())
             for t, fa, qa in zip(watched, fres[1:], qres[1:]):
-                s, z = q_tensors[t]["scale"], q_tensors[t]["zero_point"]
-                deq = np.float32(s) * (qa.astype(np.float32) - np.float32(z))
+                if q_tensors[t]["dtype"] == "uint8":
+                    s, z = q_tensors[t]["scale"], q_tensors[t]["zero_point"]
+                    deq = np.float32(s) * (qa.astype(np.float32) - np.float32(z))
+                else:
+                    deq = qa
                 err_num[t] += float(np.sum((deq.astype(np.float64) - fa) ** 2))
                 err_den[t] += float(np.sum(fa.astype(np.float64) ** 2))
     error = {t: math.sqrt(err_num[t] / max(err_den[t], 1e-30)) for t in watched}
@@ -550,12 +605,19 @@ class Prepared:
     def build(self, int8):
         """(header, arrays) of the mixed graph with the layers ``int8`` (indices) in int8."""
         qp = _qparams(self.header, self.ranges, int8, self.fixed)
-        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges).build()
+        return _Builder(self.header, self.arrays, int8, qp, self.pre_ranges, self.rounded).build()
+
+
+ROUNDINGS = ("nearest", "gptq")
 
 
 def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, batch=8,
-            equalize=False, strength=0.5, pixel_input=False):
-    """Equalizes and rewrites (as asked) a float graph and calibrates its ranges."""
+            equalize=False, strength=0.5, pixel_input=False, rounding="nearest"):
+    """Equalizes and rewrites (as asked) a float graph, calibrates its ranges and, with
+    ``rounding="gptq"``, rounds the weights of its fc and pointwise convs by their output
+    error on the calibration inputs (converters.rounding)."""
+    if rounding not in ROUNDINGS:
+        raise ConversionError(f"rounding {rounding!r} (known: {', '.join(ROUNDINGS)})")
     batches = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
     if not batches:
         raise ConversionError("quantization needs at least one calibration input")
@@ -580,22 +642,29 @@ def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, b
             for t, a in outs.items():
                 ranges.add_histogram(t, a)
     pre_ranges = {i: ranges.range(t) for i, t in pre.items()}
+    rounded = {}
+    if rounding == "gptq":
+        from converters import rounding as rd
+        layers = [i for i in range(len(header["layers"])) if _quantizable(header, i, ())]
+        rounded = rd.rounded_weights(header, arrays, batches, layers, _run_all,
+                                     lambda layer: _ohwi(layer, arrays))
     return Prepared(source=source, reference=reference, header=header, arrays=arrays,
                     ranges=ranges, pre_ranges=pre_ranges, fixed=fixed,
-                    float_names=tuple(float_names))
+                    float_names=tuple(float_names), rounded=rounded)
 
 
 def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
                    percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
                    equalize=False, strength=0.5, pixel_input=False, fallback_budget=None,
-                   fallback_target=(0.95, 0.99), validation=None, log=None):
+                   fallback_target=(0.95, 0.99), validation=None, rounding="nearest", log=None):
     """The int8 version of a validated float32 header and its arrays.
 
     ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
     inputs (source layout); held-out inputs measure the result and must not be calibration
     ones. ``equalize`` applies cross-layer equalization (converters.equalize) first, with
     ``strength`` for depthwise -> conv pairs where it cannot be measured; ``pixel_input``
-    gives the first convolution of an image model the exact pixels (converters.pixel_input). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
+    gives the first convolution of an image model the exact pixels (converters.pixel_input);
+    ``rounding="gptq"`` rounds fc and pointwise conv weights by output error (converters.rounding). ``float_layers`` names layers to keep float32; with ``max_layer_error``, int8 layers
     whose own relative error on the held-out inputs passes it fall back to float32 too.
     With ``fallback_budget`` (bytes of float32 weights), ``auto_fallback`` keeps float32 the
     layers that move the output most, measured on ``validation`` inputs (default: every
@@ -608,7 +677,8 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
         validation = calibration[3::4]
         calibration = np.concatenate([calibration[i::4] for i in range(3)])
     prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
-                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input)
+                   batch=batch, equalize=equalize, strength=strength, pixel_input=pixel_input,
+                   rounding=rounding)
     source, reference = prep.source, prep.reference
     header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
                                                  prep.pre_ranges, prep.fixed)
@@ -631,7 +701,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             # is prepared again without the pixel rewrite (layer names are the same).
             prep = prepare(source[0], source[1], calibration, method=method,
                            percentile=percentile, batch=batch, equalize=equalize,
-                           strength=strength, pixel_input=False)
+                           strength=strength, pixel_input=False, rounding=rounding)
             reference = prep.reference
             header, arrays, ranges, pre_ranges, fixed = (prep.header, prep.arrays, prep.ranges,
                                                          prep.pre_ranges, prep.fixed)
@@ -643,7 +713,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     for _ in range(len(header["layers"]) + 1):
         qp = _qparams(header, ranges, int8, fixed)
         try:
-            qh, qa = _Builder(header, arrays, int8, qp, pre_ranges).build()
+            qh, qa = _Builder(header, arrays, int8, qp, pre_ranges, prep.rounded).build()
             break
         except ConversionError:
             # Find the layer that cannot be int8 and keep it float32.
@@ -662,10 +732,10 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
                     int8.discard(i)
                     fallback[layer["name"]] = f"own error {dict((p['name'], p['own']) for p in worst)[layer['name']]:.3f}"
             qh, qa = _Builder(header, arrays, int8, _qparams(header, ranges, int8, fixed),
-                              pre_ranges).build()
+                              pre_ranges, prep.rounded).build()
             report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
-        "method": method, "calibration_images": int(len(calibration)),
+        "method": method, "rounding": rounding, "calibration_images": int(len(calibration)),
         "validation_images": int(len(validation)) if validation is not None else 0,
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
         "int8_layers": len(int8), "float_layers": sorted(
@@ -718,15 +788,16 @@ def format_report(report):
 
 def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
                            max_layer_error=None, min_agreement=None, seed=0, log=print,
-                           equalize=True, pixel_input=True, fallback_budget=None):
+                           equalize=True, pixel_input=True, fallback_budget=None,
+                           rounding="gptq"):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
-    ``equalize``, ``pixel_input`` and ``fallback_budget`` are ``quantize_model``'s (the
-    fallback is chosen on every fourth calibration input, kept out of the ranges).
+    ``equalize``, ``pixel_input``, ``fallback_budget`` and ``rounding`` are ``quantize_model``'s
+    (the fallback is chosen on every fourth calibration input, kept out of the ranges).
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -748,7 +819,7 @@ def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
                                     float_layers=float_layers, max_layer_error=max_layer_error,
                                     equalize=equalize, pixel_input=pixel_input,
-                                    fallback_budget=fallback_budget, log=log)
+                                    fallback_budget=fallback_budget, rounding=rounding, log=log)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:

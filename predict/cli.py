@@ -379,7 +379,7 @@ def _convert_int8(args, model, input_shape, spec, labels, provenance):
         float_layers=float_layers, max_layer_error=args.max_layer_error,
         min_agreement=args.min_agreement, equalize=not args.no_equalize,
         fallback_budget=args.fallback_budget,
-        pixel_input=not args.no_pixel_input)
+        pixel_input=not args.no_pixel_input, rounding=args.rounding)
     return write_pnet(args.output, header, arrays)
 
 
@@ -622,6 +622,9 @@ def build_parser():
     q.add_argument("--no-pixel-input", action="store_true",
                    help="quantize the normalized input instead of giving the first "
                         "convolution the exact pixels")
+    q.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq",
+                   help="how fc and 1x1 conv weights are rounded to int8 (default: gptq, by "
+                        "their output error on the calibration photos; nearest: each alone)")
     q.add_argument("--float-layers", metavar="NAME,...",
                    help="layers to keep in float32 (names as `predict info --json` lists them)")
     q.add_argument("--max-layer-error", type=float, metavar="E",

@@ -850,7 +850,8 @@ def _check_layers(layers, tensors, shapes, constants, inputs, blobs, limits):
             _fail(where, f"{out_where} is already written by layer {producers[out]}")
         in_shapes = [shapes[t] for t in ins]
         _check_dtypes(layer, where, tensors, ins, out)
-        quantized = tensors[out]["dtype"] == "uint8" and op != "quantize"
+        quantized = (tensors[out]["dtype"] == "uint8" and op != "quantize") or _float_output(
+            layer, tensors, ins, out)
         if quantized:
             _check_quant(layer, where, tensors, ins, blobs)
         expected = shape_fn(layer, where, in_shapes, blobs.quantized() if quantized else blobs)
@@ -866,13 +867,23 @@ def _check_layers(layers, tensors, shapes, constants, inputs, blobs, limits):
     return producers
 
 
+def _float_output(layer, tensors, ins, out):
+    """Whether a layer is an int8 conv or fc with float32 output (it reads uint8)."""
+    return (layer["op"] in ("conv", "fc") and tensors[out]["dtype"] == "float32" and len(ins) > 0
+            and tensors[ins[0]]["dtype"] == "uint8")
+
+
 def _check_dtypes(layer, where, tensors, ins, out):
     """A float32 layer reads and writes float32; an int8 layer (uint8 output) reads uint8 and
-    carries `quant`; quantize goes float32 -> uint8 and dequantize uint8 -> float32."""
+    carries `quant`; quantize goes float32 -> uint8 and dequantize uint8 -> float32; an int8
+    conv or fc may write float32 (the float output stage) and carries `quant`."""
     op, out_dtype = layer["op"], tensors[out]["dtype"]
+    float_out = _float_output(layer, tensors, ins, out)
     if op == "quantize":
         want_in, want_out = "float32", "uint8"
     elif op == "dequantize":
+        want_in, want_out = "uint8", "float32"
+    elif float_out:
         want_in, want_out = "uint8", "float32"
     else:
         want_in = want_out = out_dtype
@@ -882,10 +893,10 @@ def _check_dtypes(layer, where, tensors, ins, out):
         if tensors[t]["dtype"] != want_in:
             _fail(where, f"inputs[{i}] tensor {t} is {tensors[t]['dtype']}, expected {want_in}")
     has_quant = "quant" in layer
-    needs_quant = want_out == "uint8" and op != "quantize"
+    needs_quant = (want_out == "uint8" and op != "quantize") or float_out
     if has_quant != needs_quant:
-        _fail(where, "an int8 layer (uint8 output) needs 'quant'" if needs_quant
-              else "'quant' belongs to int8 layers only")
+        _fail(where, "an int8 layer (uint8 output, or a conv / fc reading uint8) needs 'quant'"
+              if needs_quant else "'quant' belongs to int8 layers only")
     if needs_quant and op in FLOAT_ONLY_OPS:
         _fail(where, f"{op} has no int8 kernel")
 
@@ -962,6 +973,24 @@ def _check_quant(layer, where, tensors, ins, blobs):
         _blob_of(q["table"], w, "table", blobs, "int32", [256], optional=False)
     elif q["table"] is not None:
         _fail(w, "table belongs to softmax only")
+    if _float_output(layer, tensors, ins, layer["output"]):
+        _check_float_output(layer, where, q)
+
+
+def _check_float_output(layer, where, q):
+    """An int8 conv / fc with float32 output: pointwise (a conv), a clamp or no activation
+    (applied in float32), no lut (docs/quantization.md, "Float output")."""
+    if layer["op"] == "conv" and not (
+            layer["kernel"] == [1, 1] and layer["strides"] == [1, 1] and layer["groups"] == 1
+            and layer["pads"] == [0, 0, 0, 0]):
+        _fail(where, "an int8 conv with float32 output must be 1x1, stride 1, no padding, "
+                     "one group")
+    act = layer.get("act")
+    if act is not None and act.get("kind") not in ("none", "relu", "clip"):
+        _fail(where, f"an int8 layer with float32 output takes relu, clip or no activation, "
+                     f"not {_show(act.get('kind'))}")
+    if q["lut"] is not None:
+        _fail(f"{where}: quant", "a float32 output takes no lut")
 
 
 def _check_preprocess(pre, input_shape):

@@ -54,6 +54,39 @@ def gemm(a, w, bias, mult, shift, zero, lo, hi, lut=None):
     return out_stage(rq(_wrap32(acc), mult, shift), zero, lo, hi, lut)
 
 
+def rq_real(m, n):
+    """The float output stage's multiplier ``M = m * 2^-n`` as a float64 (exact).
+
+        >>> rq_real([1 << 30], [31]).tolist()
+        [0.5]
+    """
+    return np.ldexp(np.asarray(m, np.float64), -np.asarray(n, np.int64).astype(np.int32))
+
+
+def float_stage(acc, mult, shift):
+    """int32 sums to float32: ``(float)((double)x * M)`` per column, the two IEEE roundings
+    of the C kernels (the double product, then the narrowing to float32).
+
+        >>> float_stage(np.array([[3, -3]]), [1 << 30, 1 << 30], [31, 32]).tolist()
+        [[1.5, -0.75]]
+    """
+    return (np.asarray(acc, _I64).astype(np.float64) * rq_real(mult, shift)).astype(np.float32)
+
+
+def gemm_f32(a, w, bias, mult, shift):
+    """uint8 a [M, K] times int8 w [N, K]^T plus int32 bias [N], to float32 by
+    ``float_stage`` (an int8 GEMM with float32 output, docs/quantization.md).
+
+        >>> gemm_f32(np.array([[1, 2]], np.uint8), np.array([[3, 4]], np.int8), np.array([5]),
+        ...          [1 << 30], [32]).tolist()
+        [[4.0]]
+    """
+    acc = a.astype(_I64) @ w.astype(_I64).T
+    if bias is not None:
+        acc = acc + np.asarray(bias, _I64)
+    return float_stage(_wrap32(acc), mult, shift)
+
+
 def _taps(out, k, s, d, pad, size):
     """Input coordinates [out, k] of every tap of a window axis, and whether each is inside."""
     coords = np.arange(out)[:, None] * s - pad + np.arange(k)[None, :] * d
@@ -233,8 +266,9 @@ def core_hwc(shape):
 def run_layer(header, arrays, layer, inputs):
     """One int8 layer (or quantize / dequantize) of ``header`` on core arrays ``inputs``.
 
-    Returns the output in the core layout, uint8 (float32 for dequantize). This is the numpy
-    twin of native/src/run_q8.c and reads the same fields.
+    Returns the output in the core layout, uint8 (float32 for dequantize, and for a conv or
+    fc with a float32 output tensor: the float output stage, then its relu / clip in float32).
+    This is the numpy twin of native/src/run_q8.c and reads the same fields.
     """
     tensors = header["tensors"]
     op = layer["op"]
@@ -254,6 +288,8 @@ def run_layer(header, arrays, layer, inputs):
     in_hw, out_hwc = core_hwc(t_in["shape"])[:2], core_hwc(t_out["shape"])
     if op in ("conv", "depthwise", "maxpool", "avgpool"):
         win = _window(layer, in_hw, out_hwc[:2])
+    if op in ("conv", "fc") and t_out.get("dtype") == "float32":
+        return _float_output(layer, arrays, x, out_hwc, mult, shift)
     if op == "conv":
         kh, kw = layer["kernel"]
         w = ohwi_weight(layer, arrays, (out_hwc[2], kh, kw, x.shape[3] // layer["groups"]))
@@ -292,6 +328,24 @@ def run_layer(header, arrays, layer, inputs):
     raise ValueError(f"no int8 kernel for op {op!r}")
 
 
-__all__ = ["rq", "out_stage", "gemm", "conv", "depthwise", "maxpool", "avgpool",
+def _float_output(layer, arrays, x, out_hwc, mult, shift):
+    """A pointwise conv or an fc with the float output stage (graph checks the shape), then
+    its fused relu / clip in float32, as the C reference applies them."""
+    cout = out_hwc[2]
+    conv = layer["op"] == "conv"
+    rows = x.reshape(-1, x.shape[3]) if conv else x.reshape(x.shape[0], -1)
+    w = ohwi_weight(layer, arrays, (cout, 1, 1, x.shape[3]) if conv else (cout, rows.shape[1]))
+    bias = arrays[layer["bias"]] if layer["bias"] is not None else None
+    y = gemm_f32(rows, w.reshape(cout, -1), bias, mult, shift)
+    act = layer.get("act") or {"kind": "none"}
+    if act["kind"] == "relu":
+        y = np.where(y < 0, np.float32(0), y)
+    elif act["kind"] == "clip":
+        lo, hi = np.float32(act["alpha"]), np.float32(act["beta"])
+        y = np.where(y < lo, lo, np.where(y > hi, hi, y))
+    return y.reshape(x.shape[0], *out_hwc) if conv else y.reshape(x.shape[0], 1, 1, -1)
+
+
+__all__ = ["rq", "out_stage", "gemm", "rq_real", "float_stage", "gemm_f32", "conv", "depthwise", "maxpool", "avgpool",
            "global_avgpool", "global_maxpool", "binary", "concat", "softmax", "reshape", "pad",
            "quantize", "dequantize", "run_layer", "core_hwc"]

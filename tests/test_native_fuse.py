@@ -77,7 +77,7 @@ def test_float_group_equals_layer_by_layer(case, isa, monkeypatch):
             np.testing.assert_array_equal(fused.run([x])[0], want)
 
 
-def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
+def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=False):
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
     wo = (w + pads[1] + pads[3] - ext) // stride + 1
@@ -98,11 +98,16 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
     if cout is not None:
         arrays += [rng.integers(-127, 128, (cout, 1, 1, cw)).astype(np.int8),
                    rng.integers(-2**14, 2**14, cout).astype(np.int32)]
+        weight, bias = len(arrays) - 2, len(arrays) - 1
+        quant = _stage(rng, arrays, cout)
+        if float_project:  # the float output stage (run_q8.c): never part of a group
+            quant.update(zero=0, lo=0, hi=255)
         layers.append({"op": "conv", "name": "project", "inputs": [2], "output": 3,
-                       "weight": len(arrays) - 2, "bias": len(arrays) - 1, "act": NONE,
-                       "quant": _stage(rng, arrays, cout), "kernel": [1, 1], "strides": [1, 1],
+                       "weight": weight, "bias": bias, "act": NONE,
+                       "quant": quant, "kernel": [1, 1], "strides": [1, 1],
                        "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1})
-        tensors.append(_tensor("y", [cout, ho, wo], 0.2, 7))
+        tensors.append(_tensor("y", [cout, ho, wo]) if float_project else
+                       _tensor("y", [cout, ho, wo], 0.2, 7))
     if not cin:  # no expand: the depthwise reads the input (tensor 1 and its layer go)
         del tensors[1], layers[0]
         d.update(inputs=[0], output=1)
@@ -140,3 +145,50 @@ def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
         for threads in (1, 2, 3):
             fused.set_threads(threads)
             np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[5]])
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_project_with_float_output_stays_out_of_groups(case, isa, monkeypatch):
+    """An int8 project conv writing float32 (the float output stage) is never fused: the
+    expand -> depthwise pair before it may be, and the result is the layer-by-layer one."""
+    _runnable(isa, monkeypatch)
+    case = (2 * case[0], 2 * case[1]) + tuple(case[2:])
+    rng = np.random.default_rng(case[0] + 7)
+    header, arrays = int8_group(rng, *case, float_project=True)
+    x = rng.integers(0, 256, (2,) + quant_ref.core_hwc(header["tensors"][0]["shape"])).astype(np.uint8)
+    y = header["outputs"][0]["tensor"]
+    inner = [layer["output"] for layer in header["layers"][:-1]]
+    with NativeNet(header, arrays, max_batch=2, outputs=[y] + inner) as plain:
+        want = plain.run([x])[0]
+    assert want.dtype == np.float32
+    with NativeNet(header, arrays, max_batch=2) as fused:
+        for threads in (1, 2):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0].view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_expand_with_float_output_before_a_float_depthwise_is_not_fused(isa, monkeypatch):
+    """int8 in, float32 out, then a float32 depthwise: neither precision's group."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(11)
+    h, w, cin, cw = 40, 38, 8, 104
+    arrays = [rng.integers(-127, 128, (cw, 1, 1, cin)).astype(np.int8),
+              rng.integers(-2**14, 2**14, cw).astype(np.int32)]
+    quant = _stage(rng, arrays, cw)
+    quant.update(zero=0, lo=0, hi=255)
+    e = {"op": "conv", "name": "expand", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+         "act": NONE, "quant": quant, "kernel": [1, 1], "strides": [1, 1], "dilations": [1, 1],
+         "pads": [0, 0, 0, 0], "groups": 1}
+    arrays += [rng.standard_normal((3, 3, cw)).astype(np.float32), rng.standard_normal(cw).astype(np.float32)]
+    d = {"op": "depthwise", "name": "dw", "inputs": [1], "output": 2, "weight": len(arrays) - 2,
+         "bias": len(arrays) - 1, "act": NONE, "kernel": [3, 3], "strides": [1, 1], "dilations": [1, 1],
+         "pads": [1, 1, 1, 1]}
+    tensors = [_tensor("x", [cin, h, w], 0.1, 3), _tensor("wide", [cw, h, w]), _tensor("mid", [cw, h, w])]
+    header = _blobs(_io({"tensors": tensors, "layers": [e, d]}), arrays)
+    x = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)
+    with NativeNet(header, arrays, max_batch=2, outputs=[2, 1]) as plain:
+        want = plain.run([x])[0]
+    with NativeNet(header, arrays, max_batch=2) as net:
+        np.testing.assert_array_equal(net.run([x])[0].view(np.uint32), want.view(np.uint32))

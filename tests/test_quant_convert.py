@@ -62,6 +62,7 @@ def test_int8_convert_runs_and_reports(setup, capsys):
     m = read_pnet(str(setup / "q.pnet"))
     q = m.header["quantization"]
     assert q["method"] == "minmax" and 0 <= q["top1_agreement"] <= 1
+    assert q["rounding"] == "gptq"    # the default
     assert q["images"] > 0 and q["calibration_images"] == 7
     dtypes = {t["dtype"] for t in m.header["tensors"]}
     assert dtypes == {"float32", "uint8"}
@@ -100,10 +101,12 @@ def test_unknown_float_layer_is_refused(setup, capsys):
 
 
 def test_no_pixel_input_quantizes_the_normalized_input(setup):
-    assert _convert(setup, "--method", "mse", "--no-pixel-input", "--no-equalize") == 0
+    assert _convert(setup, "--method", "mse", "--no-pixel-input", "--no-equalize",
+                    "--rounding", "nearest") == 0
     m = read_pnet(str(setup / "q.pnet"))
     assert m.header["layers"][0]["op"] == "quantize"
     assert m.header["quantization"]["method"] == "mse"
+    assert m.header["quantization"]["rounding"] == "nearest"
     m.close()
 
 

@@ -318,3 +318,80 @@ def test_requant_rounds_half_up_and_refuses_out_of_range():
             quant.quantize_multiplier(bad)
     assert quant.quantize_multiplier(2.0 ** -32) == (1 << 30, 62)
     assert quant.quantize_multiplier(2.0 ** 29) == (1 << 30, 1)
+
+
+FLOAT_ACTS = [NONE, {"kind": "relu", "alpha": 0.0, "beta": 0.0},
+              {"kind": "clip", "alpha": 0.0, "beta": 6.0},
+              {"kind": "clip", "alpha": -0.5, "beta": 0.75}]
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+@pytest.mark.parametrize("kind", ["conv1x1", "fc"])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float_output_matches_numpy(seed, kind, isa, threads, monkeypatch):
+    """An int8 fc / pointwise conv writing float32 (the float output stage): every kernel
+    family and a split over threads equal the numpy twin bit for bit (compared as bits),
+    on awkward shapes, biases near the limit and multipliers over the whole range."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(100 + seed)
+    c = int(rng.choice([1, 3, 5, 7, 13, 64]))
+    h, w = (int(v) for v in rng.choice([1, 2, 5, 7, 11], 2))
+    cout = int(rng.choice([1, 2, 5, 17, 37, 67, 130]))
+    k = c * h * w if kind == "fc" else c
+    arrays = [pack_q8panels16(rng.integers(-127, 128, (cout, k) if kind == "fc"
+                                           else (cout, 1, 1, c)).astype(np.int8)),
+              rng.integers(-2**29, 2**29, cout).astype(np.int32),
+              _random_rq(rng, cout)]
+    act = FLOAT_ACTS[seed % 4]
+    layer = {"op": kind[:4] if kind == "conv1x1" else "fc", "name": "op", "inputs": [0],
+             "output": 1, "weight": 0, "bias": 1, "weight_layout": "q8panels16", "act": act,
+             "quant": {"params": 2, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}}
+    shape_in = [k] if kind == "fc" else [c, h, w]
+    out_shape = [cout] if kind == "fc" else [cout, h, w]
+    if kind == "conv1x1":
+        layer.update(kernel=[1, 1], strides=[1, 1], dilations=[1, 1], pads=[0] * 4, groups=1)
+    header = _io({"tensors": [_tensor("x", shape_in, 0.1, rng.integers(0, 256)),
+                              _tensor("y", out_shape)], "layers": [layer]})
+    x = rng.integers(0, 256, (5,) + quant_ref.core_hwc(shape_in)).astype(np.uint8)
+    x[0] = 255
+    h_ = _blobs(header, arrays)
+    with NativeNet(h_, arrays, max_batch=5, outputs=[1], threads=threads) as net:
+        got = net.run([x])[0]
+    want = quant_ref.run_layer(h_, arrays, layer, [x])
+    assert got.dtype == np.float32 and want.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    if act["kind"] == "none":   # the stage itself: the exact sums times M, rounded twice
+        acc = (x.reshape(len(x), -1, c if kind != "fc" else k).astype(np.int64)
+               @ quant_ref.ohwi_weight(layer, arrays, (cout, k)).astype(np.int64).T
+               + arrays[1].astype(np.int64))
+        m, n = arrays[2]
+        exact = np.float32(acc * (m.astype(np.float64) * 2.0 ** -n.astype(np.float64)))
+        np.testing.assert_array_equal(want.reshape(exact.shape), exact)
+
+
+def test_float_output_refuses_what_it_cannot_run():
+    """A float-output conv must be pointwise and take no table or non-clamp activation."""
+    rng = np.random.default_rng(3)
+    arrays = [pack_q8panels16(rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8)),
+              np.zeros(4, np.int32), quant.quantize_multipliers([0.01] * 4)]
+    layer = {"op": "conv", "name": "op", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "weight_layout": "q8panels16", "act": NONE, "kernel": [3, 3], "strides": [1, 1],
+             "dilations": [1, 1], "pads": [0] * 4, "groups": 1,
+             "quant": {"params": 2, "zero": 0, "lo": 0, "hi": 255, "lut": None, "table": None}}
+    header = _io({"tensors": [_tensor("x", [2, 5, 5], 0.1, 3), _tensor("y", [4, 3, 3])],
+                  "layers": [layer]})
+    with pytest.raises(Exception, match="1x1"):
+        _blobs(header, arrays)
+    from converters.quantize import _with_blobs   # the C core refuses it too
+    unchecked = _with_blobs(dict(header, format="pnet", version=1, features=None,
+                                 preprocess=None, labels=[], provenance={}), arrays)
+    with pytest.raises(_native.NativeError, match="1x1"):
+        NativeNet(unchecked, arrays)
+    arrays[0] = pack_q8panels16(rng.integers(-127, 128, (4, 1, 1, 2)).astype(np.int8))
+    layer.update(kernel=[1, 1], act={"kind": "sigmoid", "alpha": 0.0, "beta": 0.0})
+    header["tensors"][1]["shape"] = [4, 5, 5]
+    with pytest.raises(Exception, match="activation"):
+        _blobs(header, arrays)

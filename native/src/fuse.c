@@ -53,9 +53,13 @@ static int is_pointwise(const pd_net *net, const pd_layer_desc *layer, int q8)
     return q8 ? pd_conv_q8_is_pointwise(&s) : pd_conv_is_pointwise(&s);
 }
 
+/* 1 for an int8 layer (uint8 output), 0 for a float32 one, -1 for an int8
+ * GEMM with the float output stage (run_q8.c): never fused. */
 static int layer_q8(const pd_net *net, const pd_layer_desc *layer)
 {
-    return net->tensors[layer->output].dtype == PD_U8;
+    if (net->tensors[layer->output].dtype == PD_U8)
+        return 1;
+    return pd_layer_is_q8(net, layer) ? -1 : 0;
 }
 
 /* How many times each tensor is read (a net output counts as a read). */
@@ -120,6 +124,8 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
     for (int32_t l = 0; l + 1 < net->n_layers; l++) {
         const pd_layer_desc *e = &net->layers[l], *d = &net->layers[l + 1];
         const int q8 = layer_q8(net, e);
+        if (q8 < 0)
+            continue;
         if (e->op == PD_OP_DEPTHWISE) { /* a block without expansion: depthwise -> project */
             const pd_tensor_desc *mid = &net->tensors[e->output];
             if (!is_pointwise(net, d, q8) || layer_q8(net, d) != q8 || d->inputs[0] != e->output ||

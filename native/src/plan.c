@@ -156,7 +156,7 @@ static int32_t plan_scratch(pd_net *net, size_t most, char *err, size_t err_size
             continue;
         pd_window_shape s = pd_layer_window(net, layer);
         size_t floats, bytes;
-        if (net->tensors[layer->output].dtype == PD_U8) { /* int8 im2col rows: bytes */
+        if (pd_layer_is_q8(net, layer)) { /* int8 im2col rows: bytes */
             floats = 1;
             bytes = pd_conv_q8_scratch(&s, PD_CONV_TILE);
         } else {

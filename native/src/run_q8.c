@@ -4,12 +4,19 @@
  * GEMMs (pointwise conv, FC) are split into row and panel tiles, other convs
  * into output pixel tiles, depthwise into output row chunks, over the net's
  * threads as run.c does for float32; kernels stay single-threaded. */
+#include <math.h>
+
 #include "core.h"
 #include "kernels/q8.h"
 
+/* A conv or fc reading uint8 and writing float32 is an int8 GEMM with the
+ * float output stage (shape_q8.c checks the rest). */
 int pd_layer_is_q8(const pd_net *net, const pd_layer_desc *layer)
 {
-    return layer->op == PD_OP_DEQUANTIZE || net->tensors[layer->output].dtype == PD_U8;
+    if (layer->op == PD_OP_DEQUANTIZE || net->tensors[layer->output].dtype == PD_U8)
+        return 1;
+    return (layer->op == PD_OP_CONV || layer->op == PD_OP_FC) && layer->n_inputs > 0 &&
+           net->tensors[layer->inputs[0]].dtype == PD_U8;
 }
 
 static const void *data_of(const pd_net *net, int32_t t)
@@ -42,6 +49,7 @@ typedef struct job {
     const int8_t *w;
     const int32_t *bias;
     uint8_t *y;
+    float *yf; /* float output (gemm_f32) instead of y */
     int32_t z_in;
     size_t m, n, kdim, lda, ldc, mt, nt, n_col_tiles;
     size_t parts, part;
@@ -57,16 +65,23 @@ static void gemm_task(void *p, size_t t, int32_t worker)
     pd_requant part = *j->rq;
     part.mult += c0;
     part.shift += c0;
-    j->k->gemm(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * pd_q8_kpad(j->kdim),
-               j->bias != NULL ? j->bias + c0 : NULL, &part, j->y + i0 * j->ldc + c0, j->ldc);
+    if (j->yf != NULL)
+        j->k->gemm_f32(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * pd_q8_kpad(j->kdim),
+                       j->bias != NULL ? j->bias + c0 : NULL, &part, j->yf + i0 * j->ldc + c0, j->ldc);
+    else
+        j->k->gemm(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * pd_q8_kpad(j->kdim),
+                   j->bias != NULL ? j->bias + c0 : NULL, &part, j->y + i0 * j->ldc + c0, j->ldc);
 }
 
-/* Tiles as run.c's float GEMM (pd_plan_gemm_tiles). */
+/* Tiles as run.c's float GEMM (pd_plan_gemm_tiles).  c is uint8_t, or float
+ * with fout (the float output stage). */
 static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const uint8_t *a, size_t lda,
-                     const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+                     const int8_t *b, const int32_t *bias, const pd_requant *rq, void *c, size_t ldc,
+                     int fout)
 {
     const pd_gemm_tiles t = pd_plan_gemm_tiles(net->threads, m, n, 12, PD_PANEL);
-    job j = {.net = net, .k = net->kernels->q8, .rq = rq, .x = a, .w = b, .bias = bias, .y = c,
+    job j = {.net = net, .k = net->kernels->q8, .rq = rq, .x = a, .w = b, .bias = bias,
+             .y = fout ? NULL : c, .yf = fout ? c : NULL,
              .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = t.mt, .nt = t.nt,
              .n_col_tiles = t.col_tiles};
     pd_pool_run(net->pool, t.row_tiles * t.col_tiles, gemm_task, &j);
@@ -90,15 +105,16 @@ static void depthwise_task(void *p, size_t t, int32_t worker)
     j->k->depthwise(j->s, j->x, j->z_in, j->w, j->bias, j->rq, j->y, (int32_t)r0, (int32_t)r1);
 }
 
-/* One sample (run.c runs the net sample by sample). */
+/* One sample (run.c runs the net sample by sample); y is float with fout
+ * (then the conv is pointwise, shape_q8.c). */
 static void run_conv(const pd_net *net, const pd_layer_desc *layer, const uint8_t *x, int32_t z_in,
-                     const pd_requant *rq, uint8_t *y)
+                     const pd_requant *rq, void *y, int fout)
 {
     pd_window_shape s = pd_layer_window(net, layer);
     const size_t cin = (size_t)s.in.c, cout = (size_t)s.out.c;
     if (pd_conv_q8_is_pointwise(&s)) {
         run_gemm(net, (size_t)s.in.h * (size_t)s.in.w, cout, cin, x, cin, layer->weights, layer->bias,
-                 rq, y, cout);
+                 rq, y, cout, fout);
         return;
     }
     const size_t pixels = (size_t)s.out.h * (size_t)s.out.w;
@@ -132,6 +148,7 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
     const pd_dims in = pd_tensor_dims(tin), out = pd_tensor_dims(tout);
     const int32_t z_in = tin->zero_point;
     pd_requant rq = requant_of(layer);
+    const int fout = tout->dtype == PD_F32; /* a conv or fc with the float output stage */
 
     switch (layer->op) {
     case PD_OP_QUANTIZE:
@@ -143,8 +160,9 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
         return;
     case PD_OP_CONV:
         for (size_t n = 0; n < batch; n++)
-            run_conv(net, layer, x + n * net->elems[t_in], z_in, &rq, y + n * net->elems[layer->output]);
-        return;
+            run_conv(net, layer, x + n * net->elems[t_in], z_in, &rq,
+                     y + n * net->elems[layer->output] * pd_dtype_size(tout->dtype), fout);
+        break;
     case PD_OP_DEPTHWISE:
         for (size_t n = 0; n < batch; n++)
             run_depthwise(net, layer, x + n * net->elems[t_in], z_in, &rq,
@@ -152,8 +170,9 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
         return;
     case PD_OP_FC: {
         size_t k = net->elems[t_in];
-        run_gemm(net, batch, (size_t)out.c, k, x, k, layer->weights, layer->bias, &rq, y, (size_t)out.c);
-        return;
+        run_gemm(net, batch, (size_t)out.c, k, x, k, layer->weights, layer->bias, &rq, y, (size_t)out.c,
+                 fout);
+        break;
     }
     case PD_OP_MAXPOOL: {
         pd_window_shape s = pd_layer_window(net, layer);
@@ -205,5 +224,25 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
         return;
     default:
         return; /* unreachable: shape_q8.c refused it */
+    }
+    /* conv and fc: a float output's clamp (relu or clip, shape_q8.c), here
+     * rather than by the family's float kernel so that every family gives the
+     * same bits (a SIMD max may keep -0 where this gives 0, or the reverse) */
+    if (fout && layer->act != PD_ACT_NONE) {
+        const float lo = layer->act == PD_ACT_RELU ? 0.0f : layer->act_alpha;
+        const float hi = layer->act == PD_ACT_RELU ? INFINITY : layer->act_beta;
+        float *v = (float *)(void *)y;
+        const size_t n = batch * net->elems[layer->output];
+        /* Locals (v may alias layer) and two steps: GCC vectorizes this; with
+         * lo <= hi it is clamp(a) = a < lo ? lo : a > hi ? hi : a exactly. */
+        if (lo <= hi) {
+            for (size_t i = 0; i < n; i++) {
+                const float a = v[i] < lo ? lo : v[i];
+                v[i] = a > hi ? hi : a;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++)
+                v[i] = v[i] < lo ? lo : v[i] > hi ? hi : v[i];
+        }
     }
 }

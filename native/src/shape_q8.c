@@ -102,10 +102,33 @@ static int32_t check_params(const pd_net *net, int32_t index, char *err, size_t 
     return PD_OK;
 }
 
+/* An int8 GEMM with float32 output (pd_layer_is_q8): pointwise when a conv,
+ * its activation a clamp applied in float32, no table. */
+static int32_t check_float_output(const pd_net *net, int32_t index, char *err, size_t err_size)
+{
+    const pd_layer_desc *layer = &net->layers[index];
+    if (layer->op == PD_OP_CONV) {
+        pd_window_shape s = pd_layer_window(net, layer);
+        if (!pd_conv_q8_is_pointwise(&s))
+            return pd_fail(err, err_size, PD_ERR_UNSUPPORTED,
+                           LAYER_FMT "an int8 conv with float32 output must be 1x1, stride 1, no padding, one group",
+                           LAYER_ARGS);
+    }
+    if (layer->act != PD_ACT_NONE && layer->act != PD_ACT_RELU && layer->act != PD_ACT_CLIP)
+        return pd_fail(err, err_size, PD_ERR_UNSUPPORTED,
+                       LAYER_FMT "an int8 layer with float32 output takes no activation but relu or clip", LAYER_ARGS);
+    if (layer->q_lut != NULL || layer->q_table != NULL)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "float32 output takes no table", LAYER_ARGS);
+    return PD_OK;
+}
+
 int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t err_size)
 {
     const pd_layer_desc *layer = &net->layers[index];
     int32_t want_in = PD_F32, out = net->tensors[layer->output].dtype;
+    /* An int8 GEMM may write float32 (docs/quantization.md, "Float output"). */
+    const int float_out = pd_layer_is_q8(net, layer) && out == PD_F32 && layer->op != PD_OP_DEQUANTIZE;
+    int32_t st0;
 
     if (layer->op == PD_OP_QUANTIZE) {
         if (out != PD_U8)
@@ -114,7 +137,7 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
         want_in = PD_U8;
         if (out != PD_F32)
             return pd_fail(err, err_size, PD_ERR_ARGUMENT, LAYER_FMT "output must be float32", LAYER_ARGS);
-    } else if (out == PD_U8) {
+    } else if (out == PD_U8 || float_out) {
         want_in = PD_U8;
     }
     for (int32_t j = 0; j < layer->n_inputs; j++)
@@ -123,11 +146,13 @@ int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t er
                            (int)j, want_in == PD_U8 ? "uint8" : "float32");
     /* Each dtype reads its own packed layout; the other's would be misread. */
     const int gemm_op = layer->op == PD_OP_CONV || layer->op == PD_OP_FC;
-    if (gemm_op && out != PD_U8 && layer->weight_layout == PD_LAYOUT_Q8PANELS)
+    if (gemm_op && out != PD_U8 && !float_out && layer->weight_layout == PD_LAYOUT_Q8PANELS)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT,
                        LAYER_FMT "float32 weights cannot be in the int8 layout q8panels16", LAYER_ARGS);
-    if (out != PD_U8 || layer->op == PD_OP_QUANTIZE)
+    if ((out != PD_U8 && !float_out) || layer->op == PD_OP_QUANTIZE)
         return PD_OK;
+    if (float_out && (st0 = check_float_output(net, index, err, err_size)) != PD_OK)
+        return st0;
     if (layer->op >= PD_OP_LRN) /* the classic convnet ops (shape_convnet.c) are float32 only */
         return pd_fail(err, err_size, PD_ERR_UNSUPPORTED, LAYER_FMT "has no int8 kernel", LAYER_ARGS);
     if (gemm_op && layer->weight_layout != PD_LAYOUT_OHWI && layer->weight_layout != PD_LAYOUT_Q8PANELS)

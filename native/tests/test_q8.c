@@ -2,7 +2,8 @@
  * reference table, called directly: equal byte for byte.  Awkward shapes (1,
  * primes, odd channels, K not a multiple of 4, N not a multiple of 16),
  * extreme data (0, 255, -127, 127), biases near the int32 limits (the sums
- * wrap), multipliers and shifts over their whole range, clamps, tables. */
+ * wrap), multipliers and shifts over their whole range, clamps, tables; the
+ * GEMM's float output stage too, bit for bit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,15 @@ static void gemm_case(size_t m, size_t n, size_t k, size_t pad, int mode)
     char what[96];
     snprintf(what, sizeof what, "gemm_q8 m=%zu n=%zu k=%zu pad=%zu mode=%d", m, n, k, pad, mode);
     same(got, want, m * ldc, what);
+    /* the float output stage: the same sums, bit for bit the same floats */
+    float *fgot = malloc(sizeof(float) * (m * ldc + 1)), *fwant = malloc(sizeof(float) * (m * ldc + 1));
+    memset(fgot, 0x7f, sizeof(float) * m * ldc);
+    memset(fwant, 0x7f, sizeof(float) * m * ldc);
+    q->gemm_f32(m, n, k, a, lda, b, mode == 5 ? NULL : bias, &rq, fgot, ldc);
+    ref->gemm_f32(m, n, k, a, lda, b, mode == 5 ? NULL : bias, &rq, fwant, ldc);
+    snprintf(what, sizeof what, "gemm_q8f m=%zu n=%zu k=%zu pad=%zu mode=%d", m, n, k, pad, mode);
+    same((const uint8_t *)fgot, (const uint8_t *)fwant, sizeof(float) * m * ldc, what);
+    free(fgot), free(fwant);
     free(a), free(got), free(want), free(w), free(b), free(bias), free(mult), free(shift);
 }
 

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -38,6 +39,23 @@ static inline uint8_t pd_rq_out(int64_t v, const pd_requant *rq)
     int64_t q = (int64_t)rq->zero + v;
     q = q < rq->lo ? rq->lo : q > rq->hi ? rq->hi : q;
     return rq->lut != NULL ? rq->lut[q] : (uint8_t)q;
+}
+
+/* The float output stage of a GEMM whose output is float32 (docs/quantization.md,
+ * "Float output"): y = (float)((double)x * M), M = m * 2^-n.  M is exact in
+ * double (m < 2^31, n in [1, 62]), so there are two roundings, each IEEE
+ * round-to-nearest-even: the double product and the narrowing to float32. */
+static inline double pd_rq_real(int32_t m, int32_t n)
+{
+    const uint64_t bits = (uint64_t)(1023 - n) << 52; /* 2^-n, a normal double */
+    double p;
+    memcpy(&p, &bits, sizeof p);
+    return (double)m * p;
+}
+
+static inline float pd_rq_float(int32_t x, double real)
+{
+    return (float)((double)x * real);
 }
 
 /* The packed int8 weight layout PD_LAYOUT_Q8PANELS (predict.h): per group,
@@ -68,6 +86,13 @@ static inline size_t pd_q8_packed_group(size_t og, size_t k)
 typedef void (*pd_gemm_q8_fn)(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                               const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c,
                               size_t ldc);
+
+/* The same GEMM with the float output stage: c[i*ldc + j] = pd_rq_float(bias[j]
+ * + sum_p a[i*lda + p] * B(j, p), pd_rq_real(rq->mult[j], rq->shift[j])) as
+ * float32; rq's zero, lo, hi and lut are not used.  Splits as pd_gemm_q8_fn. */
+typedef void (*pd_gemm_q8f_fn)(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                               const int8_t *b, const int32_t *bias, const pd_requant *rq, float *c,
+                               size_t ldc);
 
 struct pd_q8_kernels;
 
@@ -104,6 +129,7 @@ typedef void (*pd_global_avgpool_q8_fn)(pd_dims in, size_t batch, const uint8_t 
 
 typedef struct pd_q8_kernels {
     pd_gemm_q8_fn gemm;
+    pd_gemm_q8f_fn gemm_f32;
     pd_conv_q8_fn conv;
     pd_depthwise_q8_fn depthwise;
     pd_binary_q8_fn binary;
@@ -116,6 +142,9 @@ extern const pd_q8_kernels pd_q8_ref_table; /* the same, for static tables */
 
 void pd_gemm_q8_ref(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                     const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc);
+
+void pd_gemm_q8f_ref(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const pd_requant *rq, float *c, size_t ldc);
 
 /* Whether a conv runs as one GEMM over the input pixels (1x1, stride 1, no pad, one group). */
 int pd_conv_q8_is_pointwise(const pd_window_shape *s);

@@ -46,8 +46,9 @@ static inline int32x4_t rq4(int32x4_t x, int32x4_t m, int64x2_t nn_lo, int64x2_t
 /* Rows [0, mr) (mr <= 4) of one panel of `cols` (<= 16) channels. */
 static inline __attribute__((always_inline)) void tile(
     const int MR, size_t k, const uint8_t *a, size_t lda, const int8_t *b, const int32x4_t start[4],
-    const pd_requant *rq, size_t j0, size_t cols, uint8_t *c, size_t ldc)
+    const pd_requant *rq, size_t j0, size_t cols, void *out, size_t ldc, const double *real)
 {
+    uint8_t *c = out;
     int32x4_t acc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; r++)
@@ -69,6 +70,18 @@ static inline __attribute__((always_inline)) void tile(
             acc[r][3] = vdotq_s32(acc[r][3], av, w3);
         }
     }
+    if (real != NULL) { /* the float output stage: pd_rq_float of the sums */
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            int32_t sums[16];
+            for (int q = 0; q < 4; q++)
+                vst1q_s32(sums + 4 * q, acc[r][q]);
+            float *fr = (float *)out + (size_t)r * ldc;
+            for (size_t j = 0; j < cols; j++)
+                fr[j] = pd_rq_float(sums[j], real[j]);
+        }
+        return;
+    }
     int32_t mult[16] = {0}, shift[16];
     for (int i = 0; i < 16; i++)
         shift[i] = 1;
@@ -87,33 +100,35 @@ static inline __attribute__((always_inline)) void tile(
         }
         const uint16x8_t h0 = vcombine_u16(vqmovun_s32(v[0]), vqmovun_s32(v[1]));
         const uint16x8_t h1 = vcombine_u16(vqmovun_s32(v[2]), vqmovun_s32(v[3]));
-        uint8_t out[16];
-        vst1q_u8(out, vcombine_u8(vqmovn_u16(h0), vqmovn_u16(h1)));
+        uint8_t bytes[16];
+        vst1q_u8(bytes, vcombine_u8(vqmovn_u16(h0), vqmovn_u16(h1)));
         uint8_t *cr = c + (size_t)r * ldc;
         if (rq->lut != NULL)
             for (size_t j = 0; j < cols; j++)
-                cr[j] = rq->lut[out[j]];
+                cr[j] = rq->lut[bytes[j]];
         else
-            memcpy(cr, out, cols);
+            memcpy(cr, bytes, cols);
     }
 }
 
 static void tile4(size_t k, const uint8_t *a, size_t lda, const int8_t *b, const int32x4_t start[4],
-                  const pd_requant *rq, size_t j0, size_t cols, uint8_t *c, size_t ldc)
+                  const pd_requant *rq, size_t j0, size_t cols, void *c, size_t ldc, const double *real)
 {
-    tile(4, k, a, lda, b, start, rq, j0, cols, c, ldc);
+    tile(4, k, a, lda, b, start, rq, j0, cols, c, ldc, real);
 }
 
 static void tile1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, const int32x4_t start[4],
-                  const pd_requant *rq, size_t j0, size_t cols, uint8_t *c, size_t ldc)
+                  const pd_requant *rq, size_t j0, size_t cols, void *c, size_t ldc, const double *real)
 {
-    tile(1, k, a, lda, b, start, rq, j0, cols, c, ldc);
+    tile(1, k, a, lda, b, start, rq, j0, cols, c, ldc, real);
 }
 
-void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
-                        const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+/* c is uint8_t (fout 0) or float (fout 1). */
+static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                 const int32_t *bias, const pd_requant *rq, void *c, size_t ldc, int fout)
 {
     const size_t kp = pd_q8_kpad(k);
+    const size_t size = fout ? sizeof(float) : 1;
     const int8x16_t ones = vdupq_n_s8(1);
     for (size_t j0 = 0; j0 < n; j0 += 16) {
         const size_t cols = n - j0 < 16 ? n - j0 : 16;
@@ -130,11 +145,28 @@ void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t l
         for (int q = 0; q < 4; q++)
             start[q] = vreinterpretq_s32_u32(vaddq_u32(vreinterpretq_u32_s32(vld1q_s32(bias16 + 4 * q)),
                                                        vshlq_n_u32(vreinterpretq_u32_s32(wsum[q]), 7)));
+        double real[16] = {0};
+        for (size_t j = 0; fout && j < cols; j++)
+            real[j] = pd_rq_real(rq->mult[j0 + j], rq->shift[j0 + j]);
         size_t i = 0;
         for (; i + 4 <= m; i += 4)
-            tile4(k, a + i * lda, lda, bj, start, rq, j0, cols, c + i * ldc + j0, ldc);
+            tile4(k, a + i * lda, lda, bj, start, rq, j0, cols, (unsigned char *)c + (i * ldc + j0) * size, ldc,
+                  fout ? real : NULL);
         for (; i < m; i++)
-            tile1(k, a + i * lda, lda, bj, start, rq, j0, cols, c + i * ldc + j0, ldc);
+            tile1(k, a + i * lda, lda, bj, start, rq, j0, cols, (unsigned char *)c + (i * ldc + j0) * size, ldc,
+                  fout ? real : NULL);
     }
+}
+
+void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                        const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 0);
+}
+
+void pd_gemm_q8f_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                         const int32_t *bias, const pd_requant *rq, float *c, size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 1);
 }
 #endif

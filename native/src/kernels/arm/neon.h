@@ -44,6 +44,8 @@ void pd_gemm_u8i8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t
                           const int8_t *b, size_t ldb, const int32_t *bias, int32_t *c, size_t ldc);
 void pd_gemm_q8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                         const int32_t *bias, const struct pd_requant *rq, uint8_t *c, size_t ldc);
+void pd_gemm_q8f_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                         const int32_t *bias, const struct pd_requant *rq, float *c, size_t ldc);
 #endif
 
 #if PD_BUILD_NEON && defined(PD_NEON_INTRINSICS)

@@ -54,5 +54,6 @@ void pd_q8_fill_neondot(pd_q8_kernels *k, int32_t cpu)
 {
     pd_q8_fill_neon(k, cpu);
     k->gemm = pd_gemm_q8_neondot;
+    k->gemm_f32 = pd_gemm_q8f_neondot;
 }
 #endif

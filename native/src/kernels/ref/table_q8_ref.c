@@ -3,6 +3,7 @@
 
 const pd_q8_kernels pd_q8_ref_table = {
     .gemm = pd_gemm_q8_ref,
+    .gemm_f32 = pd_gemm_q8f_ref,
     .conv = pd_conv_q8_ref,
     .depthwise = pd_depthwise_q8_ref,
     .binary = pd_binary_q8_ref,

@@ -9,7 +9,8 @@
  * wrap like the reference's uint32 sum, so the result is the reference's.
  * 2 rows x 16 channels per micro-tile (8 accumulators, 4 weight registers).
  * The output stage runs on 8 lanes in int64, with the arithmetic right shift
- * AVX2 lacks made of a logical one: x >> n = ((x ^ s) >>> n) ^ s, s the sign. */
+ * AVX2 lacks made of a logical one: x >> n = ((x ^ s) >>> n) ^ s, s the sign.
+ * The float output stage (pd_gemm_q8f_avx2) is pd_rq_float on the stored sums. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
@@ -71,6 +72,8 @@ typedef struct stage {
     rq8 p[2];
     __m256i lo64, hi64, zero32;
     const pd_requant *rq;
+    int fout;        /* float output: real[j] is channel j's M = m * 2^-n */
+    double real[16];
 } stage;
 
 /* clamp(zero + rq(x)) of 8 lanes, as 8 bytes in the low half. */
@@ -94,8 +97,9 @@ static inline __m256i fold(__m256i acc0, __m256i acc1)
 
 static inline __attribute__((always_inline)) void tile(
     const int MR, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-    const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
+    const int32_t *bias, const stage *st, void *out, size_t ldc)
 {
+    uint8_t *c = out;
     __m256i acc[2][4];
     _Pragma("GCC unroll 2")
     for (int r = 0; r < MR; r++)
@@ -124,36 +128,48 @@ static inline __attribute__((always_inline)) void tile(
     for (int r = 0; r < MR; r++) {
         const __m256i s0 = _mm256_add_epi32(b0, fold(acc[r][0], acc[r][1]));
         const __m256i s1 = _mm256_add_epi32(b1, fold(acc[r][2], acc[r][3]));
-        uint8_t out[16];
-        _mm_storel_epi64((__m128i *)(void *)out, rq8_apply(s0, &st->p[0], st));
-        _mm_storel_epi64((__m128i *)(void *)(out + 8), rq8_apply(s1, &st->p[1], st));
+        if (st->fout) {
+            int32_t sums[16];
+            _mm256_storeu_si256((__m256i *)(void *)sums, s0);
+            _mm256_storeu_si256((__m256i *)(void *)(sums + 8), s1);
+            float *fr = (float *)out + (size_t)r * ldc;
+            for (size_t j = 0; j < cols; j++)
+                fr[j] = pd_rq_float(sums[j], st->real[j]);
+            continue;
+        }
+        uint8_t bytes[16];
+        _mm_storel_epi64((__m128i *)(void *)bytes, rq8_apply(s0, &st->p[0], st));
+        _mm_storel_epi64((__m128i *)(void *)(bytes + 8), rq8_apply(s1, &st->p[1], st));
         uint8_t *cr = c + (size_t)r * ldc;
         if (st->rq->lut != NULL)
             for (size_t j = 0; j < cols; j++)
-                cr[j] = st->rq->lut[out[j]];
+                cr[j] = st->rq->lut[bytes[j]];
         else
-            memcpy(cr, out, cols);
+            memcpy(cr, bytes, cols);
     }
 }
 
 static void tile2(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-                  const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
+                  const int32_t *bias, const stage *st, void *c, size_t ldc)
 {
     tile(2, k, a, lda, b, cols, bias, st, c, ldc);
 }
 
 static void tile1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-                  const int32_t *bias, const stage *st, uint8_t *c, size_t ldc)
+                  const int32_t *bias, const stage *st, void *c, size_t ldc)
 {
     tile(1, k, a, lda, b, cols, bias, st, c, ldc);
 }
 
-void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
-                     const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+/* c is uint8_t (fout 0) or float (fout 1). */
+static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                 const int32_t *bias, const pd_requant *rq, void *c, size_t ldc, int fout)
 {
     const size_t kp = pd_q8_kpad(k);
+    const size_t size = fout ? sizeof(float) : 1;
     stage st;
     st.rq = rq;
+    st.fout = fout;
     st.lo64 = _mm256_set1_epi64x((long long)rq->lo - rq->zero);
     st.hi64 = _mm256_set1_epi64x((long long)rq->hi - rq->zero);
     st.zero32 = _mm256_set1_epi32(rq->zero);
@@ -161,13 +177,27 @@ void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
         const size_t cols = n - j0 < 16 ? n - j0 : 16;
         st.p[0] = rq8_load(rq, j0, cols);
         st.p[1] = rq8_load(rq, j0 + 8, cols > 8 ? cols - 8 : 0);
+        for (size_t j = 0; fout && j < cols; j++)
+            st.real[j] = pd_rq_real(rq->mult[j0 + j], rq->shift[j0 + j]);
         const int8_t *bj = b + j0 * kp;
         const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
         size_t i = 0;
         for (; i + 2 <= m; i += 2)
-            tile2(k, a + i * lda, lda, bj, cols, biasj, &st, c + i * ldc + j0, ldc);
+            tile2(k, a + i * lda, lda, bj, cols, biasj, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc);
         if (i < m)
-            tile1(k, a + i * lda, lda, bj, cols, biasj, &st, c + i * ldc + j0, ldc);
+            tile1(k, a + i * lda, lda, bj, cols, biasj, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc);
     }
+}
+
+void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                     const int32_t *bias, const pd_requant *rq, uint8_t *c, size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 0);
+}
+
+void pd_gemm_q8f_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                      const int32_t *bias, const pd_requant *rq, float *c, size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 1);
 }
 #endif

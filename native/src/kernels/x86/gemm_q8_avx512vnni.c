@@ -8,7 +8,10 @@
  * micro-kernel is 4 rows x 4 panels (16 accumulators, 4 weight rows and one
  * broadcast of 32 registers: one load per vpdpbusd at most); the last rows
  * and panels take smaller variants.  The output stage
- * (rq_avx512.h) runs in registers, 16 channels at a time. */
+ * (rq_avx512.h) runs in registers, 16 channels at a time; the float one
+ * (pd_gemm_q8f_avx512vnni) converts 8 sums at a time to double, multiplies by
+ * the exact double M and narrows to float32: the same two IEEE roundings as
+ * pd_rq_float. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
@@ -46,8 +49,18 @@ typedef struct stage {
     __m512i lo64, hi64, zero32;
     clamp32 clamp;
     int fast; /* rq16_fast applies to every channel of the block */
+    int fout; /* float output: fm holds each panel's M = m * 2^-n, 8 channels a vector */
+    __m512d fm[NP_MAX][2];
     const pd_requant *rq;
 } stage;
+
+/* pd_rq_float of 16 sums. */
+static inline __m512 rqf16(__m512i x, const __m512d m[2])
+{
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(x)), m[0]));
+    const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(x, 1)), m[1]));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
 
 /* One k group (4 bytes of each row) into the accumulators c<row><panel>;
  * LOAD(r) gives row r's 4 bytes as an int32.  Every name is a scalar: GCC
@@ -90,8 +103,9 @@ typedef struct stage {
 
 static inline __attribute__((always_inline)) void tile(
     const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
-    size_t cols, const int32_t *bias, const stage *st, uint8_t *c, size_t ldc, const int8_t *pf)
+    size_t cols, const int32_t *bias, const stage *st, void *out, size_t ldc, const int8_t *pf)
 {
+    uint8_t *c = out;
     __m512i start[NP_MAX];
     for (int j = 0; j < NP_MAX; j++) {
         const size_t left = j < NP ? cols - (size_t)j * 16 : 0;
@@ -133,6 +147,17 @@ static inline __attribute__((always_inline)) void tile(
         {c20, c21, c22, c23},
         {c30, c31, c32, c33},
     };
+    if (st->fout) {
+        for (int r = 0; r < MR; r++) {
+            float *cr = (float *)out + (size_t)r * ldc;
+            for (int j = 0; j < NP; j++) {
+                const size_t left = cols - (size_t)j * 16;
+                const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+                _mm512_mask_storeu_ps(cr + j * 16, mask, rqf16(acc[r][j], st->fm[j]));
+            }
+        }
+        return;
+    }
     if (st->fast) {
         /* rq16_fast for every channel, and one narrowing for
          * the panels (packs work per 128-bit lane, a dword permute restores
@@ -167,11 +192,11 @@ static inline __attribute__((always_inline)) void tile(
 }
 
 typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
-                        const int32_t *bias, const stage *st, uint8_t *c, size_t ldc, const int8_t *pf);
+                        const int32_t *bias, const stage *st, void *c, size_t ldc, const int8_t *pf);
 
 #define TILE(MR, NP)                                                                                   \
     static void tile##MR##x##NP(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,    \
-                                size_t cols, const int32_t *bias, const stage *st, uint8_t *c,         \
+                                size_t cols, const int32_t *bias, const stage *st, void *c,            \
                                 size_t ldc, const int8_t *pf)                                          \
     {                                                                                                  \
         tile(MR, NP, k, a, lda, b, kp, cols, bias, st, c, ldc, pf);                                    \
@@ -189,13 +214,15 @@ static const tile_fn tiles[4][NP_MAX] = {
     {tile1x1, tile1x2, tile1x3, tile1x4},
 };
 
-void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
-                           const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c,
-                           size_t ldc)
+/* c is uint8_t (fout 0) or float (fout 1). */
+static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+                 const int32_t *bias, const pd_requant *rq, void *c, size_t ldc, int fout)
 {
     const size_t kp = pd_q8_kpad(k);
+    const size_t size = fout ? sizeof(float) : 1;
     stage st;
     st.rq = rq;
+    st.fout = fout;
     st.lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     st.hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     st.zero32 = _mm512_set1_epi32(rq->zero);
@@ -209,6 +236,13 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
         for (int j = 0; j < np; j++) {
             st.p[j] = rq16_load(rq, j0 + (size_t)j * 16, cols - (size_t)j * 16);
             st.fast = st.fast && st.p[j].fast;
+            if (fout) {
+                double real[16] = {0};
+                for (size_t i = 0; i < 16 && (size_t)j * 16 + i < cols; i++)
+                    real[i] = pd_rq_real(rq->mult[j0 + (size_t)j * 16 + i], rq->shift[j0 + (size_t)j * 16 + i]);
+                st.fm[j][0] = _mm512_loadu_pd(real);
+                st.fm[j][1] = _mm512_loadu_pd(real + 8);
+            }
         }
         const int8_t *bj = b + j0 * kp;
         const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
@@ -218,9 +252,23 @@ void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_
         const int8_t *next = k > 64 && j0 + 16 * NP_MAX + 16 * NP_MAX <= n ? b + (j0 + 16 * NP_MAX) * kp : NULL;
         for (size_t i = 0; i < m; i += 4, next = NULL) {
             const size_t rows = m - i < 4 ? m - i : 4;
-            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st, c + i * ldc + j0, ldc,
-                                    next);
+            tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st,
+                                    (unsigned char *)c + (i * ldc + j0) * size, ldc, next);
         }
     }
+}
+
+void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                           const int8_t *b, const int32_t *bias, const pd_requant *rq, uint8_t *c,
+                           size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 0);
+}
+
+void pd_gemm_q8f_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
+                            const int8_t *b, const int32_t *bias, const pd_requant *rq, float *c,
+                            size_t ldc)
+{
+    gemm(m, n, k, a, lda, b, bias, rq, c, ldc, 1);
 }
 #endif

@@ -36,6 +36,7 @@ void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
     (void)cpu;
     k->gemm = pd_gemm_q8_avx2;
     k->depthwise = pd_depthwise_q8_avx2;
+    k->gemm_f32 = pd_gemm_q8f_avx2;
 }
 
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
@@ -47,6 +48,7 @@ void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
     k->global_avgpool = pd_global_avgpool_q8_avx512;
     if (cpu & PD_CPU_AVX512VNNI) {
         k->gemm = pd_gemm_q8_avx512vnni;
+        k->gemm_f32 = pd_gemm_q8f_avx512vnni;
         k->depthwise = pd_depthwise_q8_avx512vnni;
     }
 }
