@@ -9,7 +9,8 @@ the sample photos). A row whose model cannot be made here prints "n/a". Figures,
 - latency at batch 1, 1 and 2 threads: median and p90 of every call, and the spread of the
   per-round medians. Engines are interleaved call by call (A B C D, A B C D, ..., the order
   flipping every round; MEASURING.md): the machine is shared, so ratios measured in one run mean
-  more than absolute times;
+  more than absolute times. With 2 threads, engine by engine within each round instead
+  (onnxruntime's workers spin on after its calls and would take the core from the next call);
 - throughput at batch 8 (images per second), 1 and 2 threads;
 - peak RSS of a fresh process that imports the engine, loads the model and classifies one photo
   (VmHWM from /proc/self/status, read inside the child), with its RSS after the imports; each
@@ -161,7 +162,8 @@ def open_engine(engine, path, threads, batch):
 
 
 def timed_rounds(models, threads, batch, rounds, calls, x):
-    """Per engine: every call's seconds, and each round's median; engines interleaved."""
+    """Per engine: every call's seconds, and each round's median; engines interleaved
+    call by call at 1 thread, block by block at more."""
     live = {e: open_engine(e, p, threads, batch) for e, p in models.items() if p}
     times = {e: [] for e in live}
     medians = {e: [] for e in live}
@@ -174,11 +176,24 @@ def timed_rounds(models, threads, batch, rounds, calls, x):
             # see the same moments of a shared machine, so their ratio holds.
             order = list(live) if r % 2 == 0 else list(reversed(list(live)))
             this = {e: [] for e in live}
-            for _ in range(calls):
+            if threads == 1:
+                for _ in range(calls):
+                    for e in order:
+                        t0 = time.perf_counter()
+                        live[e][0](x)
+                        this[e].append(time.perf_counter() - t0)
+            else:
+                # With 2+ threads, engine by engine within the round: onnxruntime's idle
+                # workers spin on after its call (its default, part of its best), and the
+                # next engine's call would find the other core taken. The first two calls
+                # of each block, made while the previous engine's threads wind down, are
+                # not counted.
                 for e in order:
-                    t0 = time.perf_counter()
-                    live[e][0](x)
-                    this[e].append(time.perf_counter() - t0)
+                    for i in range(calls + 2):
+                        t0 = time.perf_counter()
+                        live[e][0](x)
+                        if i >= 2:
+                            this[e].append(time.perf_counter() - t0)
             for e in live:
                 times[e] += this[e]
                 medians[e].append(float(np.median(this[e])))
