@@ -185,10 +185,11 @@ def timed_rounds(models, threads, batch, rounds, calls, x):
             else:
                 # With 2+ threads, engine by engine within the round: onnxruntime's idle
                 # workers spin on after its call (its default, part of its best), and the
-                # next engine's call would find the other core taken. The first two calls
-                # of each block, made while the previous engine's threads wind down, are
-                # not counted.
+                # next engine's call would find the other core taken (for tens of ms: a
+                # pause lets them go to sleep). The first two calls of each block, with cold
+                # caches, are not counted.
                 for e in order:
+                    time.sleep(0.1)
                     for i in range(calls + 2):
                         t0 = time.perf_counter()
                         live[e][0](x)
