@@ -130,6 +130,20 @@ int32_t pd_check_layer_convnet(const pd_net *net, int32_t index, char *err, size
 /* shape.c: the window of a conv, depthwise or pool layer whose shapes passed. */
 pd_window_shape pd_layer_window(const pd_net *net, const pd_layer_desc *layer);
 
+/* A layer's fused activation, as the kernels take it. */
+static inline pd_act_params pd_layer_act(const pd_layer_desc *layer)
+{
+    pd_act_params act;
+    act.kind = layer->act;
+    act.alpha = layer->act_alpha;
+    act.beta = layer->act_beta;
+    return act;
+}
+
+/* run_q8.c: an int8 layer's output requantization (kernels/q8.h), as the
+ * kernels take it. */
+struct pd_requant pd_layer_requant(const pd_layer_desc *layer);
+
 /* shape_q8.c: dtype rules of every layer and the int8 parameters of an int8
  * one.  Needs pd_check_layer to have passed. */
 int32_t pd_check_layer_q8(const pd_net *net, int32_t index, char *err, size_t err_size);

@@ -164,27 +164,6 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
     return PD_OK;
 }
 
-static pd_act_params act_of(const pd_layer_desc *layer)
-{
-    pd_act_params act;
-    act.kind = layer->act;
-    act.alpha = layer->act_alpha;
-    act.beta = layer->act_beta;
-    return act;
-}
-
-static pd_requant requant_of(const pd_layer_desc *layer)
-{
-    pd_requant rq;
-    rq.mult = layer->q_mult;
-    rq.shift = layer->q_shift;
-    rq.zero = layer->q_zero;
-    rq.lo = layer->q_lo;
-    rq.hi = layer->q_hi;
-    rq.lut = layer->q_lut;
-    return rq;
-}
-
 static void *arena_of(const pd_net *net, int32_t t)
 {
     return (unsigned char *)net->arena + net->offset[t];
@@ -215,10 +194,10 @@ static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst
     const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
     const unsigned char *a = g->x + r0 * w * cin * g->esize;
     if (g->q8) {
-        const pd_requant rq = requant_of(e);
+        const pd_requant rq = pd_layer_requant(e);
         g->net->kernels->q8->gemm(m, cout, cin, a, cin, e->weights, e->bias, &rq, dst, cout);
     } else {
-        const pd_act_params act = act_of(e);
+        const pd_act_params act = pd_layer_act(e);
         g->net->kernels->gemm_f32(m, cout, cin, (const float *)(const void *)a, cin, e->weights,
                                   e->bias, (float *)(void *)dst, cout, &act);
     }
@@ -232,10 +211,10 @@ static void project_rows(const group *g, size_t r0, size_t r1, const unsigned ch
     const size_t cout = (size_t)g->net->tensors[p->output].c, m = (r1 - r0) * w;
     unsigned char *c = g->y + r0 * w * cout * g->esize;
     if (g->q8) {
-        const pd_requant rq = requant_of(p);
+        const pd_requant rq = pd_layer_requant(p);
         g->net->kernels->q8->gemm(m, cout, cin, src, cin, p->weights, p->bias, &rq, c, cout);
     } else {
-        const pd_act_params act = act_of(p);
+        const pd_act_params act = pd_layer_act(p);
         g->net->kernels->gemm_f32(m, cout, cin, (const float *)(const void *)src, cin, p->weights,
                                   p->bias, (float *)(void *)c, cout, &act);
     }
@@ -256,11 +235,11 @@ static void depthwise_rows(const group *g, size_t r0, size_t r1, size_t lo, size
     s.pad_bottom = below > 0 ? (int32_t)below : 0;
     const pd_layer_desc *d = g->d;
     if (g->q8) {
-        const pd_requant rq = requant_of(d);
+        const pd_requant rq = pd_layer_requant(d);
         g->net->kernels->q8->depthwise(&s, src, g->net->tensors[d->inputs[0]].zero_point, d->weights,
                                       d->bias, &rq, dst, 0, s.out.h);
     } else {
-        const pd_act_params act = act_of(d);
+        const pd_act_params act = pd_layer_act(d);
         g->net->kernels->depthwise_f32(&s, (const float *)(const void *)src, d->weights, d->bias, &act,
                                        (float *)(void *)dst, 0, s.out.h);
     }

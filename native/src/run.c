@@ -33,15 +33,6 @@ static size_t tensor_stride(const pd_net *net, int32_t t)
     return net->tensors[t].data != NULL ? 0 : net->elems[t];
 }
 
-static pd_act_params layer_act(const pd_layer_desc *layer)
-{
-    pd_act_params act;
-    act.kind = layer->act;
-    act.alpha = layer->act_alpha;
-    act.beta = layer->act_beta;
-    return act;
-}
-
 static pd_dims dims_of(const pd_net *net, int32_t t)
 {
     return pd_tensor_dims(&net->tensors[t]);
@@ -172,7 +163,7 @@ static void run_conv_transpose(const pd_net *net, const pd_layer_desc *layer, si
 static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch)
 {
     const pd_kernels *k = net->kernels;
-    const pd_act_params act = layer_act(layer);
+    const pd_act_params act = pd_layer_act(layer);
     const float *x = tensor_data(net, layer->inputs[0]);
     float *y = tensor_arena(net, layer->output);
     pd_dims in = dims_of(net, layer->inputs[0]);
@@ -287,7 +278,7 @@ static void execute(const pd_net *net, const pd_layer_desc *layer, size_t batch)
     }
 
     if (!run_layer(net, layer, computed) && layer->act != PD_ACT_NONE) {
-        pd_act_params act = layer_act(layer);
+        pd_act_params act = pd_layer_act(layer);
         net->kernels->act_f32(y, y, computed * elems, &act);
     }
     for (size_t n = computed; n < batch; n++)

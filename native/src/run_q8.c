@@ -27,7 +27,7 @@ static const void *data_of(const pd_net *net, int32_t t)
     return (const unsigned char *)net->arena + net->offset[t];
 }
 
-static pd_requant requant_of(const pd_layer_desc *layer)
+pd_requant pd_layer_requant(const pd_layer_desc *layer)
 {
     pd_requant rq;
     rq.mult = layer->q_mult;
@@ -147,7 +147,7 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
     uint8_t *y = (uint8_t *)net->arena + net->offset[layer->output];
     const pd_dims in = pd_tensor_dims(tin), out = pd_tensor_dims(tout);
     const int32_t z_in = tin->zero_point;
-    pd_requant rq = requant_of(layer);
+    pd_requant rq = pd_layer_requant(layer);
     const int fout = tout->dtype == PD_F32; /* a conv or fc with the float output stage */
 
     switch (layer->op) {
