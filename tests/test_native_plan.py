@@ -146,3 +146,30 @@ def test_branches_into_concat(n_branches):
         # fits in the output's place
         branch, out = rounded(2 * 3 * 3 * 4), rounded(2 * n_branches * 3 * 3 * 4)
         assert net.arena_bytes == out + n_branches * branch
+
+
+def test_uint8_tensors_take_a_byte_an_element():
+    """An int8 chain's arena holds its uint8 tensors at one byte an element (plus a cache line
+    after each, for SIMD loads past the last pixel), a float32 tensor at four."""
+    from predict._native import NativeNet
+    from test_quant_exact import NONE, _blobs, _io, _stage, _tensor
+
+    rng = np.random.default_rng(3)
+    c, h, w = 24, 20, 19
+    arrays = []
+    layers = []
+    for i in range(3):
+        arrays += [rng.integers(-127, 128, (c, 1, 1, c)).astype(np.int8),
+                   rng.integers(-2**12, 2**12, c).astype(np.int32)]
+        layers.append({"op": "conv", "name": f"c{i}", "inputs": [i], "output": i + 1,
+                       "weight": len(arrays) - 2, "bias": len(arrays) - 1, "act": NONE,
+                       "quant": _stage(rng, arrays, c), "kernel": [1, 1], "strides": [1, 1],
+                       "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1})
+    tensors = [_tensor(f"t{i}", [c, h, w], 0.1, 5) for i in range(4)]
+    header = _blobs(_io({"tensors": tensors, "layers": layers}), arrays)
+    with NativeNet(header, arrays) as net:
+        assert net.arena_bytes == 2 * rounded(c * h * w + 64)  # ping-pong, bytes
+        x = rng.integers(0, 256, (1, h, w, c)).astype(np.uint8)
+        with NativeNet(header, arrays, outputs=[1, 2, 3]) as plain:
+            assert plain.arena_bytes == 3 * rounded(c * h * w + 64)  # t2 reuses the input's
+            np.testing.assert_array_equal(net.run([x])[0], plain.run([x])[-1])

@@ -125,8 +125,12 @@ static int32_t plan_arena(pd_net *net, size_t *fused_scratch, char *err, size_t 
         s->tensor = t;
         s->first = first[t];
         s->last = last[t];
-        /* validate.c checked that elems * max_batch * 4 fits; the rounding may not. */
-        if (!pd_size_align(net->elems[t] * sizeof(float), &s->bytes)) {
+        /* A tensor takes its dtype's bytes (uint8: 1 an element), plus a cache
+         * line after a uint8 one, so a SIMD kernel's 16-byte loads past its
+         * last pixel stay inside the arena.  validate.c checked that
+         * elems * max_batch * 4 fits; the rounding may not. */
+        const size_t esize = pd_dtype_size(net->tensors[t].dtype);
+        if (!pd_size_align(net->elems[t] * esize + (esize == 1 ? PD_ALIGN : 0), &s->bytes)) {
             st = pd_fail(err, err_size, PD_ERR_NOMEM, "tensor %d is too large", (int)t);
             goto done;
         }
