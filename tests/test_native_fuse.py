@@ -192,3 +192,51 @@ def test_int8_expand_with_float_output_before_a_float_depthwise_is_not_fused(isa
         want = plain.run([x])[0]
     with NativeNet(header, arrays, max_batch=2) as net:
         np.testing.assert_array_equal(net.run([x])[0].view(np.uint32), want.view(np.uint32))
+
+
+def prologue(rng, h, w, c, pads, value, act_kind="none"):
+    """An int8 net's input: constant pad -> float32 depthwise 1x1 -> quantize -> an int8 conv."""
+    arrays = [rng.standard_normal((1, 1, c)).astype(np.float32) * 60,
+              (rng.standard_normal(c) * 100 + 120).astype(np.float32),
+              rng.integers(-127, 128, (8, 3, 3, c)).astype(np.int8),
+              rng.integers(-2**12, 2**12, 8).astype(np.int32)]
+    hp, wp = h + pads[0] + pads[2], w + pads[1] + pads[3]
+    layers = [
+        {"op": "pad", "name": "pad", "inputs": [0], "output": 1, "pads": list(pads),
+         "mode": "constant", "value": value},
+        {"op": "depthwise", "name": "pixels", "inputs": [1], "output": 2, "weight": 0, "bias": 1,
+         "act": {"kind": act_kind, "alpha": 0.0, "beta": 0.0}, "kernel": [1, 1], "strides": [1, 1],
+         "dilations": [1, 1], "pads": [0, 0, 0, 0]},
+        {"op": "quantize", "name": "q", "inputs": [2], "output": 3},
+        {"op": "conv", "name": "stem", "inputs": [3], "output": 4, "weight": 2, "bias": 3, "act": NONE,
+         "quant": _stage(rng, arrays, 8), "kernel": [3, 3], "strides": [2, 2], "dilations": [1, 1],
+         "pads": [0, 0, 0, 0], "groups": 1}]
+    tensors = [_tensor("x", [c, h, w]), _tensor("padded", [c, hp, wp]), _tensor("pixels", [c, hp, wp]),
+               _tensor("q", [c, hp, wp], rng.choice([1.0, 0.75, 2.0]), int(rng.integers(0, 30))),
+               _tensor("y", [8, (hp - 3) // 2 + 1, (wp - 3) // 2 + 1], 0.3, 9)]
+    return _blobs(_io({"tensors": tensors, "layers": layers}), arrays), arrays
+
+
+@pytest.mark.parametrize("case", [(37, 41, 3, (1, 1, 1, 1), 0.0, "none"),
+                                  (64, 50, 3, (0, 2, 3, 1), -0.7, "relu"),
+                                  (9, 300, 4, (2, 0, 0, 5), 1.5, "none")])
+@pytest.mark.parametrize("isa", ISAS)
+def test_input_prologue_equals_layer_by_layer(case, isa, monkeypatch):
+    """pad -> depthwise 1x1 -> quantize runs fused in bands (no arena for its float32 tensors)
+    with the bytes of the layer-by-layer run, at 1 to 3 threads and batch 2."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(case[0] + case[1])
+    header, arrays = prologue(rng, *case)
+    h, w, c = case[0], case[1], case[2]
+    x = (rng.standard_normal((2, h, w, c)) * 1.5).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 1, 2, 3]) as plain:
+        want = plain.run([x])
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 3]) as fused:
+        hp, wp = header["tensors"][1]["shape"][1:]
+        assert fused.arena_bytes < (h * w + hp * wp) * c * 4  # the input and less than a float copy
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            got = fused.run([x])
+            np.testing.assert_array_equal(got[1], want[3])
+            np.testing.assert_array_equal(got[0], want[0])

@@ -289,6 +289,26 @@ def test_quantize_matches_numpy_on_awkward_floats():
     assert got[0].ravel()[:8].tolist() == [128, 128, 128, 130, 130, 128, 255, 0]
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5, 2.0 ** -7, 4.0, 2.0 ** -120, 0.1, 3.0, 0.0078125001])
+@pytest.mark.parametrize("isa", ISAS)
+def test_quantize_every_family_matches_numpy(scale, isa, monkeypatch):
+    """Power-of-two scales (a kernel may multiply by the exact reciprocal) and others."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(int(scale * 1000) % 97)
+    awkward = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-39, 1.17549435e-38, np.nan, np.inf, -np.inf,
+                        3.4e38], np.float32)
+    x = np.concatenate([awkward, (rng.standard_normal(301) * 200 * scale).astype(np.float32),
+                        ((rng.integers(-300, 300, 64) + 0.5) * scale).astype(np.float32)])
+    x = x[:x.size // 3 * 3].reshape(1, 1, -1, 3)
+    header = _io({"tensors": [_tensor("x", [3, 1, x.shape[2]]),
+                              _tensor("q", [3, 1, x.shape[2]], scale, 100)],
+                  "layers": [{"op": "quantize", "name": "q", "inputs": [0], "output": 1}]})
+    got, want = _run(header, [], [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 @pytest.mark.parametrize("real", [2.0 ** -32, 2.0 ** -31.5, 1e-9, 0.49999999, 0.5, 0.9999999999,
                                   1.0, 1.0000001, 2.0 ** 29.9])
 def test_requant_edge_multipliers(real):

@@ -18,6 +18,14 @@
  * A block without expansion (depthwise -> project) is fused the same way: the
  * depthwise conv reads its input in place, band by band.
  *
+ * An int8 net's input prologue, float32 constant pad -> float32 depthwise
+ * 1x1 (the per-channel affine map into pixel values) -> quantize, runs the
+ * same way in bands of rows (input_group below): the two padded float32
+ * tensors (613 KB each at 226x226x3) are never stored, and the three passes
+ * over memory become one.  Each element is computed as layer by layer (a pad
+ * copies, a 1x1 depthwise conv is the same expression at every pixel, a
+ * quantize is elementwise), so the bytes are the unfused ones.
+ *
  * A group is fused when the expand and depthwise (and project) layers follow
  * each other, share a precision (float32, or int8 throughout), each
  * intermediate tensor is read by the next layer only and is no net output,
@@ -115,6 +123,50 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
     return a + b;
 }
 
+/* Rows of an input prologue's band: its two float32 row buffers stay
+ * within PROLOGUE_BYTES (at least one row). */
+#ifndef PROLOGUE_BYTES
+#define PROLOGUE_BYTES ((size_t)32 * 1024)
+#endif
+
+static size_t prologue_rows(const pd_tensor_desc *t)
+{
+    const size_t row = (size_t)t->w * (size_t)t->c * sizeof(float);
+    const size_t r = PROLOGUE_BYTES / 2 / (row > 0 ? row : 1);
+    return r < 1 ? 1 : r < (size_t)t->h ? r : (size_t)t->h;
+}
+
+/* One thread's bytes for the prologue whose pad output is t: two bands of
+ * float32 rows (the padded rows, their depthwise output). */
+static size_t prologue_scratch(const pd_tensor_desc *t, size_t *band_bytes)
+{
+    size_t b = prologue_rows(t) * (size_t)t->w * (size_t)t->c * sizeof(float);
+    pd_size_align(b, &b); /* at most PROLOGUE_BYTES / 2 */
+    *band_bytes = b;
+    return 2 * b;
+}
+
+/* Whether layers l, l + 1, l + 2 are a constant pad -> depthwise 1x1 (float32)
+ * -> quantize whose inner tensors are read by the next layer only. */
+static int is_prologue(const pd_net *net, const int32_t *reads, int32_t l)
+{
+    if (l + 2 >= net->n_layers)
+        return 0;
+    const pd_layer_desc *pad = &net->layers[l], *dw = &net->layers[l + 1], *q = &net->layers[l + 2];
+    if (pad->op != PD_OP_PAD || pad->pad_mode != PD_PAD_CONSTANT || dw->op != PD_OP_DEPTHWISE ||
+        q->op != PD_OP_QUANTIZE)
+        return 0;
+    if (net->tensors[pad->output].dtype != PD_F32 || net->tensors[dw->output].dtype != PD_F32 ||
+        net->tensors[pad->inputs[0]].data != NULL)
+        return 0;
+    if (dw->inputs[0] != pad->output || q->inputs[0] != dw->output || reads[pad->output] != 1 ||
+        reads[dw->output] != 1)
+        return 0;
+    const pd_window_shape s = pd_layer_window(net, dw);
+    return s.kernel_h == 1 && s.kernel_w == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+           s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
+}
+
 int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
 {
     *scratch_bytes = 0;
@@ -123,6 +175,16 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
         net->fuse[l] = 0;
     for (int32_t l = 0; l + 1 < net->n_layers; l++) {
         const pd_layer_desc *e = &net->layers[l], *d = &net->layers[l + 1];
+        if (is_prologue(net, reads, l)) {
+            size_t band;
+            const size_t bytes = prologue_scratch(&net->tensors[e->output], &band);
+            if (bytes > *scratch_bytes)
+                *scratch_bytes = bytes;
+            net->fuse[l] = 3;
+            net->fuse[l + 1] = net->fuse[l + 2] = -1;
+            l += 2;
+            continue;
+        }
         const int q8 = layer_q8(net, e);
         if (q8 < 0)
             continue;
@@ -296,8 +358,72 @@ static void group_task(void *ctx, size_t t, int32_t worker)
     }
 }
 
+/* The input prologue's run: its layers and rows per band. */
+typedef struct prologue {
+    const pd_net *net;
+    const pd_layer_desc *pad, *dw, *q;
+    pd_dims in, out; /* the pad's */
+    size_t band;
+    const float *x;
+    uint8_t *y;
+} prologue;
+
+/* Task t: output rows [t * band, ...) padded into one buffer, through the
+ * depthwise kernel into the other, quantized into place. */
+static void prologue_task(void *ctx, size_t t, int32_t worker)
+{
+    const prologue *p = ctx;
+    const size_t c = (size_t)p->out.c, w = (size_t)p->out.w, row = w * c;
+    const size_t r0 = t * p->band, r1 = (size_t)p->out.h - r0 < p->band ? (size_t)p->out.h : r0 + p->band;
+    size_t band_bytes;
+    prologue_scratch(&p->net->tensors[p->pad->output], &band_bytes);
+    unsigned char *scratch = (unsigned char *)p->net->scratch + (size_t)worker * p->net->thread_scratch_bytes;
+    float *padded = (float *)(void *)scratch, *mapped = (float *)(void *)(scratch + band_bytes);
+    const size_t top = (size_t)p->pad->pad_top, left = (size_t)p->pad->pad_left;
+    const float value = p->pad->pad_value;
+    for (size_t r = r0; r < r1; r++) {
+        float *dst = padded + (r - r0) * row;
+        if (r < top || r >= top + (size_t)p->in.h) {
+            for (size_t i = 0; i < row; i++)
+                dst[i] = value;
+            continue;
+        }
+        for (size_t i = 0; i < left * c; i++)
+            dst[i] = value;
+        memcpy(dst + left * c, p->x + (r - top) * (size_t)p->in.w * c, (size_t)p->in.w * c * sizeof(float));
+        for (size_t i = (left + (size_t)p->in.w) * c; i < row; i++)
+            dst[i] = value;
+    }
+    /* the band as a short image: a 1x1 window reads each pixel alone */
+    pd_window_shape s = pd_layer_window(p->net, p->dw);
+    s.in.h = s.out.h = (int32_t)(r1 - r0);
+    const pd_act_params act = pd_layer_act(p->dw);
+    p->net->kernels->depthwise_f32(&s, padded, p->dw->weights, p->dw->bias, &act, mapped, 0, s.out.h);
+    const pd_tensor_desc *tq = &p->net->tensors[p->q->output];
+    p->net->kernels->q8->quantize((r1 - r0) * row, mapped, tq->scale, tq->zero_point, p->y + r0 * row);
+}
+
+static void run_prologue(const pd_net *net, int32_t l)
+{
+    prologue p;
+    p.net = net;
+    p.pad = &net->layers[l];
+    p.dw = &net->layers[l + 1];
+    p.q = &net->layers[l + 2];
+    p.in = pd_tensor_dims(&net->tensors[p.pad->inputs[0]]);
+    p.out = pd_tensor_dims(&net->tensors[p.pad->output]);
+    p.band = prologue_rows(&net->tensors[p.pad->output]);
+    p.x = (const float *)data_of(net, p.pad->inputs[0]);
+    p.y = arena_of(net, p.q->output);
+    pd_pool_run(net->pool, ((size_t)p.out.h + p.band - 1) / p.band, prologue_task, &p);
+}
+
 void pd_run_fused(const pd_net *net, int32_t l)
 {
+    if (net->layers[l].op == PD_OP_PAD) {
+        run_prologue(net, l);
+        return;
+    }
     group g;
     g.net = net;
     if (net->layers[l].op == PD_OP_DEPTHWISE) {

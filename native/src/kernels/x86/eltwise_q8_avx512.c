@@ -12,6 +12,7 @@
 #if PD_BUILD_X86
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #include <immintrin.h>
+#include <math.h>
 
 #include "kernels/q8.h"
 #include "kernels/x86/rq_avx512.h"
@@ -78,10 +79,17 @@ void pd_quantize_avx512(size_t n, const float *x, float scale, int32_t zero, uin
 {
     const __m512 s = _mm512_set1_ps(scale), zf = _mm512_set1_ps((float)zero);
     const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+    /* A power-of-two scale (an image's pixels have scale 1) has an exact
+     * reciprocal: x * (1 / scale) is then the correctly rounded x / scale,
+     * the same float as the division, without vdivps (slow on every x86). */
+    int e;
+    const int pow2 = frexpf(scale, &e) == 0.5f && e >= -124 && e <= 126;
+    const __m512 inv = _mm512_set1_ps(pow2 ? 1.0f / scale : 1.0f);
     for (size_t i = 0; i < n; i += 16) {
         const size_t count = n - i < 16 ? n - i : 16;
         const __mmask16 mask = (__mmask16)(count == 16 ? 0xffffu : (1u << count) - 1u);
-        const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), s),
+        const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        const __m512 r = _mm512_roundscale_ps(pow2 ? _mm512_mul_ps(v, inv) : _mm512_div_ps(v, s),
                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __mmask16 nan = _mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q);
         /* r + zero in float like the reference (exact below 2^24; beyond, it clamps anyway) */
