@@ -101,6 +101,21 @@ static inline __m512 rqf16(__m512i x, const __m512d m[2])
         }                                                                                       \
     } while (0)
 
+/* One row's NP panels through the fast output stage into cr. */
+static inline __attribute__((always_inline)) void fast_row(const int NP, const stage *st, __m512i a0,
+                                                           __m512i a1, __m512i a2, __m512i a3,
+                                                           uint8_t *cr, size_t cols, __mmask64 mask)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[0]), &st->clamp);
+    const __m512i v1 = NP > 1 ? rq16_clamp(rq16_fast(a1, &st->p[1]), &st->clamp) : v0;
+    const __m512i v2 = NP > 2 ? rq16_clamp(rq16_fast(a2, &st->p[2]), &st->clamp) : v0;
+    const __m512i v3 = NP > 3 ? rq16_clamp(rq16_fast(a3, &st->p[3]), &st->clamp) : v0;
+    _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3)));
+    if (st->rq->lut != NULL)
+        rq_lut(st->rq, cr, cols);
+}
+
 static inline __attribute__((always_inline)) void tile(
     const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
     size_t cols, const int32_t *bias, const stage *st, void *out, size_t ldc, const int8_t *pf)
@@ -141,6 +156,22 @@ static inline __attribute__((always_inline)) void tile(
         STEP(TAIL);
 #undef FULL
 #undef TAIL
+    if (!st->fout && st->fast) {
+        /* rq16_fast for every channel, and one narrowing for the panels
+         * (packs work per 128-bit lane, a dword permute restores the
+         * order; missing panels are copies, never stored).  Row by row
+         * from the named accumulators: an array of them here made GCC
+         * spill all 16 to the stack on every tile, for the other paths. */
+        const __mmask64 mask = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
+        fast_row(NP, st, c00, c01, c02, c03, c, cols, mask);
+        if (MR > 1)
+            fast_row(NP, st, c10, c11, c12, c13, c + ldc, cols, mask);
+        if (MR > 2)
+            fast_row(NP, st, c20, c21, c22, c23, c + 2 * ldc, cols, mask);
+        if (MR > 3)
+            fast_row(NP, st, c30, c31, c32, c33, c + 3 * ldc, cols, mask);
+        return;
+    }
     const __m512i acc[4][4] = {
         {c00, c01, c02, c03},
         {c10, c11, c12, c13},
@@ -155,26 +186,6 @@ static inline __attribute__((always_inline)) void tile(
                 const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
                 _mm512_mask_storeu_ps(cr + j * 16, mask, rqf16(acc[r][j], st->fm[j]));
             }
-        }
-        return;
-    }
-    if (st->fast) {
-        /* rq16_fast for every channel, and one narrowing for
-         * the panels (packs work per 128-bit lane, a dword permute restores
-         * the order; missing panels are copies, never stored) */
-        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        const __mmask64 mask = cols >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << cols) - 1;
-        _Pragma("GCC unroll 4")
-        for (int r = 0; r < MR; r++) {
-            const __m512i v0 = rq16_clamp(rq16_fast(acc[r][0], &st->p[0]), &st->clamp);
-            const __m512i v1 = NP > 1 ? rq16_clamp(rq16_fast(acc[r][1], &st->p[1]), &st->clamp) : v0;
-            const __m512i v2 = NP > 2 ? rq16_clamp(rq16_fast(acc[r][2], &st->p[2]), &st->clamp) : v0;
-            const __m512i v3 = NP > 3 ? rq16_clamp(rq16_fast(acc[r][3], &st->p[3]), &st->clamp) : v0;
-            const __m512i bytes = narrow4(v0, v1, v2, v3);
-            uint8_t *cr = c + (size_t)r * ldc;
-            _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, bytes));
-            if (st->rq->lut != NULL)
-                rq_lut(st->rq, cr, cols);
         }
         return;
     }
