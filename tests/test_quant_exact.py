@@ -126,6 +126,44 @@ def test_gemm_ops_match_numpy(seed, kind, isa, packed, monkeypatch):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+# (channels, kernel hw, stride, dilation hw, pads t/l/b/r, input hw): image-stem convs, whose
+# im2col copies whole kernel rows of at most 16 bytes, around every border case; tiles of 96
+# pixels start mid-row; a kernel taller than the fast loop's 16 rows.
+STEM_CASES = [(3, (3, 3), 2, (1, 1), (1, 1, 1, 1), (37, 41)),
+              (3, (3, 3), 2, (1, 1), (0, 0, 0, 0), (226, 226)),
+              (4, (2, 2), 1, (1, 1), (0, 1, 1, 0), (23, 19)),
+              (1, (5, 5), 3, (2, 1), (2, 4, 1, 3), (40, 33)),
+              (1, (5, 5), 1, (1, 1), (4, 4, 4, 4), (9, 30)),
+              (2, (7, 7), 2, (1, 1), (3, 3, 3, 3), (30, 31)),
+              (1, (17, 1), 1, (1, 1), (8, 0, 8, 0), (40, 20))]
+
+
+@pytest.mark.parametrize("case", STEM_CASES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_stem_convs_match_numpy(case, isa, monkeypatch):
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    c, k, stride, dil, pads, (h, w) = case
+    rng = np.random.default_rng(h * w + c)
+    cout = 32
+    arrays = [rng.integers(-127, 128, (cout, k[0], k[1], c)).astype(np.int8),
+              rng.integers(-2**14, 2**14, cout).astype(np.int32)]
+    layer = {"op": "conv", "name": "stem", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "act": NONE, "quant": _stage(rng, arrays, cout), "kernel": list(k),
+             "strides": [stride, stride], "dilations": list(dil), "pads": list(pads), "groups": 1}
+    ho = graph.window_output_size(h, k[0], stride, dil[0], pads[0], pads[2])
+    wo = graph.window_output_size(w, k[1], stride, dil[1], pads[1], pads[3])
+    header = _blobs(_io({"tensors": [_tensor("x", [c, h, w], 0.1, int(rng.integers(0, 256))),
+                                     _tensor("y", [cout, ho, wo], 0.2, 7)], "layers": [layer]}), arrays)
+    x = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    want = quant_ref.run_layer(header, arrays, layer, [x])
+    with NativeNet(header, arrays, max_batch=2) as net:
+        for threads in (1, 2):
+            net.set_threads(threads)
+            np.testing.assert_array_equal(net.run([x])[0], want)
+
+
 @pytest.mark.parametrize("c", [1, 63, 64, 65, 130, 1280])
 @pytest.mark.parametrize("isa", ISAS)
 def test_global_avgpool_every_family_matches_numpy(c, isa, monkeypatch):

@@ -52,53 +52,111 @@ static inline void fill_bytes(uint8_t *dst, uint8_t v, size_t n)
         dst[i] = v;
 }
 
-/* Rows of output pixels [p0, p1) for channels [c0, c0 + cg), kp bytes each.
- * With no dilation the kw taps of one kernel row are adjacent pixels: one
- * copy when all of them are inside the input. */
-static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
-                   size_t p0, size_t p1, size_t kp, uint8_t *col)
+/* The im2col row of output pixel (oh, ow) for channels [c0, c0 + cg): the
+ * general case.  With no dilation the kw taps of one kernel row are
+ * adjacent pixels: one copy when all of them are inside the input. */
+static void im2col_pixel(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
+                         int32_t oh, int32_t ow, size_t kp, uint8_t *row)
 {
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
     const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
     const int whole_rows = s->dilation_w == 1 && (int32_t)in_c == cg;
     const uint8_t *x_end = x + (size_t)s->in.h * (size_t)s->in.w * in_c;
-    /* (oh, ow) of pixel p, stepped rather than divided per pixel */
-    int32_t oh = (int32_t)(p0 / (size_t)s->out.w), ow = (int32_t)(p0 % (size_t)s->out.w);
-    for (size_t p = p0; p < p1; p++, ow = ow + 1 < s->out.w ? ow + 1 : 0, oh += ow == 0) {
-        const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
-        const int cols_in = iw0 >= 0 && iw0 + (int64_t)(s->kernel_w - 1) * s->dilation_w < s->in.w;
-        uint8_t *row = col + (p - p0) * kp;
-        for (int32_t kh = 0; kh < s->kernel_h; kh++) {
-            int64_t ih = (int64_t)oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
-            if (ih < 0 || ih >= s->in.h) {
-                fill_bytes(row, z, row_bytes);
-                row += row_bytes;
-                continue;
-            }
-            const uint8_t *src = x + (size_t)ih * (size_t)s->in.w * in_c + c0;
-            if (whole_rows && cols_in) {
-                const uint8_t *from = src + (size_t)iw0 * in_c;
-                /* A short kernel row (9 bytes for 3x3 RGB) as one 16-byte move when
-                 * the sample has 16 bytes there; the bytes written past the row
-                 * are overwritten by the next ones (the scratch has 16 bytes of
-                 * slack past the last row). */
-                if (row_bytes <= 16 && (size_t)(x_end - from) >= 16)
-                    memcpy(row, from, 16);
-                else
-                    copy_bytes(row, from, row_bytes);
-                row += row_bytes;
-                continue;
-            }
-            for (int32_t kw = 0; kw < s->kernel_w; kw++) {
-                int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
-                if (iw >= 0 && iw < s->in.w)
-                    copy_bytes(row, src + (size_t)iw * in_c, (size_t)cg);
-                else
-                    fill_bytes(row, z, (size_t)cg);
-                row += cg;
-            }
+    const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+    const int cols_in = iw0 >= 0 && iw0 + (int64_t)(s->kernel_w - 1) * s->dilation_w < s->in.w;
+    uint8_t *const start = row;
+    for (int32_t kh = 0; kh < s->kernel_h; kh++) {
+        int64_t ih = (int64_t)oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
+        if (ih < 0 || ih >= s->in.h) {
+            fill_bytes(row, z, row_bytes);
+            row += row_bytes;
+            continue;
         }
-        fill_bytes(row, 0, kp - kdim);
+        const uint8_t *src = x + (size_t)ih * (size_t)s->in.w * in_c + c0;
+        if (whole_rows && cols_in) {
+            const uint8_t *from = src + (size_t)iw0 * in_c;
+            /* A short kernel row (9 bytes for 3x3 RGB) as one 16-byte move when
+             * the sample has 16 bytes there; the bytes written past the row
+             * are overwritten by the next ones (the scratch has 16 bytes of
+             * slack past the last row). */
+            if (row_bytes <= 16 && (size_t)(x_end - from) >= 16)
+                memcpy(row, from, 16);
+            else
+                copy_bytes(row, from, row_bytes);
+            row += row_bytes;
+            continue;
+        }
+        for (int32_t kw = 0; kw < s->kernel_w; kw++) {
+            int64_t iw = iw0 + (int64_t)kw * s->dilation_w;
+            if (iw >= 0 && iw < s->in.w)
+                copy_bytes(row, src + (size_t)iw * in_c, (size_t)cg);
+            else
+                fill_bytes(row, z, (size_t)cg);
+            row += cg;
+        }
+    }
+    fill_bytes(start + kdim, 0, kp - kdim);
+}
+
+/* Kernel rows the fast loop of im2col keeps source pointers for. */
+#define FAST_KH 16
+
+/* Rows of output pixels [p0, p1) for channels [c0, c0 + cg), kp bytes each.
+ * The pixels of an output row whose taps are all inside the input columns,
+ * with no dilation across and every channel (an image stem: 3x3 RGB rows of
+ * 9 bytes), take a loop that only copies: the source rows and which of them
+ * are padding are found once per output row.  The others, and every pixel
+ * of other shapes, take im2col_pixel; both write the same bytes. */
+static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
+                   size_t p0, size_t p1, size_t kp, uint8_t *col)
+{
+    const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
+    const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
+    const int fast = s->dilation_w == 1 && (int32_t)in_c == cg && row_bytes <= 16 &&
+                     s->kernel_h <= FAST_KH;
+    const uint8_t *x_end = x + (size_t)s->in.h * (size_t)s->in.w * in_c;
+    /* the output columns [ow_lo, ow_hi) whose taps are all inside the input */
+    const int64_t span = (int64_t)(s->kernel_w - 1) * s->dilation_w;
+    int64_t ow_lo = ((int64_t)s->pad_left + s->stride_w - 1) / s->stride_w;
+    int64_t ow_hi = (int64_t)s->in.w - 1 - span + s->pad_left >= 0
+                        ? ((int64_t)s->in.w - 1 - span + s->pad_left) / s->stride_w + 1
+                        : 0;
+    if (ow_hi > s->out.w)
+        ow_hi = s->out.w;
+    int32_t oh = (int32_t)(p0 / (size_t)s->out.w), ow = (int32_t)(p0 % (size_t)s->out.w);
+    size_t p = p0;
+    while (p < p1) {
+        const size_t left_in_row = (size_t)(s->out.w - ow);
+        const size_t stop = p1 - p < left_in_row ? p1 : p + left_in_row;
+        if (fast) {
+            const uint8_t *src[FAST_KH];
+            for (int32_t kh = 0; kh < s->kernel_h; kh++) {
+                const int64_t ih = (int64_t)oh * s->stride_h - s->pad_top + (int64_t)kh * s->dilation_h;
+                src[kh] = ih < 0 || ih >= s->in.h ? NULL : x + (size_t)ih * (size_t)s->in.w * in_c + c0;
+            }
+            for (; p < stop; p++, ow++) {
+                uint8_t *row = col + (p - p0) * kp;
+                if (ow < ow_lo || ow >= ow_hi) {
+                    im2col_pixel(s, x, c0, cg, z, oh, ow, kp, row);
+                    continue;
+                }
+                const size_t off = (size_t)((int64_t)ow * s->stride_w - s->pad_left) * in_c;
+                for (int32_t kh = 0; kh < s->kernel_h; kh++, row += row_bytes) {
+                    if (src[kh] == NULL)
+                        fill_bytes(row, z, row_bytes);
+                    else if ((size_t)(x_end - (src[kh] + off)) >= 16)
+                        memcpy(row, src[kh] + off, 16); /* as in im2col_pixel */
+                    else
+                        copy_bytes(row, src[kh] + off, row_bytes);
+                }
+                fill_bytes(row, 0, kp - kdim);
+            }
+        } else {
+            for (; p < stop; p++, ow++)
+                im2col_pixel(s, x, c0, cg, z, oh, ow, kp, col + (p - p0) * kp);
+        }
+        oh++;
+        ow = 0;
     }
 }
 
