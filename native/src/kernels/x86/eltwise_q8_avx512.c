@@ -48,13 +48,14 @@ static void add_sub(int32_t kind, size_t n, const uint8_t *a, int32_t za, const 
         const __mmask16 mask = (__mmask16)(count == 16 ? 0xffffu : (1u << count) - 1u);
         const __m512i da = _mm512_sub_epi32(load16(a + i, mask), zav);
         const __m512i db = _mm512_sub_epi32(load16(b + i, mask), zbv);
-        /* int64 lanes of the even and the odd elements, sign-extended */
-        const __m512i da_e = _mm512_srai_epi64(_mm512_slli_epi64(da, 32), 32);
-        const __m512i db_e = _mm512_srai_epi64(_mm512_slli_epi64(db, 32), 32);
-        const __m512i da_o = _mm512_srai_epi64(da, 32), db_o = _mm512_srai_epi64(db, 32);
-        /* |d| <= 255 and |m| < 2^31: the products fit in int64 (vpmullq is exact) */
-        __m512i e = _mm512_add_epi64(_mm512_mullo_epi64(da_e, ma), _mm512_mullo_epi64(db_e, mb));
-        __m512i o = _mm512_add_epi64(_mm512_mullo_epi64(da_o, ma), _mm512_mullo_epi64(db_o, mb));
+        /* vpmuldq multiplies the signed low dwords of each int64 lane: the
+         * even elements as they are, the odd ones shifted down; ma and mb
+         * hold m (|m| < 2^31) in their low dwords too.  |d| <= 255, so the
+         * exact int64 products are those of the reference (vpmullq on
+         * sign-extended lanes gave the same, slower). */
+        const __m512i da_o = _mm512_srli_epi64(da, 32), db_o = _mm512_srli_epi64(db, 32);
+        __m512i e = _mm512_add_epi64(_mm512_mul_epi32(da, ma), _mm512_mul_epi32(db, mb));
+        __m512i o = _mm512_add_epi64(_mm512_mul_epi32(da_o, ma), _mm512_mul_epi32(db_o, mb));
         e = _mm512_srav_epi64(_mm512_add_epi64(e, rnd), sh);
         o = _mm512_srav_epi64(_mm512_add_epi64(o, rnd), sh);
         e = _mm512_min_epi64(_mm512_max_epi64(e, lo64), hi64);
