@@ -104,20 +104,85 @@ if hasattr(os, "register_at_fork"):
 _PLUGINS = ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Avif")
 _formats = None
 
+# First bytes -> the one plugin that decodes them.  A process that only ever sees
+# JPEGs then never loads the MPO, TIFF, WebP and AVIF plugins and their codec
+# libraries (1.3 MB per process).  MPO files start like JPEGs; Pillow's JPEG
+# plugin hands them to its MPO plugin itself.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "Jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "Png"),
+    (b"GIF87a", "Gif"),
+    (b"GIF89a", "Gif"),
+    (b"BM", "Bmp"),
+    (b"II*\x00", "Tiff"),
+    (b"MM\x00*", "Tiff"),
+    (b"II+\x00", "Tiff"),
+    (b"MM\x00+", "Tiff"),
+)
+_HEAD_BYTES = 16
+
+
+def _import_plugin(plugin):
+    try:
+        importlib.import_module(f"PIL.{plugin}ImagePlugin")
+    except ImportError:  # an older Pillow, or one built without that codec
+        pass
+
 
 def _decodable_formats():
+    """Every format predict decodes that this Pillow has (imports all their plugins)."""
     global _formats
     if _formats is None:
         Image.preinit()
         for plugin in _PLUGINS:
-            try:
-                importlib.import_module(f"PIL.{plugin}ImagePlugin")
-            except ImportError:  # an older Pillow, or one built without that codec
-                pass
+            _import_plugin(plugin)
         # Image.open calls Image.init() (every plugin) when asked for a format nobody
         # registered, so only the registered ones are asked for.
         _formats = [f for f in DECODED_FORMATS if f in Image.OPEN]
     return _formats
+
+
+def _plugin_for(head):
+    """The plugin that decodes a file starting with ``head``, or None when unsure."""
+    for magic, plugin in _SIGNATURES:
+        if head.startswith(magic):
+            return plugin
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"123456fF":
+        return "Ppm"
+    return None
+
+
+def _formats_for(head):
+    """The formats to offer Image.open for a file starting with ``head``.
+
+    Only the sniffed format's plugin is imported when the first bytes say
+    which it is; anything else gets every decoded format, so Pillow decides
+    exactly as it would have (and unknown files get the same error).
+    """
+    plugin = _plugin_for(head) if head is not None else None
+    if plugin is None or _formats is not None:
+        return _decodable_formats()
+    Image.preinit()
+    _import_plugin(plugin)
+    registered = [f for f in DECODED_FORMATS if f in Image.OPEN]
+    return registered or _decodable_formats()
+
+
+def _head(fp):
+    """The first bytes of a path or seekable file object (None when unreadable here;
+    Image.open then reports the problem)."""
+    try:
+        if isinstance(fp, str):
+            with open(fp, "rb") as f:
+                return f.read(_HEAD_BYTES)
+        pos = fp.tell()
+        head = fp.read(_HEAD_BYTES)
+        fp.seek(pos)
+        return head if isinstance(head, bytes) else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def _describe(src):
@@ -195,7 +260,14 @@ def _open_lazy(src, max_pixels):
             # max_pixels below is the policy here, so its warning would only be
             # noise next to our error (or a false alarm when max_pixels is higher).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp, formats=_decodable_formats())
+            formats = _formats_for(_head(fp))
+            try:
+                img = Image.open(fp, formats=formats)
+            except UnidentifiedImageError:
+                if formats is _decodable_formats():
+                    raise
+                # the first bytes misled us: let every decoded format have a look
+                img = Image.open(fp, formats=_decodable_formats())
     except Image.DecompressionBombError as e:
         raise ImageError(f"{name}: refusing a possible decompression bomb: {e}") from None
     except FileNotFoundError:
