@@ -40,35 +40,6 @@ static inline int8x16_t flip16(const uint8_t *p)
     return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), vdupq_n_u8(0x80)));
 }
 
-/* Products of the low and high 8 lanes (aarch64 has the high-half forms). */
-static inline int16x8_t mull_lo(int8x16_t a, int8x16_t w)
-{
-    return vmull_s8(vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mull_hi(int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmull_high_s8(a, w);
-#else
-    return vmull_s8(vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
-static inline int16x8_t mlal_lo(int16x8_t acc, int8x16_t a, int8x16_t w)
-{
-    return vmlal_s8(acc, vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mlal_hi(int16x8_t acc, int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmlal_high_s8(acc, a, w);
-#else
-    return vmlal_s8(acc, vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
 /* acc[0..2) += the 8 int16 lanes of p (channels 0-3, 4-7 of a half). */
 static inline void add16(int32x4_t acc[2], int16x8_t p)
 {
@@ -127,13 +98,13 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
 #pragma GCC unroll 13
             for (; t + 2 <= T; t += 2) {
                 const int8x16_t a0 = flip16(tp[t]), a1 = flip16(tp[t + 1]);
-                add16(acc, mlal_lo(mull_lo(a0, wv[t]), a1, wv[t + 1]));
-                add16(acc + 2, mlal_hi(mull_hi(a0, wv[t]), a1, wv[t + 1]));
+                add16(acc, pd_mlal_lo_s8(pd_mull_lo_s8(a0, wv[t]), a1, wv[t + 1]));
+                add16(acc + 2, pd_mlal_hi_s8(pd_mull_hi_s8(a0, wv[t]), a1, wv[t + 1]));
             }
             if (t < T) {
                 const int8x16_t a0 = flip16(tp[t]);
-                add16(acc, mull_lo(a0, wv[t]));
-                add16(acc + 2, mull_hi(a0, wv[t]));
+                add16(acc, pd_mull_lo_s8(a0, wv[t]));
+                add16(acc + 2, pd_mull_hi_s8(a0, wv[t]));
             }
             const uint8x8_t b0 = pd_rq_narrow8(pd_rq4_apply(acc[0], &rq4[0], &clamp),
                                                pd_rq4_apply(acc[1], &rq4[1], &clamp));
