@@ -281,6 +281,32 @@ def test_big_jpeg_is_decoded_in_draft_mode_and_close_to_a_full_decode(monkeypatc
     assert np.abs(fast - full).mean() < 0.03 and np.abs(fast - full).max() < 0.5
 
 
+def test_a_drafted_jpeg_resamples_only_its_centre_crop(monkeypatch):
+    big = Image.fromarray(photo(400, 300)).resize((1600, 1200), Image.Resampling.BICUBIC)
+    data = encode(big, "JPEG", quality=92)
+    s = dict(IMAGENET, size=[56, 56], resize=64)
+    sizes = []
+    original = Image.Image.resize
+
+    def resize(img, size, *args, **kw):
+        sizes.append(tuple(size))
+        return original(img, size, *args, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    fast = preprocess(data, s)
+    assert sizes == [(56, 56)]   # the crop, not the 85x64 resize
+    # the same drafted pixels resized whole, then centre-cropped
+    drafted = Image.open(io.BytesIO(data))
+    drafted.draft("RGB", (85, 64))
+    whole = original(drafted.convert("RGB"), (85, 64), Image.Resampling.BILINEAR, reducing_gap=None)
+    table = np.asarray(whole)[0:64, 14:70]
+    top = (64 - 56) // 2
+    expected = preprocess(np.ascontiguousarray(table[top:top + 56]), dict(s, resize=0))
+    step = 1 / 255 / min(IMAGENET["std"]) + 1e-6
+    assert np.abs(fast - expected).max() <= step          # at most one level apart
+    assert (np.abs(fast - expected) > 1e-6).mean() < 0.02
+
+
 def test_draft_picks_the_smallest_scale_that_still_covers(monkeypatch):
     data = encode(Image.fromarray(photo(600, 400)), "JPEG", quality=90)
     record = RecordResize(monkeypatch)
