@@ -48,8 +48,11 @@ __all__ = [
     "DECODED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "open_image",
+    "normalize",
+    "pixel_table",
     "preprocess",
     "preprocess_batch",
+    "preprocess_pixels",
 ]
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels, ~89.5 MP): enough for
@@ -559,6 +562,53 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
     ((3, 4, 4), dtype('float32'), 1.0)
     """
     spec = _check_spec(spec)
+    return normalize(preprocess_pixels(image, spec, max_pixels=max_pixels), spec)
+
+
+def normalize(pixels, spec):
+    """8-bit pixels ``(H, W, C)`` from ``preprocess_pixels`` -> float32 ``[C, H, W]``:
+    divided by ``scale``, then ``mean`` subtracted and divided by ``std``.
+
+    >>> spec = {"size": [2, 2], "resize": 0, "interpolation": "nearest",
+    ...         "channels": "L", "scale": 255.0, "mean": [0.5], "std": [0.5]}
+    >>> normalize(np.full((2, 2, 1), 255, np.uint8), spec)[0].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    spec = _check_spec(spec)
+    x = np.empty((pixels.shape[2],) + pixels.shape[:2], np.float32)
+    for c in range(x.shape[0]):
+        np.take(spec.table[c], pixels[:, :, c], out=x[c])
+    return x
+
+
+def pixel_table(spec):
+    """The float32 ``(C, 256)`` table of ``normalize``: entry ``[c, v]`` is what
+    value ``v`` of channel ``c`` becomes.  The C core applies it to a batch of
+    ``preprocess_pixels`` output as it copies the batch in.
+
+    >>> spec = {"size": [2, 2], "resize": 0, "interpolation": "nearest",
+    ...         "channels": "L", "scale": 255.0, "mean": [0.0], "std": [1.0]}
+    >>> pixel_table(spec).shape, float(pixel_table(spec)[0, 255])
+    ((1, 256), 1.0)
+    """
+    return _check_spec(spec).table
+
+
+def preprocess_pixels(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
+    """``preprocess`` up to the normalization: the photo decoded, upright,
+    converted, resized and centre-cropped as 8-bit pixels ``(H, W, C)``
+    (uint8, C-contiguous, channels in the model's order: reversed for BGR).
+    ``normalize`` turns them into the float32 sample; handing them to the
+    network as they are (``Network.scores`` takes a uint8 batch) lets the
+    C core normalize them, with no float32 copy of the photo in Python.
+
+    >>> spec = {"size": [4, 4], "resize": 0, "interpolation": "bilinear",
+    ...         "channels": "RGB", "scale": 255.0, "mean": [0.5] * 3, "std": [0.5] * 3}
+    >>> p = preprocess_pixels(np.full((8, 6, 3), 255, np.uint8), spec)
+    >>> p.shape, p.dtype, int(p.min())
+    ((4, 4, 3), dtype('uint8'), 255)
+    """
+    spec = _check_spec(spec)
     img, name, close = _open_lazy(image, max_pixels)
     try:
         with _DecodeErrors(name):
@@ -588,10 +638,7 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
         pixels = pixels[:, :, None]
     elif spec.channels == "BGR":
         pixels = pixels[:, :, ::-1]
-    x = np.empty((pixels.shape[2],) + pixels.shape[:2], np.float32)
-    for c in range(x.shape[0]):
-        np.take(spec.table[c], pixels[:, :, c], out=x[c])
-    return x
+    return np.ascontiguousarray(pixels)
 
 
 def preprocess_batch(images, spec, *, max_pixels=DEFAULT_MAX_PIXELS):

@@ -234,6 +234,15 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs,
 int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first,
                                         char *err, size_t err_size);
 
+/* Whether later runs read input 0 as 8-bit pixels, (batch, h, w, c) uint8,
+ * rather than as float32: value v of channel ch becomes table[ch * 256 + v]
+ * as the core copies it in.  The table (c * 256 floats, owned by the caller
+ * and alive while set) holds a photo model's scale, mean and std, so photos
+ * need no float32 copy before the core.  NULL turns it off (the default).
+ * Input 0 must be float32 (batch, h, w, c); with pixels on, channels_first
+ * does not apply to it. */
+int32_t pd_net_set_input_pixels(pd_net *net, const float *table, char *err, size_t err_size);
+
 /* For benchmarks: with seconds not NULL (n_layers doubles, owned by the
  * caller, alive while set), every later run adds each layer's wall time, from
  * a monotonic clock, to seconds[layer] (all samples of the batch); NULL stops

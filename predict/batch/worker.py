@@ -3,7 +3,7 @@
 ``tag_shard(paths, job)`` is the task the runner submits.  A worker process
 loads the network once, on its first shard, and keeps it for every later one
 (``_networks``, keyed by the model's checksum).  Inside a shard, photos are
-decoded by a thread (``predict.image.preprocess``: JPEG draft mode at a
+decoded by a thread (``predict.image.preprocess_pixels``: JPEG draft mode at a
 reduced scale, resized once) up to two batches ahead while the C core runs
 the current batch: Pillow and the C core both release the GIL, so decoding
 and inference overlap.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from predict.errors import ImageError, ModelFormatError, PredictorError
-from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess
+from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess_pixels
 
 __all__ = ["FEATURE_DTYPE", "Job", "file_sha256", "register_model_file",
            "register_predictor_file", "tag_shard"]
@@ -156,7 +156,7 @@ def _decode(path, spec, max_pixels):
     start = time.perf_counter()
     sample = error = None
     try:
-        sample = preprocess(path, spec, max_pixels=max_pixels)
+        sample = preprocess_pixels(path, spec, max_pixels=max_pixels)
     except ImageError as e:
         error = str(e)
     except MemoryError:
