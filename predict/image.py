@@ -167,7 +167,7 @@ def _formats_for(head):
     plugin = _plugin_for(head) if head is not None else None
     if plugin is None or _formats is not None:
         return _decodable_formats()
-    Image.preinit()
+    # not Image.preinit(): its five plugins bring subprocess, fractions and decimal along
     _import_plugin(plugin)
     registered = [f for f in DECODED_FORMATS if f in Image.OPEN]
     return registered or _decodable_formats()
