@@ -374,6 +374,16 @@ def test_package_surface():
                           env=dict(os.environ, PYTHONPATH=root))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+    # learning loads on first use, and is there when asked for
+    code = ("import predict, sys; assert 'predict.learning' not in sys.modules; "
+            "from predict import learn, Predictor, load_predictor; "
+            "assert predict.learn is learn and 'predict.learning' in sys.modules; "
+            "assert set(predict.__all__) <= set(dir(predict)) | {'learn', 'Predictor', 'load_predictor'}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=root))
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        predict.nonsense
 
 
 def test_load_with_threads_gives_the_same_scores(tiny):
