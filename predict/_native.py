@@ -33,7 +33,7 @@ from predict.errors import InputError, NativeError
 from predict.layout import pack_panels16, q8_shape
 
 # The pd_version() this module was written against (native/src/status.c).
-EXPECTED_VERSION = 2
+EXPECTED_VERSION = 3
 
 _ERR_SIZE = 512
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
