@@ -1,4 +1,5 @@
-"""The one door to the C core: the only module that imports ``predict._core``.
+"""The one door to the C core's nets: with ``predict.checksum`` (SHA-256), the only module
+that imports ``predict._core``.
 
 It turns a validated header (docs/format.md) and its blob arrays into the C
 descriptions of native/include/predict.h, builds a ``pd_net``, runs it on
@@ -95,7 +96,7 @@ _PACK_IN_PYTHON = True
 _LAYOUT_NAMES = {"ohwi": lib.PD_LAYOUT_OHWI, "panels16": lib.PD_LAYOUT_PANELS16}
 _CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
                  "avx512vnni": lib.PD_CPU_AVX512VNNI, "neon": lib.PD_CPU_NEON,
-                 "neondot": lib.PD_CPU_NEONDOT}
+                 "neondot": lib.PD_CPU_NEONDOT, "sha256": lib.PD_CPU_SHA256}
 # Kernel families and the cpu features each needs (native/src/kernels/select.c).
 _FAMILY_NEEDS = {"ref": (), "avx2": ("avx2",), "avx512": ("avx2", "avx512"), "neon": ("neon",),
                  "neondot": ("neon", "neondot")}
@@ -132,7 +133,7 @@ def version():
 def cpu_features():
     """Names of the SIMD features this CPU and OS support (what the core probed).
 
-    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot"}
+    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot", "sha256"}
     True
     """
     bits = int(lib.pd_cpu_features())

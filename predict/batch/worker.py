@@ -24,7 +24,6 @@ batch's inference.  The driver turns rows into sink records.
     'missing.jpg: no such file'
 """
 
-import hashlib
 import os
 import socket
 import threading
@@ -35,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# file_sha256: a predictor's identity in the results database (re-exported here).
+from predict.checksum import file_sha256
 from predict.errors import ImageError, ModelFormatError, PredictorError
 from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess_pixels
 
@@ -92,15 +93,6 @@ def register_predictor_file(sha256, path):
     """Tells this process where its local copy of a predictor file is (the Dask plugin)."""
     with _lock:
         _predictor_files[sha256] = path
-
-
-def file_sha256(path):
-    """The sha256 of a file's bytes (a predictor's identity in the results database)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _predictor(job, net):
