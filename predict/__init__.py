@@ -31,9 +31,21 @@ from predict.errors import (
     PredictorError,
     UnsupportedModelError,
 )
-from predict.learning import learn
 from predict.network import Network, load
-from predict.predictor import Predictor, load_predictor
+
+# Learning new classes is not every process's job: its modules load on first use.
+_LAZY = {"learn": "predict.learning", "Predictor": "predict.predictor",
+         "load_predictor": "predict.predictor"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'predict' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,5 @@
-"""The one door to the C core: the only module that imports ``predict._core``.
+"""The one door to the C core's nets: with ``predict.checksum`` (SHA-256), the only module
+that imports ``predict._core``.
 
 It turns a validated header (docs/format.md) and its blob arrays into the C
 descriptions of native/include/predict.h, builds a ``pd_net``, runs it on
@@ -33,7 +34,7 @@ from predict.errors import InputError, NativeError
 from predict.layout import pack_panels16, q8_shape
 
 # The pd_version() this module was written against (native/src/status.c).
-EXPECTED_VERSION = 2
+EXPECTED_VERSION = 3
 
 _ERR_SIZE = 512
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -95,7 +96,7 @@ _PACK_IN_PYTHON = True
 _LAYOUT_NAMES = {"ohwi": lib.PD_LAYOUT_OHWI, "panels16": lib.PD_LAYOUT_PANELS16}
 _CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
                  "avx512vnni": lib.PD_CPU_AVX512VNNI, "neon": lib.PD_CPU_NEON,
-                 "neondot": lib.PD_CPU_NEONDOT}
+                 "neondot": lib.PD_CPU_NEONDOT, "sha256": lib.PD_CPU_SHA256}
 # Kernel families and the cpu features each needs (native/src/kernels/select.c).
 _FAMILY_NEEDS = {"ref": (), "avx2": ("avx2",), "avx512": ("avx2", "avx512"), "neon": ("neon",),
                  "neondot": ("neon", "neondot")}
@@ -132,7 +133,7 @@ def version():
 def cpu_features():
     """Names of the SIMD features this CPU and OS support (what the core probed).
 
-    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot"}
+    >>> set(cpu_features()) <= {"avx2", "avx512", "avx512vnni", "neon", "neondot", "sha256"}
     True
     """
     bits = int(lib.pd_cpu_features())
@@ -514,6 +515,7 @@ class NativeNet:
     def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
         self._lock = threading.RLock()  # profile() runs under it
         self._channels_first = False    # the layout the C net reads its inputs in
+        self._pixel_table = None        # the table input 0's pixels go through, or None
         self._net = None
         self._max_batch = _i32(max_batch, "max_batch")
         b = _Builder(header, arrays)
@@ -608,15 +610,22 @@ class NativeNet:
         """Bytes of the im2col scratch buffers (one per thread)."""
         return self._scratch_bytes
 
-    def _check_inputs(self, inputs, channels_first=False):
+    def _check_inputs(self, inputs, channels_first=False, pixels=None):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != len(self._in_dims):
             raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
         batch = None
         for i, (x, dims) in enumerate(zip(inputs, self._in_dims)):
-            if not isinstance(x, np.ndarray) or x.dtype != self._in_types[i]:
-                raise InputError(f"input {i}: expected a {np.dtype(self._in_types[i])} numpy array, got "
+            dtype = np.uint8 if i == 0 and pixels is not None else self._in_types[i]
+            if not isinstance(x, np.ndarray) or x.dtype != dtype:
+                raise InputError(f"input {i}: expected a {np.dtype(dtype)} numpy array, got "
                                  f"{getattr(x, 'dtype', type(x).__name__)}")
-            if channels_first:
+            if i == 0 and pixels is not None:
+                if self._in_types[0] != np.float32:
+                    raise InputError("pixels need a network whose input is float32")
+                if (not isinstance(pixels, np.ndarray) or pixels.dtype != np.float32
+                        or pixels.shape != (dims[2], 256) or not pixels.flags.c_contiguous):
+                    raise InputError(f"pixels: expected a C-contiguous float32 table ({dims[2]}, 256)")
+            elif channels_first:
                 dims = (dims[2], dims[0], dims[1])
             if x.ndim != 4 or tuple(x.shape[1:]) != dims:
                 raise InputError(f"input {i}: expected shape (batch, {dims[0]}, {dims[1]}, {dims[2]}), "
@@ -632,17 +641,21 @@ class NativeNet:
             raise InputError(f"batch {batch} is not in [1, max_batch={self._max_batch}]")
         return batch
 
-    def run(self, inputs, channels_first=False):
+    def run(self, inputs, channels_first=False, pixels=None):
         """Runs NHWC float32 inputs (one per graph input) and returns new
         float32 arrays (batch, h, w, c), one per output.  With
         ``channels_first`` the inputs are (batch, c, h, w) instead: the core
-        transposes them as it copies them in.
+        transposes them as it copies them in.  With ``pixels``, a float32
+        table (c, 256), input 0 is uint8 (batch, h, w, c) instead and value v
+        of channel ch enters the network as ``pixels[ch, v]`` (a photo's
+        normalization done by the core as it copies the pixels in).
 
         >>> net = NativeNet(header, arrays, max_batch=8)              # doctest: +SKIP
         >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.float32)])   # doctest: +SKIP
         >>> logits, = net.run([np.zeros((8, 3, 224, 224), np.float32)], channels_first=True)  # doctest: +SKIP
+        >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.uint8)], pixels=table)  # doctest: +SKIP
         """
-        batch = self._check_inputs(inputs, channels_first)
+        batch = self._check_inputs(inputs, channels_first, pixels)
         outputs = [np.empty((batch,) + dims, dtype) for dims, dtype in zip(self._out_dims, self._out_types)]
         with self._lock:
             if self._net is None:
@@ -655,6 +668,12 @@ class NativeNet:
                                                                     self._err, _ERR_SIZE),
                                 self._err, "setting the input layout")
                 self._channels_first = bool(channels_first)
+            if pixels is not self._pixel_table:
+                table = ffi.NULL if pixels is None else ffi.from_buffer("float[]", pixels)
+                self._check(lib.pd_net_set_input_pixels(self._net, table, self._err, _ERR_SIZE),
+                            self._err, "setting the input pixels")
+                # the core keeps the pointer: the array (and its buffer) live while set
+                self._pixel_table, self._pixel_buffer = pixels, (None if pixels is None else table)
             for i in range(len(inputs)):
                 self._in_ptrs[i] = buffers[i]
             for i in range(len(outputs)):

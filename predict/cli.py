@@ -429,7 +429,7 @@ def _info_text(info):
 
 def _cpu_info():
     """What the C core found in this CPU and the kernel family it runs with."""
-    from predict import _native
+    from predict import _native, checksum
     from predict.errors import NativeError
 
     try:
@@ -437,7 +437,7 @@ def _cpu_info():
     except NativeError as e:
         isa = f"none: {e}"
     return {"machine": platform.machine(), "cpu_features": _native.cpu_features(),
-            "runnable_isas": _native.runnable_isas(), "isa": isa,
+            "runnable_isas": _native.runnable_isas(), "isa": isa, "sha256": checksum.implementation(),
             "forced_by": "PREDICT_ISA" if os.environ.get("PREDICT_ISA") else None}
 
 
@@ -461,6 +461,7 @@ def _info(args):
         print(f"cpu         {cpu['machine']}, features: {', '.join(cpu['cpu_features']) or 'none'}")
         print(f"  kernels   {cpu['isa']}" + (" (forced by PREDICT_ISA)" if cpu["forced_by"] else "")
               + f"; this CPU runs: {', '.join(cpu['runnable_isas'])}")
+        print(f"  sha256    {cpu['sha256']} (the model checksum)")
     return 0
 
 

@@ -17,16 +17,15 @@ Example::
 """
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
-import secrets
 import stat
 import struct
 
 import msgpack
 import numpy as np
 
+from predict import checksum
 from predict.errors import ModelFormatError
 from predict.graph import ALIGN, DTYPES, FORMAT_NAME, VERSION, Limits, blob_spans, validate
 from predict.quant_values import first_bad_value
@@ -39,7 +38,6 @@ MAGIC = b"\x89PNET\r\n\x1a"
 PREAMBLE = struct.Struct("<8sIIQ")
 CHECKSUM_SIZE = 32
 _MIN_SIZE = PREAMBLE.size + CHECKSUM_SIZE
-_HASH_CHUNK = 16 * 2**20
 _FINITE_CHUNK = 2**20       # elements per isfinite() pass: bounds the temporary mask
 
 
@@ -241,18 +239,14 @@ def _blob_user(header, blob):
 
 
 def _verify_checksum(mapping, path, checksum_at):
-    digest = hashlib.sha256()
-    view = memoryview(mapping)
-    try:
-        for start in range(0, checksum_at, _HASH_CHUNK):
-            digest.update(view[start:min(start + _HASH_CHUNK, checksum_at)])
-    finally:
-        view.release()
+    # One call over the mapping, no copy; the views are released before a refusal unmaps it.
+    with memoryview(mapping) as whole, whole[:checksum_at] as body:
+        computed = checksum.sha256(body)
     stored = mapping[checksum_at:checksum_at + CHECKSUM_SIZE]
-    if digest.digest() != stored:
+    if computed != stored:
         raise ModelFormatError(f"{path}: checksum mismatch, the file is corrupt or was modified "
                                f"(stored {stored.hex()[:16]}..., computed "
-                               f"{digest.hexdigest()[:16]}...)")
+                               f"{computed.hex()[:16]}...)")
     return stored.hex()
 
 
@@ -357,13 +351,13 @@ def _blob_array(index, array):
 def _write_atomically(path, chunks):
     """Writes the chunks and their SHA-256 to a temporary file beside `path`, then renames it."""
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
     # 0o666 and O_EXCL: the umask decides the mode as for any new file, and nothing is clobbered.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o666)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = hashlib.sha256()
+            digest = checksum.Sha256()
             for chunk in chunks:
                 out.write(chunk)
                 digest.update(chunk)

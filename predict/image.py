@@ -48,8 +48,11 @@ __all__ = [
     "DECODED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "open_image",
+    "normalize",
+    "pixel_table",
     "preprocess",
     "preprocess_batch",
+    "preprocess_pixels",
 ]
 
 # Pillow's own default limit (1024**3 // 4 // 3 pixels, ~89.5 MP): enough for
@@ -104,20 +107,85 @@ if hasattr(os, "register_at_fork"):
 _PLUGINS = ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Avif")
 _formats = None
 
+# First bytes -> the one plugin that decodes them.  A process that only ever sees
+# JPEGs then never loads the MPO, TIFF, WebP and AVIF plugins and their codec
+# libraries (1.3 MB per process).  MPO files start like JPEGs; Pillow's JPEG
+# plugin hands them to its MPO plugin itself.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "Jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "Png"),
+    (b"GIF87a", "Gif"),
+    (b"GIF89a", "Gif"),
+    (b"BM", "Bmp"),
+    (b"II*\x00", "Tiff"),
+    (b"MM\x00*", "Tiff"),
+    (b"II+\x00", "Tiff"),
+    (b"MM\x00+", "Tiff"),
+)
+_HEAD_BYTES = 16
+
+
+def _import_plugin(plugin):
+    try:
+        importlib.import_module(f"PIL.{plugin}ImagePlugin")
+    except ImportError:  # an older Pillow, or one built without that codec
+        pass
+
 
 def _decodable_formats():
+    """Every format predict decodes that this Pillow has (imports all their plugins)."""
     global _formats
     if _formats is None:
         Image.preinit()
         for plugin in _PLUGINS:
-            try:
-                importlib.import_module(f"PIL.{plugin}ImagePlugin")
-            except ImportError:  # an older Pillow, or one built without that codec
-                pass
+            _import_plugin(plugin)
         # Image.open calls Image.init() (every plugin) when asked for a format nobody
         # registered, so only the registered ones are asked for.
         _formats = [f for f in DECODED_FORMATS if f in Image.OPEN]
     return _formats
+
+
+def _plugin_for(head):
+    """The plugin that decodes a file starting with ``head``, or None when unsure."""
+    for magic, plugin in _SIGNATURES:
+        if head.startswith(magic):
+            return plugin
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"123456fF":
+        return "Ppm"
+    return None
+
+
+def _formats_for(head):
+    """The formats to offer Image.open for a file starting with ``head``.
+
+    Only the sniffed format's plugin is imported when the first bytes say
+    which it is; anything else gets every decoded format, so Pillow decides
+    exactly as it would have (and unknown files get the same error).
+    """
+    plugin = _plugin_for(head) if head is not None else None
+    if plugin is None or _formats is not None:
+        return _decodable_formats()
+    # not Image.preinit(): its five plugins bring subprocess, fractions and decimal along
+    _import_plugin(plugin)
+    registered = [f for f in DECODED_FORMATS if f in Image.OPEN]
+    return registered or _decodable_formats()
+
+
+def _head(fp):
+    """The first bytes of a path or seekable file object (None when unreadable here;
+    Image.open then reports the problem)."""
+    try:
+        if isinstance(fp, str):
+            with open(fp, "rb") as f:
+                return f.read(_HEAD_BYTES)
+        pos = fp.tell()
+        head = fp.read(_HEAD_BYTES)
+        fp.seek(pos)
+        return head if isinstance(head, bytes) else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def _describe(src):
@@ -195,7 +263,14 @@ def _open_lazy(src, max_pixels):
             # max_pixels below is the policy here, so its warning would only be
             # noise next to our error (or a false alarm when max_pixels is higher).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp, formats=_decodable_formats())
+            formats = _formats_for(_head(fp))
+            try:
+                img = Image.open(fp, formats=formats)
+            except UnidentifiedImageError:
+                if formats is _decodable_formats():
+                    raise
+                # the first bytes misled us: let every decoded format have a look
+                img = Image.open(fp, formats=_decodable_formats())
     except Image.DecompressionBombError as e:
         raise ImageError(f"{name}: refusing a possible decompression bomb: {e}") from None
     except FileNotFoundError:
@@ -445,6 +520,28 @@ def _center_crop(a, crop_h, crop_w):
     return a[top : top + crop_h, left : left + crop_w]
 
 
+def _resize(img, size, spec, crop_only):
+    """The resize step: ``img`` resized to ``size`` (w, h).
+
+    With ``crop_only`` (a JPEG decoded in draft mode, already an approximation
+    of the full decode) and a crop that fits, only the centre crop's pixels are
+    computed: Pillow resamples the matching box of the source, about half the
+    work for a 256 -> 224 crop, and the result differs from resizing the whole
+    image then cropping by at most one level on about 0.1% of the pixels (where
+    the box's float coordinates round the filter weights differently).  Other
+    images are resized whole, so they match the torchvision pipeline exactly.
+    """
+    crop_h, crop_w = spec.size
+    width, height = size
+    if not crop_only or width < crop_w or height < crop_h or (width, height) == (crop_w, crop_h):
+        return img.resize(size, spec.resample, reducing_gap=None)
+    top = int(round((height - crop_h) / 2.0))
+    left = int(round((width - crop_w) / 2.0))
+    sx, sy = img.width / width, img.height / height
+    box = (left * sx, top * sy, (left + crop_w) * sx, (top + crop_h) * sy)
+    return img.resize((crop_w, crop_h), spec.resample, box=box, reducing_gap=None)
+
+
 def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
     """Turns one photo into a model input sample: float32 ``[C, H, W]``.
 
@@ -465,12 +562,61 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
     ((3, 4, 4), dtype('float32'), 1.0)
     """
     spec = _check_spec(spec)
+    return normalize(preprocess_pixels(image, spec, max_pixels=max_pixels), spec)
+
+
+def normalize(pixels, spec):
+    """8-bit pixels ``(H, W, C)`` from ``preprocess_pixels`` -> float32 ``[C, H, W]``:
+    divided by ``scale``, then ``mean`` subtracted and divided by ``std``.
+
+    >>> spec = {"size": [2, 2], "resize": 0, "interpolation": "nearest",
+    ...         "channels": "L", "scale": 255.0, "mean": [0.5], "std": [0.5]}
+    >>> normalize(np.full((2, 2, 1), 255, np.uint8), spec)[0].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    spec = _check_spec(spec)
+    x = np.empty((pixels.shape[2],) + pixels.shape[:2], np.float32)
+    for c in range(x.shape[0]):
+        np.take(spec.table[c], pixels[:, :, c], out=x[c])
+    return x
+
+
+def pixel_table(spec):
+    """The float32 ``(C, 256)`` table of ``normalize``: entry ``[c, v]`` is what
+    value ``v`` of channel ``c`` becomes.  The C core applies it to a batch of
+    ``preprocess_pixels`` output as it copies the batch in.
+
+    >>> spec = {"size": [2, 2], "resize": 0, "interpolation": "nearest",
+    ...         "channels": "L", "scale": 255.0, "mean": [0.0], "std": [1.0]}
+    >>> pixel_table(spec).shape, float(pixel_table(spec)[0, 255])
+    ((1, 256), 1.0)
+    """
+    return _check_spec(spec).table
+
+
+def preprocess_pixels(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
+    """``preprocess`` up to the normalization: the photo decoded, upright,
+    converted, resized and centre-cropped as 8-bit pixels ``(H, W, C)``
+    (uint8, C-contiguous, channels in the model's order: reversed for BGR).
+    ``normalize`` turns them into the float32 sample; handing them to the
+    network as they are (``Network.scores`` takes a uint8 batch) lets the
+    C core normalize them, with no float32 copy of the photo in Python.
+
+    >>> spec = {"size": [4, 4], "resize": 0, "interpolation": "bilinear",
+    ...         "channels": "RGB", "scale": 255.0, "mean": [0.5] * 3, "std": [0.5] * 3}
+    >>> p = preprocess_pixels(np.full((8, 6, 3), 255, np.uint8), spec)
+    >>> p.shape, p.dtype, int(p.min())
+    ((4, 4, 3), dtype('uint8'), 255)
+    """
+    spec = _check_spec(spec)
     img, name, close = _open_lazy(image, max_pixels)
     try:
         with _DecodeErrors(name):
+            stored_size = img.size
             if close is not None:
                 _request_draft(img, spec)
             img.load()
+            drafted = img.size != stored_size
             method = _UPRIGHT.get(_orientation(img))
             upright = img.transpose(method) if method is not None else img
             converted = _to_mode(upright, spec.channels)
@@ -482,8 +628,7 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
                     f"{name}: resizing {converted.width}x{converted.height} to {size[0]}x"
                     f"{size[1]} would make {size[0] * size[1]:,} pixels, more than the limit"
                     f" of {max_pixels:,} (max_pixels)")
-            resized = converted.resize(size, spec.resample, reducing_gap=None)
-            pixels = np.asarray(resized)
+            pixels = np.asarray(_resize(converted, size, spec, crop_only=drafted))
     finally:
         if close is not None:
             close()
@@ -493,10 +638,7 @@ def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
         pixels = pixels[:, :, None]
     elif spec.channels == "BGR":
         pixels = pixels[:, :, ::-1]
-    x = np.empty((pixels.shape[2],) + pixels.shape[:2], np.float32)
-    for c in range(x.shape[0]):
-        np.take(spec.table[c], pixels[:, :, c], out=x[c])
-    return x
+    return np.ascontiguousarray(pixels)
 
 
 def preprocess_batch(images, spec, *, max_pixels=DEFAULT_MAX_PIXELS):

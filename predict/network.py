@@ -28,7 +28,7 @@ import numpy as np
 from predict import graph
 from predict.errors import InputError, ModelFormatError, NativeError
 from predict.format import read_pnet
-from predict.image import DEFAULT_MAX_PIXELS, preprocess
+from predict.image import DEFAULT_MAX_PIXELS, pixel_table, preprocess_pixels
 
 __all__ = ["MAX_BATCH", "Network", "load"]
 
@@ -134,6 +134,17 @@ def _from_core(y, shape):
     return np.ascontiguousarray(np.moveaxis(channels_last, -1, 1))
 
 
+def _is_pixels(batch):
+    """Whether a photo batch holds 8-bit pixels ``(N, H, W, C)`` (``preprocess_pixels``)
+    rather than float32 samples ``(N, C, H, W)`` (``preprocess``)."""
+    return isinstance(batch, np.ndarray) and batch.dtype == np.uint8
+
+
+def _mirrored(batch):
+    """The batch's photos mirrored left to right, in either form."""
+    return np.ascontiguousarray(batch[:, :, ::-1] if _is_pixels(batch) else batch[..., ::-1])
+
+
 def _softmax(logits):
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
@@ -176,6 +187,7 @@ class Network:
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
         self._lock = threading.Lock()
         self._extra_nets = {}  # output tensor indices -> NativeNet exposing them, built on demand
+        self._pixels = None    # the preprocess spec's pixel table, made on first use
         self._activation_limit = limit
         self._net = self._checked(_native().NativeNet(header, model.arrays, max_batch=max_batch,
                                                       threads=threads), model.path, max_batch)
@@ -338,7 +350,9 @@ class Network:
 
     def _run_core(self, arrays, outputs, get_net):
         """Runs source-layout float32 arrays through a C network, max_batch at a time;
-        returns the outputs (tensor indices ``outputs``) in the source layout."""
+        returns the outputs (tensor indices ``outputs``) in the source layout.  A photo
+        model's one input may instead be a uint8 pixel batch (N, H, W, C), normalized by
+        the core as it reads it."""
         n = arrays[0].shape[0]
         shapes = [self._shape(t) for t in outputs]
         if n == 0:
@@ -346,14 +360,25 @@ class Network:
                 get_net()  # a closed network still says so
             return [np.zeros((0,) + s, np.float32) for s in shapes]
         in_shapes = [self._shape(t) for _, t in self._inputs]
+        table = None
+        if _is_pixels(arrays[0]):
+            table = self._pixel_table
+            if table is None or len(arrays) != 1:
+                raise InputError("a uint8 pixel batch needs a photo model (one input, a preprocess spec)")
+            h, w, c = _native().core_dims(list(in_shapes[0]))
+            if arrays[0].ndim != 4 or arrays[0].shape[1:] != (h, w, c):
+                raise InputError(f"pixels: expected shape (N, {h}, {w}, {c}), got {arrays[0].shape}")
         chunks = []
         for start in range(0, n, self.max_batch):
             stop = start + self.max_batch
             # (N, c, *spatial) as (N, c, h, w): the C core moves the channels last as it
             # copies the input in (one pass less than a transposing copy here)
-            core_in = [_channels_first(a[start:stop], s) for a, s in zip(arrays, in_shapes)]
+            if table is not None:
+                core_in = [np.ascontiguousarray(arrays[0][start:stop])]
+            else:
+                core_in = [_channels_first(a[start:stop], s) for a, s in zip(arrays, in_shapes)]
             with self._lock:
-                core_out = get_net().run(core_in, channels_first=True)
+                core_out = get_net().run(core_in, channels_first=True, pixels=table)
             chunks.append([_from_core(y, s) for y, s in zip(core_out, shapes)])
         if len(chunks) == 1:
             return chunks[0]
@@ -403,7 +428,7 @@ class Network:
         def batches():  # lazily, so a long list never sits in memory as one tensor
             for start in range(0, len(photos), self.max_batch):
                 part = photos[start:start + self.max_batch]
-                yield np.stack([preprocess(p, spec, max_pixels=max_pixels) for p in part])
+                yield np.stack([preprocess_pixels(p, spec, max_pixels=max_pixels) for p in part])
 
         return batches(), many
 
@@ -441,7 +466,7 @@ class Network:
         for batch in batches:
             probs = self._probabilities(batch)
             if tta:
-                probs = (probs + self._probabilities(np.ascontiguousarray(batch[..., ::-1]))) / 2
+                probs = (probs + self._probabilities(_mirrored(batch))) / 2
             k = probs.shape[1] if top is None else min(top, probs.shape[1])
             for p in probs:
                 order = np.argsort(-p, kind="stable")[:k]
@@ -450,16 +475,24 @@ class Network:
 
     def _probabilities(self, batch):
         """float64 class probabilities (N, K) of a preprocessed batch."""
-        output = self.run(batch)
-        scores = output if isinstance(output, np.ndarray) else output[self.output_names[0]]
-        scores = scores.reshape(scores.shape[0], -1)
-        return scores.astype(np.float64) if self._ends_in_softmax else _softmax(scores)
+        return self.scores(batch)[0]
+
+    @property
+    def _pixel_table(self):
+        """The (C, 256) float32 normalization table of a photo model (None otherwise),
+        which the core applies to uint8 pixel batches."""
+        if self._pixels is None and self._header["preprocess"] is not None:
+            self._pixels = pixel_table(self._header["preprocess"])
+        return self._pixels
 
     def scores(self, batch, features=False):
         """Class probabilities (and optionally features) of preprocessed photos, in one run.
 
         ``batch`` is a float32 ``(N, *input_shape)`` array of samples made by
-        ``predict.image.preprocess``.  Returns ``(probabilities, features)``:
+        ``predict.image.preprocess``, or a uint8 ``(N, H, W, C)`` array of
+        pixels made by ``predict.image.preprocess_pixels`` (the core then
+        normalizes them as it reads them: the same numbers, bit for bit, with
+        no float32 copy of the batch).  Returns ``(probabilities, features)``:
         float64 ``(N, classes)`` (softmax of the first output, as ``classify``
         ranks them) and float32 ``(N, D)`` or None.  With ``features`` both
         come from one pass through the network.  The batch runner uses this.
@@ -468,7 +501,7 @@ class Network:
         >>> probs.shape, feats.shape                          # doctest: +SKIP
         ((2, 1000), (2, 1280))
         """
-        arrays = self._gather_inputs(batch)
+        arrays = [batch] if _is_pixels(batch) else self._gather_inputs(batch)
         first = self._outputs[0][1]
         if features:
             tensor = self._header["features"]
@@ -578,7 +611,7 @@ class Network:
         (y,) = self._run_core([batch], [tensor], get_net)
         y = y.reshape(y.shape[0], -1).astype(np.float32, copy=False)
         if tta:
-            (mirrored,) = self._run_core([np.ascontiguousarray(batch[..., ::-1])],
+            (mirrored,) = self._run_core([_mirrored(batch)],
                                          [tensor], get_net)
             y = (y + mirrored.reshape(y.shape).astype(np.float32, copy=False)) * 0.5
         return y

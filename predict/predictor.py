@@ -26,7 +26,6 @@ missing, of the wrong type or size, non-finite numbers.
     [('cat', 0.97...), ('dog', 0.02...)]
 """
 
-import hashlib
 import math
 import os
 import struct
@@ -34,6 +33,7 @@ import struct
 import msgpack
 import numpy as np
 
+from predict import checksum
 from predict.errors import InputError, PredictorError
 
 __all__ = ["MAGIC", "VERSION", "Predictor", "load_predictor"]
@@ -215,7 +215,7 @@ class Predictor:
         """
         body = msgpack.packb(self._body(), use_bin_type=True)
         data = _PREAMBLE.pack(MAGIC, VERSION, len(body)) + body
-        data += hashlib.sha256(data).digest()
+        data += checksum.sha256(data)
         path = os.fspath(path)
         tmp = f"{path}.tmp{os.getpid()}"
         try:
@@ -229,7 +229,7 @@ class Predictor:
                 pass
             raise PredictorError(f"{path}: cannot write: {e.strerror or e}") from None
         self.path = path
-        return hashlib.sha256(data).hexdigest()
+        return checksum.sha256(data).hex()
 
 
 def _array(path, body, key, shape):
@@ -262,7 +262,9 @@ def _parse(path, data):
         _fail(path, f"truncated: {len(data)} bytes, the header says {expected}")
     if len(data) > expected:
         _fail(path, f"{len(data) - expected} unexpected bytes after the checksum")
-    if hashlib.sha256(data[:-_DIGEST]).digest() != data[-_DIGEST:]:
+    with memoryview(data) as whole, whole[:-_DIGEST] as body:
+        computed = checksum.sha256(body)
+    if computed != data[-_DIGEST:]:
         _fail(path, "corrupt: the sha256 checksum does not match the contents")
     try:
         body = msgpack.unpackb(data[_PREAMBLE.size:-_DIGEST], raw=False, strict_map_key=True,

@@ -281,6 +281,32 @@ def test_big_jpeg_is_decoded_in_draft_mode_and_close_to_a_full_decode(monkeypatc
     assert np.abs(fast - full).mean() < 0.03 and np.abs(fast - full).max() < 0.5
 
 
+def test_a_drafted_jpeg_resamples_only_its_centre_crop(monkeypatch):
+    big = Image.fromarray(photo(400, 300)).resize((1600, 1200), Image.Resampling.BICUBIC)
+    data = encode(big, "JPEG", quality=92)
+    s = dict(IMAGENET, size=[56, 56], resize=64)
+    sizes = []
+    original = Image.Image.resize
+
+    def resize(img, size, *args, **kw):
+        sizes.append(tuple(size))
+        return original(img, size, *args, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    fast = preprocess(data, s)
+    assert sizes == [(56, 56)]   # the crop, not the 85x64 resize
+    # the same drafted pixels resized whole, then centre-cropped
+    drafted = Image.open(io.BytesIO(data))
+    drafted.draft("RGB", (85, 64))
+    whole = original(drafted.convert("RGB"), (85, 64), Image.Resampling.BILINEAR, reducing_gap=None)
+    table = np.asarray(whole)[0:64, 14:70]
+    top = (64 - 56) // 2
+    expected = preprocess(np.ascontiguousarray(table[top:top + 56]), dict(s, resize=0))
+    step = 1 / 255 / min(IMAGENET["std"]) + 1e-6
+    assert np.abs(fast - expected).max() <= step          # at most one level apart
+    assert (np.abs(fast - expected) > 1e-6).mean() < 0.02
+
+
 def test_draft_picks_the_smallest_scale_that_still_covers(monkeypatch):
     data = encode(Image.fromarray(photo(600, 400)), "JPEG", quality=90)
     record = RecordResize(monkeypatch)
@@ -475,3 +501,48 @@ def test_every_pixel_value_normalizes_exactly_as_the_float_arithmetic(channels):
     want = ((x / np.float32(3.7)) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     np.testing.assert_array_equal(got, want.transpose(2, 0, 1))
     assert got.dtype == np.float32 and got.flags.c_contiguous
+
+
+# -- which decoders get loaded -------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "TIFF", "PPM", "WEBP"])
+def test_each_lossless_format_is_found_by_its_first_bytes(fmt):
+    # GIF is paletted: compare with a picture of few colours so it round-trips exactly
+    picture = Image.fromarray(photo() // 64 * 64)
+    expected = preprocess(encode(picture, "PNG"), IMAGENET)
+    kw = {"lossless": True} if fmt == "WEBP" else {}
+    if fmt == "WEBP" and "WEBP" not in Image.registered_extensions().values():
+        pytest.importorskip("PIL.WebPImagePlugin")
+    np.testing.assert_array_equal(preprocess(encode(picture, fmt, **kw), IMAGENET), expected)
+
+
+def test_misleading_first_bytes_get_the_same_error_as_without_sniffing():
+    class NoSeek:  # cannot be sniffed: every decoded format is offered, as before sniffing
+        def __init__(self, data):
+            self._f = io.BytesIO(data)
+
+        def read(self, n=-1):
+            return self._f.read(n)
+
+    for data in (b"BM" + bytes(200), b"GIF89a" + bytes(50), b"P7" + bytes(40),
+                 b"II*\x00" + bytes(30), b"\x89PNG\r\n\x1a\n" + bytes(30)):
+        with pytest.raises(ImageError) as sniffed:
+            preprocess(data, IMAGENET)
+        with pytest.raises(ImageError) as unsniffed:
+            preprocess(NoSeek(data), IMAGENET)
+        assert str(sniffed.value).split(": ", 1)[1] == str(unsniffed.value).split(": ", 1)[1]
+
+
+def test_a_jpeg_only_process_loads_no_other_decoder(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo()).save(path)
+    code = ("import sys; from predict.image import preprocess; "
+            f"preprocess({str(path)!r}, {IMAGENET!r}); "
+            "print(' '.join(m for m in sys.modules if m.startswith('PIL.') and m.endswith('Plugin')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=pathlib.Path(__file__).resolve().parent.parent).stdout
+    # not even Pillow's "preinit" five (PNG's plugin alone brings fractions and decimal)
+    assert out.split() == ["PIL.JpegImagePlugin"], out

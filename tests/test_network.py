@@ -374,6 +374,16 @@ def test_package_surface():
                           env=dict(os.environ, PYTHONPATH=root))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+    # learning loads on first use, and is there when asked for
+    code = ("import predict, sys; assert 'predict.learning' not in sys.modules; "
+            "from predict import learn, Predictor, load_predictor; "
+            "assert predict.learn is learn and 'predict.learning' in sys.modules; "
+            "assert set(predict.__all__) <= set(dir(predict)) | {'learn', 'Predictor', 'load_predictor'}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=root))
+    assert done.returncode == 0, done.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        predict.nonsense
 
 
 def test_load_with_threads_gives_the_same_scores(tiny):
@@ -383,3 +393,59 @@ def test_load_with_threads_gives_the_same_scores(tiny):
         assert one.classify(photos) == two.classify(photos)
     with pytest.raises(predict.InputError, match="threads"):
         predict.load(tiny[0], threads=0)
+
+
+# -- 8-bit pixel batches, normalized by the core ---------------------------------------------
+
+@pytest.mark.parametrize("channels", ["RGB", "BGR"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pixel_batches_give_the_float_batches_numbers_bit_for_bit(tmp_path, channels, threads):
+    from predict.image import preprocess_pixels
+
+    path = tmp_path / "tiny.pnet"
+    write_tiny(path, preprocess_spec=dict(SPEC, channels=channels))
+    spec = dict(SPEC, channels=channels)
+    photos = [photo(i) for i in range(5)]
+    pixels = np.stack([preprocess_pixels(p, spec) for p in photos])
+    floats = np.stack([preprocess(p, spec) for p in photos])
+    assert pixels.dtype == np.uint8 and pixels.shape == (5, 16, 16, 3)
+    with predict.load(path, max_batch=2, threads=threads) as net:
+        for features in (False, True):
+            p8, f8 = net.scores(pixels, features=features)
+            p32, f32 = net.scores(floats, features=features)
+            np.testing.assert_array_equal(p8, p32)
+            if features:
+                np.testing.assert_array_equal(f8, f32)
+        np.testing.assert_array_equal(net._batch_features(pixels, 3, tta=True),
+                                      net._batch_features(floats, 3, tta=True))
+        # the float path after the pixel path: the core's input mode is switched back
+        np.testing.assert_array_equal(net.run(floats), net.run(floats.copy()))
+        np.testing.assert_array_equal(net.scores(floats)[0], p32)
+
+
+def test_pixel_batches_are_checked(net, tmp_path):
+    with pytest.raises(InputError, match=r"pixels: expected shape \(N, 16, 16, 3\)"):
+        net.scores(np.zeros((2, 16, 16, 1), np.uint8))
+    with pytest.raises(InputError, match=r"pixels: expected shape"):
+        net.scores(np.zeros((2, 3, 16, 16), np.uint8))
+    path = tmp_path / "bare.pnet"
+    write_tiny(path, preprocess_spec=None)
+    with predict.load(path) as bare:
+        with pytest.raises(InputError, match="needs a photo model"):
+            bare.scores(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_the_core_refuses_a_bad_pixel_table(tiny):
+    from predict._native import NativeNet
+    from predict.format import read_pnet
+
+    model = read_pnet(tiny[0])
+    native = NativeNet(model.header, model.arrays)
+    x = np.zeros((1, 16, 16, 3), np.uint8)
+    for table in (np.zeros((3, 255), np.float32), np.zeros((3, 256), np.float64),
+                  np.zeros((1, 256), np.float32)):
+        with pytest.raises(InputError, match="pixels: expected a C-contiguous float32 table"):
+            native.run([x], pixels=table)
+    with pytest.raises(InputError, match="expected a uint8"):
+        native.run([x.astype(np.float32)], pixels=np.zeros((3, 256), np.float32))
+    native.close()

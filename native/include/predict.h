@@ -131,7 +131,8 @@ typedef enum pd_cpu_feature {
     PD_CPU_AVX512 = 2,       /* AVX-512 F, BW, DQ, VL */
     PD_CPU_AVX512VNNI = 4,   /* AVX-512 VNNI (vpdpbusd) */
     PD_CPU_NEON = 8,         /* aarch64 Advanced SIMD, or armv7 NEON */
-    PD_CPU_NEONDOT = 16      /* aarch64 dot product (sdot / udot) */
+    PD_CPU_NEONDOT = 16,     /* aarch64 dot product (sdot / udot) */
+    PD_CPU_SHA256 = 32       /* SHA-256 instructions: x86 SHA extensions (with SSE4.1), aarch64 SHA2 */
 } pd_cpu_feature;
 
 typedef struct pd_tensor_desc {
@@ -234,6 +235,15 @@ int32_t pd_net_run(pd_net *net, int32_t batch, const void *const *inputs,
 int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first,
                                         char *err, size_t err_size);
 
+/* Whether later runs read input 0 as 8-bit pixels, (batch, h, w, c) uint8,
+ * rather than as float32: value v of channel ch becomes table[ch * 256 + v]
+ * as the core copies it in.  The table (c * 256 floats, owned by the caller
+ * and alive while set) holds a photo model's scale, mean and std, so photos
+ * need no float32 copy before the core.  NULL turns it off (the default).
+ * Input 0 must be float32 (batch, h, w, c); with pixels on, channels_first
+ * does not apply to it. */
+int32_t pd_net_set_input_pixels(pd_net *net, const float *table, char *err, size_t err_size);
+
 /* For benchmarks: with seconds not NULL (n_layers doubles, owned by the
  * caller, alive while set), every later run adds each layer's wall time, from
  * a monotonic clock, to seconds[layer] (all samples of the batch); NULL stops
@@ -268,3 +278,30 @@ const char *pd_net_isa_name(const pd_net *net);
 
 /* pd_cpu_feature bits of this CPU and OS (0 where the probe is not built). */
 int32_t pd_cpu_features(void);
+
+/* SHA-256 (FIPS 180-4): the checksum of .pnet files (docs/format.md), here so
+ * that loading a model needs no OpenSSL.  The digest is the same on every
+ * path; the hashing runs with the CPU's SHA-256 instructions when it has them
+ * (PD_CPU_SHA256), else in portable C, and PREDICT_ISA=ref (read at every
+ * call) forces the portable C.  No call can fail; data may be NULL when its
+ * length is 0.
+ *
+ * One buffer:  pd_sha256(data, n, digest).
+ * A stream:    pd_sha256_init(&s); pd_sha256_update(&s, part, n) per part;
+ *              pd_sha256_final(&s, digest).  The state is plain memory the
+ *              caller owns (no allocation, nothing to free); final leaves it
+ *              to be initialized again before further use. */
+typedef struct pd_sha256_state {
+    uint32_t h[8];              /* the chaining value */
+    uint64_t length;            /* bytes hashed so far */
+    unsigned char pending[64];  /* the last length % 64 bytes, not yet a whole block */
+} pd_sha256_state;
+
+void pd_sha256_init(pd_sha256_state *s);
+void pd_sha256_update(pd_sha256_state *s, const void *data, size_t n);
+void pd_sha256_final(pd_sha256_state *s, unsigned char digest[32]);
+void pd_sha256(const void *data, size_t n, unsigned char digest[32]);
+
+/* Which implementation a call made now hashes with: "ref" (portable C),
+ * "shani" (x86 SHA extensions) or "armv8" (aarch64 SHA2 instructions). */
+const char *pd_sha256_impl(void);

@@ -66,6 +66,7 @@ struct pd_net {
     long pool_pid;    /* the process that created the pool: a forked child makes its own */
 
     uint32_t channels_first; /* bit i: input i is given (batch, c, h, w) (inputs past 31: never) */
+    const float *pixel_table; /* not NULL: input 0 is given as 8-bit pixels (pd_net_set_input_pixels) */
     int32_t *fuse;    /* per layer (fuse.c): n > 1 starts a group of n layers run as one, -1 inside one, 0 alone */
 
     double *profile;  /* pd_net_set_profile: seconds per layer added by each run, or NULL */

@@ -315,6 +315,22 @@ int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t chan
     return PD_OK;
 }
 
+int32_t pd_net_set_input_pixels(pd_net *net, const float *table, char *err, size_t err_size)
+{
+    pd_fail(err, err_size, PD_OK, "%s", "");
+    if (net == NULL)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "net is NULL");
+    if (table != NULL) {
+        if (net->n_inputs < 1)
+            return pd_fail(err, err_size, PD_ERR_ARGUMENT, "the net has no input");
+        const pd_tensor_desc *t = &net->tensors[net->inputs[0]];
+        if (t->dtype != PD_F32)
+            return pd_fail(err, err_size, PD_ERR_ARGUMENT, "pixels need a float32 input, input 0 is not");
+    }
+    net->pixel_table = table;
+    return PD_OK;
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -341,7 +357,13 @@ static void run_sample(const pd_net *net, size_t s, const void *const *inputs, v
         int32_t t = net->inputs[i];
         size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
         const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
-        if (i < 32 && (net->channels_first >> i & 1u))
+        if (i == 0 && net->pixel_table != NULL) {
+            /* one byte a value: the sample holds elems bytes, not sample */
+            const pd_tensor_desc *d = &net->tensors[t];
+            const size_t c = (size_t)d->c, hw = (size_t)d->h * (size_t)d->w;
+            pd_pixels_f32_ref(c, hw, (const uint8_t *)inputs[i] + s * c * hw, net->pixel_table,
+                              tensor_arena(net, t));
+        } else if (i < 32 && (net->channels_first >> i & 1u))
             copy_channels_last(net, &net->tensors[t], from, tensor_arena(net, t));
         else
             memcpy(tensor_arena(net, t), from, sample);

@@ -6,7 +6,7 @@
 
 /* Bumped whenever predict.h changes; predict/_native.py checks it at import so
  * a stale build is never used with a newer Python side. */
-#define PD_VERSION 2
+#define PD_VERSION 3
 
 int32_t pd_version(void)
 {

@@ -65,5 +65,7 @@ void pd_test_eltwise(void);
 void pd_test_whole_net(void);
 void pd_test_int8(void);
 void pd_test_q8(void);
+/* Once, not per family (test_sha256.c). */
+void pd_test_sha256(void);
 
 #endif

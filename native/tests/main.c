@@ -61,6 +61,28 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
     return status;
 }
 
+/* SHA-256 (its own implementations, not a family's) in a child; 0 if ok. */
+static int run_sha256(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        pd_test_sha256();
+        fflush(stdout);
+        fflush(stderr);
+        _exit(pd_test_failures == 0 ? 0 : 1);
+    }
+    int status = 0;
+    int ok = waitpid(pid, &status, 0) >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    printf("%-8s %s\n", "sha256", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+
 /* Family name of this build, whether or not the CPU runs it; NULL if unknown. */
 static const pd_kernels *family(const char *name, int *supported)
 {
@@ -137,14 +159,15 @@ int main(int argc, char **argv)
     const int32_t cpu = pd_cpu_features();
     unsetenv("PREDICT_ISA");
     const char *dflt = pd_isa_name();
-    printf("cpu features 0x%x (avx2 %d, avx512 %d, neon %d, neondot %d); default family: %s\n",
+    printf("cpu features 0x%x (avx2 %d, avx512 %d, neon %d, neondot %d, sha256 %d); default family: %s\n",
            (unsigned)cpu, !!(cpu & PD_CPU_AVX2), !!(cpu & PD_CPU_AVX512), !!(cpu & PD_CPU_NEON),
-           !!(cpu & PD_CPU_NEONDOT), dflt);
+           !!(cpu & PD_CPU_NEONDOT), !!(cpu & PD_CPU_SHA256), dflt);
     if (expect != NULL && strcmp(expect, dflt) != 0) {
         printf("FAIL: the default family is %s, expected %s\n", dflt, expect);
         failed++;
     }
 
+    failed += run_sha256();
     if (n_named > 0) {
         for (int i = 0; i < n_named; i++, ran++)
             failed += run_family(named[i]);

@@ -12,13 +12,13 @@ and ``predict.batch.worker`` loads it from there.
     >>> make_executor = model_executor(client, "m.pnet", sha)   # doctest: +SKIP
 """
 
-import hashlib
 import logging
 import os
 
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from predict import checksum
 from predict.errors import PredictError
 
 __all__ = ["ModelPlugin", "PredictorPlugin", "connect", "model_executor", "total_threads"]
@@ -32,7 +32,7 @@ class ModelPlugin(WorkerPlugin):
     def __init__(self, sha256, data):
         self.sha256 = sha256  # the model's own checksum (predict.format), checked on load
         self.data = data
-        self.digest = hashlib.sha256(data).hexdigest()  # of the bytes in transit
+        self.digest = checksum.sha256(data).hex()  # of the bytes in transit
         self.name = f"predict-{self.kind}-{sha256[:16]}"
 
     def _register(self, sha256, path):
@@ -41,7 +41,7 @@ class ModelPlugin(WorkerPlugin):
         register_model_file(sha256, path)
 
     def setup(self, worker):
-        if hashlib.sha256(self.data).hexdigest() != self.digest:
+        if checksum.sha256(self.data).hex() != self.digest:
             raise PredictError(f"the {self.kind}'s bytes arrived damaged on {worker.address}")
         path = os.path.join(worker.local_directory,
                             f"predict-{self.sha256[:16]}.{self.suffix}")
@@ -93,7 +93,7 @@ def model_executor(client, model_path, sha256, predictor=None):
         path, predictor_sha256 = predictor
         with open(path, "rb") as f:
             data = f.read()
-        if hashlib.sha256(data).hexdigest() != predictor_sha256:
+        if checksum.sha256(data).hex() != predictor_sha256:
             raise PredictError(f"{path}: the predictor file changed since the run started")
         client.register_plugin(PredictorPlugin(predictor_sha256, data))
 

@@ -3,7 +3,7 @@
 ``tag_shard(paths, job)`` is the task the runner submits.  A worker process
 loads the network once, on its first shard, and keeps it for every later one
 (``_networks``, keyed by the model's checksum).  Inside a shard, photos are
-decoded by a thread (``predict.image.preprocess``: JPEG draft mode at a
+decoded by a thread (``predict.image.preprocess_pixels``: JPEG draft mode at a
 reduced scale, resized once) up to two batches ahead while the C core runs
 the current batch: Pillow and the C core both release the GIL, so decoding
 and inference overlap.
@@ -24,7 +24,6 @@ batch's inference.  The driver turns rows into sink records.
     'missing.jpg: no such file'
 """
 
-import hashlib
 import os
 import socket
 import threading
@@ -35,8 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# file_sha256: a predictor's identity in the results database (re-exported here).
+from predict.checksum import file_sha256
 from predict.errors import ImageError, ModelFormatError, PredictorError
-from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess
+from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess_pixels
 
 __all__ = ["FEATURE_DTYPE", "Job", "file_sha256", "register_model_file",
            "register_predictor_file", "tag_shard"]
@@ -94,15 +95,6 @@ def register_predictor_file(sha256, path):
         _predictor_files[sha256] = path
 
 
-def file_sha256(path):
-    """The sha256 of a file's bytes (a predictor's identity in the results database)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _predictor(job, net):
     """(Predictor, its layer's tensor index) for ``job``, or (None, None) without one."""
     if job.predictor_sha256 is None:
@@ -156,7 +148,7 @@ def _decode(path, spec, max_pixels):
     start = time.perf_counter()
     sample = error = None
     try:
-        sample = preprocess(path, spec, max_pixels=max_pixels)
+        sample = preprocess_pixels(path, spec, max_pixels=max_pixels)
     except ImageError as e:
         error = str(e)
     except MemoryError:

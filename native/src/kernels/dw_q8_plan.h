@@ -106,4 +106,44 @@ static inline __attribute__((always_inline)) void pd_dwq8_taps(
     }
 }
 
+/* What every 16-channel block of one kernel call shares. */
+typedef struct pd_dwq8_call {
+    pd_dwq8_plan plan;
+    const int8_t *w;
+    const int32_t *bias;
+    const struct pd_requant *rq;
+    uint8_t *y;
+} pd_dwq8_call;
+
+/* A kernel's rows [r0, r1) of channels [c0, c0 + 16). */
+typedef void (*pd_dwq8_block_fn)(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1);
+
+/* Runs output rows [r0, r1) of a layer with a kernel's blocks (for 3x3, 5x5
+ * and any other window): band by band, every 16-channel block of a band (the
+ * last one ending at the last channel, overlapping the one before: the same
+ * bytes again).  Returns 0, having done nothing, for a layer the plan refuses. */
+static inline int pd_dwq8_run(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
+                              const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
+                              uint8_t *y, int32_t r0, int32_t r1, pd_dwq8_block_fn fn33,
+                              pd_dwq8_block_fn fn55, pd_dwq8_block_fn fn_any)
+{
+    pd_dwq8_call cl;
+    if (!pd_dwq8_plan_init(&cl.plan, s, x, z_in))
+        return 0;
+    cl.w = w, cl.bias = bias, cl.rq = rq, cl.y = y;
+    const pd_dwq8_block_fn fn = s->kernel_h == 3 && s->kernel_w == 3   ? fn33
+                                : s->kernel_h == 5 && s->kernel_w == 5 ? fn55
+                                                                       : fn_any;
+    const size_t c = (size_t)s->in.c;
+    for (int32_t b0 = r0; b0 < r1; b0 += cl.plan.band) {
+        const int32_t b1 = r1 - b0 < cl.plan.band ? r1 : b0 + cl.plan.band;
+        size_t c0 = 0;
+        for (; c0 + PD_DWQ8_BLOCK <= c; c0 += PD_DWQ8_BLOCK)
+            fn(&cl, c0, b0, b1);
+        if (c0 < c)
+            fn(&cl, c - PD_DWQ8_BLOCK, b0, b1);
+    }
+    return 1;
+}
+
 #endif

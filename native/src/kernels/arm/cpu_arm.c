@@ -17,6 +17,7 @@
 #if defined(__aarch64__)
 #define HWCAP_ASIMD_BIT (1ul << 1)
 #define HWCAP_ASIMDDP_BIT (1ul << 20)
+#define HWCAP_SHA2_BIT (1ul << 6)
 #else
 #define HWCAP_NEON_BIT (1ul << 12)
 #endif
@@ -31,6 +32,8 @@ int32_t pd_cpu_probe_arm(void)
         f |= PD_CPU_NEON;
     if ((hw & HWCAP_ASIMD_BIT) && (hw & HWCAP_ASIMDDP_BIT))
         f |= PD_CPU_NEONDOT;
+    if (hw & HWCAP_SHA2_BIT)
+        f |= PD_CPU_SHA256;
 #else
     if (hw & HWCAP_NEON_BIT)
         f |= PD_CPU_NEON;

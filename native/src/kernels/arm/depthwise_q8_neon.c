@@ -40,35 +40,6 @@ static inline int8x16_t flip16(const uint8_t *p)
     return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p), vdupq_n_u8(0x80)));
 }
 
-/* Products of the low and high 8 lanes (aarch64 has the high-half forms). */
-static inline int16x8_t mull_lo(int8x16_t a, int8x16_t w)
-{
-    return vmull_s8(vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mull_hi(int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmull_high_s8(a, w);
-#else
-    return vmull_s8(vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
-static inline int16x8_t mlal_lo(int16x8_t acc, int8x16_t a, int8x16_t w)
-{
-    return vmlal_s8(acc, vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mlal_hi(int16x8_t acc, int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmlal_high_s8(acc, a, w);
-#else
-    return vmlal_s8(acc, vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
 /* acc[0..2) += the 8 int16 lanes of p (channels 0-3, 4-7 of a half). */
 static inline void add16(int32x4_t acc[2], int16x8_t p)
 {
@@ -80,18 +51,9 @@ static inline void add16(int32x4_t acc[2], int16x8_t p)
 #endif
 }
 
-/* What every block of a call shares. */
-typedef struct call {
-    pd_dwq8_plan plan;
-    const int8_t *w;
-    const int32_t *bias;
-    const pd_requant *rq;
-    uint8_t *y;
-} call;
-
 /* Output rows [r0, r1) of channels [c0, c0 + 16), T = KH * KW taps. */
 static inline __attribute__((always_inline)) void block(const int KH, const int KW, const int FAST,
-                                                        const call *cl, size_t c0, int32_t r0, int32_t r1)
+                                                        const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const pd_window_shape *s = cl->plan.s;
     const int T = KH * KW;
@@ -127,13 +89,13 @@ static inline __attribute__((always_inline)) void block(const int KH, const int 
 #pragma GCC unroll 13
             for (; t + 2 <= T; t += 2) {
                 const int8x16_t a0 = flip16(tp[t]), a1 = flip16(tp[t + 1]);
-                add16(acc, mlal_lo(mull_lo(a0, wv[t]), a1, wv[t + 1]));
-                add16(acc + 2, mlal_hi(mull_hi(a0, wv[t]), a1, wv[t + 1]));
+                add16(acc, pd_mlal_lo_s8(pd_mull_lo_s8(a0, wv[t]), a1, wv[t + 1]));
+                add16(acc + 2, pd_mlal_hi_s8(pd_mull_hi_s8(a0, wv[t]), a1, wv[t + 1]));
             }
             if (t < T) {
                 const int8x16_t a0 = flip16(tp[t]);
-                add16(acc, mull_lo(a0, wv[t]));
-                add16(acc + 2, mull_hi(a0, wv[t]));
+                add16(acc, pd_mull_lo_s8(a0, wv[t]));
+                add16(acc + 2, pd_mull_hi_s8(a0, wv[t]));
             }
             const uint8x8_t b0 = pd_rq_narrow8(pd_rq4_apply(acc[0], &rq4[0], &clamp),
                                                pd_rq4_apply(acc[1], &rq4[1], &clamp));
@@ -152,7 +114,7 @@ static int fast16(const pd_requant *rq, size_t c0)
     return pd_rq4_load(rq, c0, 16, unused, 4);
 }
 
-static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block33(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     if (fast16(cl->rq, c0))
         block(3, 3, 1, cl, c0, r0, r1);
@@ -160,7 +122,7 @@ static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
         block(3, 3, 0, cl, c0, r0, r1);
 }
 
-static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block55(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     if (fast16(cl->rq, c0))
         block(5, 5, 1, cl, c0, r0, r1);
@@ -168,7 +130,7 @@ static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
         block(5, 5, 0, cl, c0, r0, r1);
 }
 
-static void block_any(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block_any(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const int kh = cl->plan.s->kernel_h, kw = cl->plan.s->kernel_w;
     if (fast16(cl->rq, c0))
@@ -181,22 +143,7 @@ void pd_depthwise_q8_neon(const pd_window_shape *s, const uint8_t *x, int32_t z_
                           const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0,
                           int32_t r1)
 {
-    call cl;
-    if (!pd_dwq8_plan_init(&cl.plan, s, x, z_in)) {
+    if (!pd_dwq8_run(s, x, z_in, w, bias, rq, y, r0, r1, block33, block55, block_any))
         pd_depthwise_q8_ref(s, x, z_in, w, bias, rq, y, r0, r1);
-        return;
-    }
-    cl.w = w, cl.bias = bias, cl.rq = rq, cl.y = y;
-    void (*fn)(const call *, size_t, int32_t, int32_t) =
-        s->kernel_h == 3 && s->kernel_w == 3 ? block33 : s->kernel_h == 5 && s->kernel_w == 5 ? block55 : block_any;
-    const size_t c = (size_t)s->in.c;
-    for (int32_t b0 = r0; b0 < r1; b0 += cl.plan.band) {
-        const int32_t b1 = r1 - b0 < cl.plan.band ? r1 : b0 + cl.plan.band;
-        size_t c0 = 0;
-        for (; c0 + 16 <= c; c0 += 16)
-            fn(&cl, c0, b0, b1);
-        if (c0 < c)
-            fn(&cl, c - 16, b0, b1); /* overlaps the previous block: the same bytes again */
-    }
 }
 #endif

@@ -69,36 +69,6 @@ static inline int8x16_t group4(const uint8_t *p, size_t take)
     return vreinterpretq_s8_u32(vdupq_n_u32(v ^ 0x80808080u));
 }
 
-/* The products of the low (channels 0, 1) and high (2, 3) halves of a
- * quarter row; aarch64's smull2 / smlal2 read the high halves in place. */
-static inline int16x8_t mull_lo(int8x16_t a, int8x16_t w)
-{
-    return vmull_s8(vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mull_hi(int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmull_high_s8(a, w);
-#else
-    return vmull_s8(vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
-static inline int16x8_t mlal_lo(int16x8_t p, int8x16_t a, int8x16_t w)
-{
-    return vmlal_s8(p, vget_low_s8(a), vget_low_s8(w));
-}
-
-static inline int16x8_t mlal_hi(int16x8_t p, int8x16_t a, int8x16_t w)
-{
-#if defined(__aarch64__)
-    return vmlal_high_s8(p, a, w);
-#else
-    return vmlal_s8(p, vget_high_s8(a), vget_high_s8(w));
-#endif
-}
-
 /* One panel's per-channel context: the accumulator start (bias + 128 * sum w,
  * wrapping) and the output stage of its 16 channels. */
 typedef struct panel {
@@ -141,10 +111,10 @@ static inline __attribute__((always_inline)) void tile(
         for (int r = 0; r < MR; r++) {
             const uint8_t *ar = a + (size_t)r * lda + g * 4;
             const int8x16_t a0 = group4(ar, 4), a1 = group4(ar + 4, 4);
-            acc[r][0][0] = vpadalq_s16(acc[r][0][0], mlal_lo(mull_lo(a0, w00), a1, w10));
-            acc[r][0][1] = vpadalq_s16(acc[r][0][1], mlal_hi(mull_hi(a0, w00), a1, w10));
-            acc[r][1][0] = vpadalq_s16(acc[r][1][0], mlal_lo(mull_lo(a0, w01), a1, w11));
-            acc[r][1][1] = vpadalq_s16(acc[r][1][1], mlal_hi(mull_hi(a0, w01), a1, w11));
+            acc[r][0][0] = vpadalq_s16(acc[r][0][0], pd_mlal_lo_s8(pd_mull_lo_s8(a0, w00), a1, w10));
+            acc[r][0][1] = vpadalq_s16(acc[r][0][1], pd_mlal_hi_s8(pd_mull_hi_s8(a0, w00), a1, w10));
+            acc[r][1][0] = vpadalq_s16(acc[r][1][0], pd_mlal_lo_s8(pd_mull_lo_s8(a0, w01), a1, w11));
+            acc[r][1][1] = vpadalq_s16(acc[r][1][1], pd_mlal_hi_s8(pd_mull_hi_s8(a0, w01), a1, w11));
         }
     }
     /* 0, 1 or 2 groups left (at most one full, at most one partial): one at a time */
@@ -158,10 +128,10 @@ static inline __attribute__((always_inline)) void tile(
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
             const int8x16_t a0 = group4(a + (size_t)r * lda + g * 4, take);
-            acc[r][0][0] = vpadalq_s16(acc[r][0][0], mull_lo(a0, w0));
-            acc[r][0][1] = vpadalq_s16(acc[r][0][1], mull_hi(a0, w0));
-            acc[r][1][0] = vpadalq_s16(acc[r][1][0], mull_lo(a0, w1));
-            acc[r][1][1] = vpadalq_s16(acc[r][1][1], mull_hi(a0, w1));
+            acc[r][0][0] = vpadalq_s16(acc[r][0][0], pd_mull_lo_s8(a0, w0));
+            acc[r][0][1] = vpadalq_s16(acc[r][0][1], pd_mull_hi_s8(a0, w0));
+            acc[r][1][0] = vpadalq_s16(acc[r][1][0], pd_mull_lo_s8(a0, w1));
+            acc[r][1][1] = vpadalq_s16(acc[r][1][1], pd_mull_hi_s8(a0, w1));
         }
     }
     if (WS)

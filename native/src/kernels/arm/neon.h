@@ -86,6 +86,36 @@ static inline uint32_t pd_hsum_s32(int32x4_t a)
     return vget_lane_u32(vpadd_u32(s, s), 0);
 #endif
 }
+
+/* Widening int8 products of the low and high 8 lanes, alone and accumulated
+ * into int16 (aarch64 has the high-half forms smull2 / smlal2). */
+static inline int16x8_t pd_mull_lo_s8(int8x16_t a, int8x16_t w)
+{
+    return vmull_s8(vget_low_s8(a), vget_low_s8(w));
+}
+
+static inline int16x8_t pd_mull_hi_s8(int8x16_t a, int8x16_t w)
+{
+#if defined(__aarch64__)
+    return vmull_high_s8(a, w);
+#else
+    return vmull_s8(vget_high_s8(a), vget_high_s8(w));
+#endif
+}
+
+static inline int16x8_t pd_mlal_lo_s8(int16x8_t acc, int8x16_t a, int8x16_t w)
+{
+    return vmlal_s8(acc, vget_low_s8(a), vget_low_s8(w));
+}
+
+static inline int16x8_t pd_mlal_hi_s8(int16x8_t acc, int8x16_t a, int8x16_t w)
+{
+#if defined(__aarch64__)
+    return vmlal_high_s8(acc, a, w);
+#else
+    return vmlal_s8(acc, vget_high_s8(a), vget_high_s8(w));
+#endif
+}
 #endif
 
 #endif

@@ -1,5 +1,6 @@
-/* channel_move_ref.c: ops that only move elements: channel shuffle, slice and
- * transpose.
+/* channel_move_ref.c: ops that only move elements: channel shuffle, slice,
+ * transpose, and the copies of a net's input into its arena (channels first to
+ * last; 8-bit pixels through a lookup table).
  *
  * Channel shuffle is ShuffleNet's Reshape (g, C/g) -> Transpose -> Reshape
  * (C): output channel o takes input channel (o % g) * (C / g) + o / g.  Slice
@@ -57,4 +58,13 @@ void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y)
     for (size_t p = 0; p < hw; p++)
         for (size_t ch = 0; ch < c; ch++)
             y[p * c + ch] = x[ch * hw + p];
+}
+
+/* Interleaved 8-bit pixels (hw pixels of c channels) to float32 through one
+ * 256-entry table per channel: the lookup is the photo's normalization. */
+void pd_pixels_f32_ref(size_t c, size_t hw, const uint8_t *x, const float *table, float *y)
+{
+    for (size_t p = 0; p < hw; p++)
+        for (size_t ch = 0; ch < c; ch++)
+            y[p * c + ch] = table[ch * 256 + x[p * c + ch]];
 }

@@ -46,5 +46,6 @@ void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int
                       int32_t c0, float *y);
 void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_t perm[3], float *y);
 void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y);
+void pd_pixels_f32_ref(size_t c, size_t hw, const uint8_t *x, const float *table, float *y);
 
 #endif

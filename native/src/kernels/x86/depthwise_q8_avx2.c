@@ -38,15 +38,6 @@
 #define MAX_TAPS PD_DWQ8_MAX_TAPS
 #define MAX_PAIRS ((MAX_TAPS + 1) / 2)
 
-/* What every block of a call shares. */
-typedef struct call {
-    pd_dwq8_plan plan;
-    const int8_t *w;
-    const int32_t *bias;
-    const pd_requant *rq;
-    uint8_t *y;
-} call;
-
 static inline __m256i widen_u8(const uint8_t *p)
 {
     return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
@@ -64,7 +55,7 @@ static inline void split_order(const int32_t *p, __m256i *lo, __m256i *hi)
 
 /* Output rows [r0, r1) of channels [c0, c0 + 16), T = KH * KW taps. */
 static inline __attribute__((always_inline)) void block(const int KH, const int KW, const int FAST,
-                                                        const call *cl, size_t c0, int32_t r0, int32_t r1)
+                                                        const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const pd_window_shape *s = cl->plan.s;
     const int T = KH * KW, P = (T + 1) / 2;
@@ -130,7 +121,7 @@ static int fast16(const pd_requant *rq, size_t c0)
     return fast;
 }
 
-static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block33(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     if (fast16(cl->rq, c0))
         block(3, 3, 1, cl, c0, r0, r1);
@@ -138,7 +129,7 @@ static void block33(const call *cl, size_t c0, int32_t r0, int32_t r1)
         block(3, 3, 0, cl, c0, r0, r1);
 }
 
-static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block55(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     if (fast16(cl->rq, c0))
         block(5, 5, 1, cl, c0, r0, r1);
@@ -146,7 +137,7 @@ static void block55(const call *cl, size_t c0, int32_t r0, int32_t r1)
         block(5, 5, 0, cl, c0, r0, r1);
 }
 
-static void block_any(const call *cl, size_t c0, int32_t r0, int32_t r1)
+static void block_any(const pd_dwq8_call *cl, size_t c0, int32_t r0, int32_t r1)
 {
     const int kh = cl->plan.s->kernel_h, kw = cl->plan.s->kernel_w;
     if (fast16(cl->rq, c0))
@@ -159,22 +150,7 @@ void pd_depthwise_q8_avx2(const pd_window_shape *s, const uint8_t *x, int32_t z_
                           const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0,
                           int32_t r1)
 {
-    call cl;
-    if (!pd_dwq8_plan_init(&cl.plan, s, x, z_in)) {
+    if (!pd_dwq8_run(s, x, z_in, w, bias, rq, y, r0, r1, block33, block55, block_any))
         pd_depthwise_q8_ref(s, x, z_in, w, bias, rq, y, r0, r1);
-        return;
-    }
-    cl.w = w, cl.bias = bias, cl.rq = rq, cl.y = y;
-    void (*fn)(const call *, size_t, int32_t, int32_t) =
-        s->kernel_h == 3 && s->kernel_w == 3 ? block33 : s->kernel_h == 5 && s->kernel_w == 5 ? block55 : block_any;
-    const size_t c = (size_t)s->in.c;
-    for (int32_t b0 = r0; b0 < r1; b0 += cl.plan.band) {
-        const int32_t b1 = r1 - b0 < cl.plan.band ? r1 : b0 + cl.plan.band;
-        size_t c0 = 0;
-        for (; c0 + 16 <= c; c0 += 16)
-            fn(&cl, c0, b0, b1);
-        if (c0 < c)
-            fn(&cl, c - 16, b0, b1); /* overlaps the previous block: the same bytes again */
-    }
 }
 #endif
