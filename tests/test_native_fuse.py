@@ -219,7 +219,10 @@ def prologue(rng, h, w, c, pads, value, act_kind="none"):
 
 @pytest.mark.parametrize("case", [(37, 41, 3, (1, 1, 1, 1), 0.0, "none"),
                                   (64, 50, 3, (0, 2, 3, 1), -0.7, "relu"),
-                                  (9, 300, 4, (2, 0, 0, 5), 1.5, "none")])
+                                  (9, 300, 4, (2, 0, 0, 5), 1.5, "none"),
+                                  (3, 3, 1, (3, 2, 3, 4), 2.0, "none"),
+                                  (70, 17, 17, (0, 0, 0, 0), 0.0, "relu"),
+                                  (200, 3, 2, (1, 0, 2, 1), -3.0, "none")])
 @pytest.mark.parametrize("isa", ISAS)
 def test_input_prologue_equals_layer_by_layer(case, isa, monkeypatch):
     """pad -> depthwise 1x1 -> quantize runs fused in bands (no arena for its float32 tensors)
@@ -234,7 +237,8 @@ def test_input_prologue_equals_layer_by_layer(case, isa, monkeypatch):
         want = plain.run([x])
     with NativeNet(header, arrays, max_batch=2, outputs=[4, 3]) as fused:
         hp, wp = header["tensors"][1]["shape"][1:]
-        assert fused.arena_bytes < (h * w + hp * wp) * c * 4  # the input and less than a float copy
+        if h * w * c >= 1000:  # (tiny tensors: the 64-byte alignment of each dominates)
+            assert fused.arena_bytes < (h * w + hp * wp) * c * 4  # the input, less than a float copy
         for threads in (1, 2, 3):
             fused.set_threads(threads)
             got = fused.run([x])
