@@ -15,12 +15,20 @@ import numpy as np
 from .onnx_layers import Unsupported
 
 
+# The engine's tensors have at most 4 dims a sample (a grouped channel view); a longer
+# target is no convnet's.  Checked before reading it: a hostile file can make one of
+# tens of millions of entries (a folded Expand), which would take minutes to walk.
+MAX_TARGET_DIMS = 8
+
+
 def reshape_target(target, shape, batch):
     """The per-sample shape an ONNX Reshape target gives an input of per-sample ``shape``.
 
     >>> reshape_target([1, 4, -1], (2, 3, 4), batch=None)
     (4, 6)
     """
+    if len(target) > MAX_TARGET_DIMS:
+        raise Unsupported(f"Reshape to {len(target)} dims (at most {MAX_TARGET_DIMS})")
     target = [int(v) for v in target]
     if not target:
         raise Unsupported("Reshape to a scalar drops the batch axis")
