@@ -69,6 +69,7 @@ def greedy_fallback(candidates, cost, objective, budget_bytes, *, start=(), log=
     stale, fresh = {}, {}       # candidate -> gain per byte, maybe outdated; -> objective now
 
     def measure_all():
+        stale.clear()
         for i in candidates:
             if i not in chosen and spent + cost(i) <= budget_bytes:
                 fresh[i] = objective(chosen + [i])

@@ -726,7 +726,7 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     ``quantization`` map.
     """
     calibration = np.asarray(calibration, np.float32)
-    if fallback_budget is not None and validation is None and len(calibration) >= 4:
+    if (fallback_budget is not None or tune) and validation is None and len(calibration) >= 4:
         validation = calibration[3::4]
         calibration = np.concatenate([calibration[i::4] for i in range(3)])
     prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
@@ -850,15 +850,16 @@ def format_report(report):
 def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
                            max_layer_error=None, min_agreement=None, seed=0, log=print,
                            equalize=True, pixel_input=True, fallback_budget=None,
-                           rounding="gptq"):
+                           rounding="gptq", tune=False):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
-    ``equalize``, ``pixel_input``, ``fallback_budget`` and ``rounding`` are ``quantize_model``'s
-    (the fallback is chosen on every fourth calibration input, kept out of the ranges).
+    ``equalize``, ``pixel_input``, ``fallback_budget``, ``rounding`` and ``tune`` are
+    ``quantize_model``'s (the fallback and the tuned ranges are chosen on every fourth
+    calibration input, kept out of the ranges).
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -880,7 +881,8 @@ def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
                                     float_layers=float_layers, max_layer_error=max_layer_error,
                                     equalize=equalize, pixel_input=pixel_input,
-                                    fallback_budget=fallback_budget, rounding=rounding, log=log)
+                                    fallback_budget=fallback_budget, rounding=rounding,
+                                    tune=tune, log=log)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:

@@ -103,7 +103,7 @@ def default_int8_report(float_model):
     """The report of the default int8 model's options on the packaged photos plus 240
     crops/flips/rescalings (calibration, validation and held-out crops have their own seeds)."""
     from converters import calibration as cal
-    from converters.default_model import INT8_OPTIONS, int8_sets
+    from converters.default_model import INT8_OPTIONS, int8_sets, tuning_set
     header, arrays = float_model
     pixels = [p for _, p in cal.packaged_photos()]
     calib, valid = int8_sets(pixels, header["preprocess"])
@@ -111,6 +111,7 @@ def default_int8_report(float_model):
                              seed=12345)
     assert len(held) >= 200 + len(pixels)
     _, _, report = quantize_model(header, arrays, calib, heldout=held, validation=valid,
+                                  tuning=tuning_set(pixels, header["preprocess"]),
                                   **INT8_OPTIONS)
     return report
 

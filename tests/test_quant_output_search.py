@@ -83,3 +83,10 @@ def test_range_tuning_on_a_small_graph_lowers_the_output_kl():
                                   method="percentile", percentile=90, tune=True)
     names = {header["tensors"][t]["name"] for t in tuned}
     assert set(report["tuned_ranges"]) == names
+
+
+def test_greedy_fallback_ends_when_the_rest_no_longer_fits():
+    # 1 hurts while it fits; once 0 is chosen it does not fit: the search must end
+    objective = lambda chosen: 10.0 - 3.0 * (0 in chosen) + 1.0 * (1 in chosen)   # noqa: E731
+    chosen, value = osr.greedy_fallback([0, 1], {0: 5, 1: 10}.__getitem__, objective, 12)
+    assert chosen == [0] and value == 7.0
