@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["mean_kl", "greedy_fallback", "tune_ranges", "RANGE_FACTORS"]
 
 # Scalings of a tensor's calibrated (MSE) range tried by tune_ranges; 1.0 is the start.
-RANGE_FACTORS = (0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
+RANGE_FACTORS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
 
 
 def _log_softmax(x):
