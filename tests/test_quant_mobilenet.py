@@ -124,7 +124,8 @@ def test_top5_bar_on_photos_and_variants(default_int8_report):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 3's top-1 bar is not met yet: top-1 agreement "
-                   "94.6% (246 of 260, 247 needed) on the held-out inputs (2026-11-26)")
 def test_top1_bar_on_photos_and_variants(default_int8_report):
+    """Issue 3's top-1 bar: 97.3% measured (253 of 260, 2026-11-26), with the ranges tuned by
+    the output KL on validation crops; 94.6% before. Near ties make it move by about +-1.5
+    points between variants of equal cosine (docs/quantization.md)."""
     assert default_int8_report["top1_agreement"] >= 0.95

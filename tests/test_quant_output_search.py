@@ -1,5 +1,5 @@
 """Choices of an int8 graph by the network's output error (converters.output_search): the
-searches themselves on known objectives, and range tuning on a small real graph."""
+search itself on a known objective, and range tuning on a small real graph."""
 
 import math
 
@@ -15,28 +15,6 @@ def test_mean_kl_is_zero_on_equal_logits_and_positive_otherwise():
     assert osr.mean_kl(f, f) == pytest.approx(0.0, abs=1e-12)
     assert osr.mean_kl(f, f + 7.0) == pytest.approx(0.0, abs=1e-12)    # shift-invariant
     assert osr.mean_kl(f, f + rng.normal(0, 0.1, f.shape)) > 0
-
-
-def test_greedy_fallback_takes_gain_per_byte_within_the_budget():
-    gain = {0: 5.0, 1: 4.0, 2: 0.5, 3: 3.0}
-    cost = {0: 100, 1: 10, 2: 0, 3: 50}
-    objective = lambda chosen: 20.0 - sum(gain[i] for i in chosen)   # noqa: E731
-    chosen, value = osr.greedy_fallback(list(gain), cost.__getitem__, objective, 70)
-    # per byte: 2 free (0.5 / 1), 1 (0.4), 3 (0.06); 0 (0.05) no longer fits
-    assert chosen == [2, 1, 3]
-    assert value == pytest.approx(20.0 - 7.5)
-    assert sum(cost[i] for i in chosen) <= 70
-
-
-def test_greedy_fallback_stops_when_nothing_helps_and_measures_stale_gains_again():
-    # 1 alone hurts, but helps once 0 is chosen (as a float add after a float add does)
-    table = {(): 10.0, (0,): 8.0, (1,): 11.0, (0, 1): 6.0, (2,): 12.0, (0, 2): 9.0,
-             (1, 2): 13.0, (0, 1, 2): 7.0}
-    objective = lambda chosen: table[tuple(sorted(chosen))]          # noqa: E731
-    chosen, value = osr.greedy_fallback([0, 1, 2], lambda i: 1, objective, 100)
-    assert chosen == [0, 1] and value == 6.0
-    chosen, _ = osr.greedy_fallback([2], lambda i: 1, objective, 100)
-    assert chosen == []
 
 
 def test_tune_ranges_keeps_only_improvements_and_never_gets_worse():
@@ -83,10 +61,3 @@ def test_range_tuning_on_a_small_graph_lowers_the_output_kl():
                                   method="percentile", percentile=90, tune=True)
     names = {header["tensors"][t]["name"] for t in tuned}
     assert set(report["tuned_ranges"]) == names
-
-
-def test_greedy_fallback_ends_when_the_rest_no_longer_fits():
-    # 1 hurts while it fits; once 0 is chosen it does not fit: the search must end
-    objective = lambda chosen: 10.0 - 3.0 * (0 in chosen) + 1.0 * (1 in chosen)   # noqa: E731
-    chosen, value = osr.greedy_fallback([0, 1], {0: 5, 1: 10}.__getitem__, objective, 12)
-    assert chosen == [0] and value == 7.0
