@@ -41,7 +41,7 @@ def main(argv=None):
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from converters.default_model import (INT8_OPTIONS, PREPROCESS, find_checkpoint,
-                                          imagenet_labels, int8_sets)
+                                          imagenet_labels, int8_sets, tuning_set)
     from converters.mobilenet_v2 import build_onnx
     from converters.onnx_import import convert_onnx
     from converters.torch_checkpoint import load_state_dict
@@ -49,10 +49,12 @@ def main(argv=None):
     model = build_onnx(load_state_dict(find_checkpoint()))
     photos = [px for _, px in cal.packaged_photos()]
     calib, valid = int8_sets(photos, dict(PREPROCESS), calib_variants=args.calib_variants)
+    tuning = tuning_set(photos, dict(PREPROCESS))
     _, held = cal.split_sets(photos, dict(PREPROCESS), calib_variants=0,
                              held_variants=args.variants, seed=12345)
     print(f"calibration {len(calib)} inputs (onnxruntime: the same), validation {len(valid)} "
-          f"(predict's float32 fallback choice), held-out {len(held)} inputs")
+          f"(predict's float32 fallback choice), {len(tuning)} more (its range tuning), held-out "
+          f"{len(held)} inputs")
 
     with tempfile.TemporaryDirectory() as d:
         src, pre, dst = (os.path.join(d, n) for n in ("f.onnx", "pre.onnx", "q.onnx"))
@@ -82,7 +84,7 @@ def main(argv=None):
     header, arrays = convert_onnx(model, labels=imagenet_labels(), preprocess=dict(PREPROCESS))
     t0 = time.perf_counter()
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, validation=valid,
-                                    **INT8_OPTIONS)
+                                    tuning=tuning, **INT8_OPTIONS)
     print(f"predict calibration + measurement {time.perf_counter() - t0:.1f} s")
     print("\n".join(format_report(report)))
     t1, t5, cos = _metrics(f_ort, q_ort)

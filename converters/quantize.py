@@ -118,6 +118,7 @@ class _Ranges:
         self.method, self.percentile = method, percentile
         self.values = {}
         self.hists = {}
+        self.tuned = {}     # tensor -> (lo, hi) chosen by the output error (output_search)
 
     def add(self, t, array):
         a = np.asarray(array, np.float32).ravel()
@@ -143,6 +144,8 @@ class _Ranges:
         self.hists[t] = hist if t not in self.hists else self.hists[t] + hist
 
     def range(self, t):
+        if t in self.tuned:
+            return self.tuned[t]
         if self.method == "minmax":
             return self.values[t]
         if self.method == "mse":
@@ -595,6 +598,53 @@ def auto_fallback(prep, int8, validation, *, budget_bytes, target=(0.95, 0.99), 
     return chosen, results[keep]
 
 
+def tunable_tensors(prep, int8):
+    """The tensors of ``prep``'s graph stored as uint8 when ``int8`` (layer indices) are int8
+    and whose range is their own: each float tensor quantized for an int8 reader, each uint8
+    output of an int8 layer that is not float and does not inherit its input's scale (or
+    softmax's fixed one), never a fixed one (the pixel input). In graph order."""
+    qp = _qparams(prep.header, prep.ranges, int8, prep.fixed)
+    builder = _Builder(prep.header, prep.arrays, int8, qp, prep.pre_ranges, prep.rounded)
+    builder.build()
+    out = set(builder.q_of)
+    for i in int8:
+        layer = prep.header["layers"][i]
+        if (i not in builder.float_out and layer["op"] not in SAME_SCALE_OPS
+                and layer["op"] != "softmax"):
+            out.add(layer["output"])
+    return sorted(t for t in out if t not in prep.fixed)
+
+
+def tune_ranges(prep, int8, inputs, *, batch=8, log=None):
+    """{tensor: (lo, hi)} of the ranges, among a few scalings of each calibrated one
+    (converters.output_search.tune_ranges), that lower the mean KL divergence of the int8
+    graph's outputs from the float graph's on ``inputs`` (validation inputs, never held-out
+    ones); only the tensors whose range changed. ``prep.ranges`` is left as it was."""
+    from converters import output_search as osr
+    batches = [inputs[i:i + batch] for i in range(0, len(inputs), batch)]
+    ref = _logits(*prep.source, batches)
+    saved = dict(prep.ranges.tuned)
+    prep.ranges.tuned = {}
+    tensors = tunable_tensors(prep, int8)
+    base = {t: prep.ranges.range(t) for t in tensors}
+
+    def objective(chosen):
+        prep.ranges.tuned = dict(chosen)
+        try:
+            qh, qa = prep.build(int8)
+        except ConversionError:          # a multiplier out of range: not a candidate
+            return math.inf
+        return osr.mean_kl(ref, _logits(_with_blobs(qh, qa), qa, batches))
+    try:
+        if log:
+            log(f"  range tuning: {len(tensors)} tensors on {len(inputs)} inputs")
+        chosen = osr.tune_ranges(tensors, base, objective, log=log,
+                                 label=lambda t: prep.header["tensors"][t]["name"])
+    finally:
+        prep.ranges.tuned = saved
+    return {t: r for t, r in chosen.items() if r != base[t]}
+
+
 class Prepared:
     """The graph to quantize (after equalization and the pixel rewrite) and its calibrated
     ranges: ``prepare``'s result."""
@@ -656,7 +706,8 @@ def prepare(header, arrays, calibration, *, method="minmax", percentile=99.99, b
 def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax",
                    percentile=99.99, float_layers=(), max_layer_error=None, batch=8,
                    equalize=False, strength=0.5, pixel_input=False, fallback_budget=None,
-                   fallback_target=(0.95, 0.99), validation=None, rounding="nearest", log=None):
+                   fallback_target=(0.95, 0.99), validation=None, rounding="nearest",
+                   tune=False, tuning=None, log=None):
     """The int8 version of a validated float32 header and its arrays.
 
     ``calibration`` and ``heldout`` are float32 arrays (n, C, *spatial) of preprocessed
@@ -669,11 +720,13 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
     With ``fallback_budget`` (bytes of float32 weights), ``auto_fallback`` keeps float32 the
     layers that move the output most, measured on ``validation`` inputs (default: every
     fourth calibration input, then left out of the ranges), until ``fallback_target``.
+    With ``tune``, ``tune_ranges`` then chooses the int8 tensors' ranges by the output error
+    on ``tuning`` inputs (default: the validation ones).
     Returns (header without blobs, arrays, report); the report also goes in the header's
     ``quantization`` map.
     """
     calibration = np.asarray(calibration, np.float32)
-    if fallback_budget is not None and validation is None and len(calibration) >= 4:
+    if (fallback_budget is not None or tune) and validation is None and len(calibration) >= 4:
         validation = calibration[3::4]
         calibration = np.concatenate([calibration[i::4] for i in range(3)])
     prep = prepare(header, arrays, calibration, method=method, percentile=percentile,
@@ -720,6 +773,12 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             bad = _first_failing(header, arrays, int8, qp, pre_ranges)
             fallback[header["layers"][bad]["name"]] = "parameters out of range"
             int8.discard(bad)
+    tuning = validation if tuning is None else tuning
+    tuned = {}
+    if tune and tuning is not None and len(tuning):
+        tuned = tune_ranges(prep, int8, np.asarray(tuning, np.float32), batch=batch, log=log)
+        ranges.tuned = tuned
+        qh, qa = prep.build(int8)
     held = heldout if heldout is not None and len(heldout) else calibration
     held_batches = [np.asarray(held[i:i + batch], np.float32) for i in range(0, len(held), batch)]
     report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
@@ -736,6 +795,8 @@ def quantize_model(header, arrays, calibration, *, heldout=None, method="minmax"
             report = measure(*source, _with_blobs(qh, qa), qa, held_batches, reference)
     report.update({
         "method": method, "rounding": rounding, "calibration_images": int(len(calibration)),
+        "tuned_ranges": {header["tensors"][t]["name"]: [float(lo), float(hi)]
+                         for t, (lo, hi) in sorted(tuned.items())},
         "validation_images": int(len(validation)) if validation is not None else 0,
         "heldout_images": int(len(held)), "heldout_is_calibration": heldout is None,
         "int8_layers": len(int8), "float_layers": sorted(
@@ -789,15 +850,16 @@ def format_report(report):
 def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers=(),
                            max_layer_error=None, min_agreement=None, seed=0, log=print,
                            equalize=True, pixel_input=True, fallback_budget=None,
-                           rounding="gptq"):
+                           rounding="gptq", tune=False):
     """Quantizes a float header with a list of photos (paths or HxWx3 arrays), using the
     model's own preprocessing; returns (header, arrays, report).
 
     With 8 photos or more, every fourth one is held out (with two crops/flips of each); with
     fewer, calibration uses the photos and the held-out set is distinct crops/flips of them.
     ``min_agreement`` (0..1) raises ConversionError when top-1 agreement is below it.
-    ``equalize``, ``pixel_input``, ``fallback_budget`` and ``rounding`` are ``quantize_model``'s
-    (the fallback is chosen on every fourth calibration input, kept out of the ranges).
+    ``equalize``, ``pixel_input``, ``fallback_budget``, ``rounding`` and ``tune`` are
+    ``quantize_model``'s (the fallback and the tuned ranges are chosen on every fourth
+    calibration input, kept out of the ranges).
 
         >>> qh, qa, rep = calibrate_and_quantize(h, a, folder_photos("photos/"))  # doctest: +SKIP
     """
@@ -819,7 +881,8 @@ def calibrate_and_quantize(header, arrays, photos, *, method="mse", float_layers
     qh, qa, report = quantize_model(header, arrays, calib, heldout=held, method=method,
                                     float_layers=float_layers, max_layer_error=max_layer_error,
                                     equalize=equalize, pixel_input=pixel_input,
-                                    fallback_budget=fallback_budget, rounding=rounding, log=log)
+                                    fallback_budget=fallback_budget, rounding=rounding,
+                                    tune=tune, log=log)
     for line in format_report(report):
         log(line)
     if min_agreement is not None and report["top1_agreement"] < min_agreement:

@@ -379,7 +379,7 @@ def _convert_int8(args, model, input_shape, spec, labels, provenance):
         float_layers=float_layers, max_layer_error=args.max_layer_error,
         min_agreement=args.min_agreement, equalize=not args.no_equalize,
         fallback_budget=args.fallback_budget,
-        pixel_input=not args.no_pixel_input, rounding=args.rounding)
+        pixel_input=not args.no_pixel_input, rounding=args.rounding, tune=args.tune_ranges)
     return write_pnet(args.output, header, arrays)
 
 
@@ -634,6 +634,10 @@ def build_parser():
                    help="keep float32 the layers whose int8 error moves the output most "
                         "(measured one at a time on calibration photos), while their float "
                         "weights add at most BYTES to the file")
+    q.add_argument("--tune-ranges", action="store_true",
+                   help="choose each uint8 tensor's range among a few scalings of its "
+                        "calibrated one by the error of the model's output (KL divergence) "
+                        "on every fourth calibration photo, kept out of the ranges; slower")
     q.add_argument("--min-agreement", type=float, metavar="X",
                    help="fail when int8 top-1 agreement with float32 is below X (0..1)")
     p.set_defaults(run=_convert)

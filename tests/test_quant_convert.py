@@ -121,3 +121,17 @@ def test_fallback_budget_keeps_the_most_sensitive_layers_float(setup, capsys):
     float_names = set(q["float_layers"])
     assert set(q["fallback"]) <= float_names
     m.close()
+
+
+def test_tune_ranges_chooses_ranges_on_validation_photos(setup):
+    # entropy ranges clip; the tuning may widen or narrow each, measured on every fourth
+    # calibration photo (kept out of the ranges)
+    assert _convert(setup, "--method", "entropy", "--tune-ranges", "--min-agreement", "0") == 0
+    m = read_pnet(str(setup / "q.pnet"))
+    q = m.header["quantization"]
+    assert q["validation_images"] >= 1 and q["calibration_images"] < 7
+    names = {t["name"]: t for t in m.header["tensors"]}
+    assert q["tuned_ranges"]           # entropy's ranges leave room on this set
+    for name, (lo, hi) in q["tuned_ranges"].items():
+        assert lo <= 0 <= hi and name in names
+    m.close()

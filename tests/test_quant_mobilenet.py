@@ -103,7 +103,7 @@ def default_int8_report(float_model):
     """The report of the default int8 model's options on the packaged photos plus 240
     crops/flips/rescalings (calibration, validation and held-out crops have their own seeds)."""
     from converters import calibration as cal
-    from converters.default_model import INT8_OPTIONS, int8_sets
+    from converters.default_model import INT8_OPTIONS, int8_sets, tuning_set
     header, arrays = float_model
     pixels = [p for _, p in cal.packaged_photos()]
     calib, valid = int8_sets(pixels, header["preprocess"])
@@ -111,6 +111,7 @@ def default_int8_report(float_model):
                              seed=12345)
     assert len(held) >= 200 + len(pixels)
     _, _, report = quantize_model(header, arrays, calib, heldout=held, validation=valid,
+                                  tuning=tuning_set(pixels, header["preprocess"]),
                                   **INT8_OPTIONS)
     return report
 
@@ -123,7 +124,8 @@ def test_top5_bar_on_photos_and_variants(default_int8_report):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 3's top-1 bar is not met yet: top-1 agreement "
-                   "94.6% (246 of 260, 247 needed) on the held-out inputs (2026-11-26)")
 def test_top1_bar_on_photos_and_variants(default_int8_report):
+    """Issue 3's top-1 bar: 97.3% measured (253 of 260, 2026-11-26), with the ranges tuned by
+    the output KL on validation crops; 94.6% before. Near ties make it move by about +-1.5
+    points between variants of equal cosine (docs/quantization.md)."""
     assert default_int8_report["top1_agreement"] >= 0.95
