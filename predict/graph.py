@@ -1046,23 +1046,33 @@ def summarize(header):
     """
     tensors, blobs = header["tensors"], header["blobs"]
     macs = 0
+    parameters = sum(math.prod(b["shape"]) for b in blobs)
     for layer in header["layers"]:
-        out = math.prod(tensors[layer["output"]]["shape"])
-        if layer["op"] in _WEIGHT_OPS:
-            weight = blobs[layer["weight"]]["shape"]
-            # Output elements times the weights that feed each: all but Cout (depthwise: kh*kw).
-            if layer["op"] == "conv_transpose":
-                # Each input element meets kh * kw * Cout/groups weights.
-                macs += math.prod(tensors[layer["inputs"][0]]["shape"]) * math.prod(weight[1:])
-                continue
-            per_output = math.prod(weight[:2]) if layer["op"] == "depthwise" else math.prod(
-                weight[1:])
-            macs += out * per_output
+        out = tensors[layer["output"]]["shape"]
+        if layer["op"] not in _WEIGHT_OPS:
+            continue
+        weight = blobs[layer["weight"]]["shape"]
+        if layer["op"] == "conv_transpose":
+            # Each input element meets kh * kw * Cout/groups weights.
+            macs += math.prod(tensors[layer["inputs"][0]]["shape"]) * math.prod(weight[1:])
+            continue
+        # The weights that feed one output element, from the layer's own shapes: an int8
+        # weight is stored in packed panels, whose blob shape is the layout's, not the math's.
+        source = tensors[layer["inputs"][0]]["shape"]
+        if layer["op"] == "fc":
+            per_output = math.prod(source)
+        elif layer["op"] == "depthwise":
+            per_output = math.prod(layer["kernel"])
+        else:
+            per_output = math.prod(layer["kernel"]) * (source[0] // layer.get("groups", 1))
+        macs += math.prod(out) * per_output
+        if layer.get("weight_layout", "").startswith("q8panels"):
+            parameters += out[0] * per_output - math.prod(weight)  # the panels' padding out
     return {
         "layers": len(header["layers"]),
         "tensors": len(tensors),
         "ops": dict(sorted(Counter(layer["op"] for layer in header["layers"]).items())),
-        "parameters": sum(math.prod(b["shape"]) for b in blobs),
+        "parameters": parameters,
         "weight_bytes": sum(b["nbytes"] for b in blobs),
         "macs": macs,
         "inputs": _io_summary(header["inputs"], tensors),

@@ -78,6 +78,10 @@ def test_int8_convert_runs_and_reports(setup, capsys):
         assert net.info()["quantization"]["method"] == "minmax"
     assert cli.main(["info", str(setup / "q.pnet")]) == 0
     assert "int8" in capsys.readouterr().out
+    # packed int8 weights count as the math has them: conv1, the pixel layer's 1x1, dw and fc
+    with predict.load(str(setup / "q.pnet")) as net:
+        info = net.info()
+    assert info["macs"] == 6 * 12 * 12 * 27 + 3 * 26 * 26 + 6 * 12 * 12 * 9 + 5 * 6
 
 
 def test_float_layers_by_name_and_entropy(setup):
