@@ -244,3 +244,39 @@ def test_input_prologue_equals_layer_by_layer(case, isa, monkeypatch):
             got = fused.run([x])
             np.testing.assert_array_equal(got[1], want[3])
             np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("case", [(37, 41, 3, (1, 1, 1, 1), 0.0, "none"),
+                                  (64, 50, 3, (0, 2, 3, 1), -0.7, "relu"),
+                                  (3, 3, 1, (3, 2, 3, 4), 2.0, "none"),
+                                  (70, 17, 17, (0, 0, 0, 0), 0.0, "relu")])
+@pytest.mark.parametrize("isa", ISAS)
+def test_input_prologue_reads_the_callers_input(case, isa, monkeypatch):
+    """A net input read only by the prologue has no arena bytes: the prologue reads the caller's
+    float32 (h, w, c) or (c, h, w) samples, or 8-bit pixels through the lookup table, and gives
+    the bytes of the layer-by-layer run of the same float values, at 1 to 3 threads, batch 2."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(case[0] * case[1] + 5)
+    header, arrays = prologue(rng, *case)
+    h, w, c = case[0], case[1], case[2]
+    px = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    table = np.ascontiguousarray((rng.standard_normal((c, 256)) * 2).astype(np.float32))
+    table[0, 7] = np.nan
+    px[1, 0, 0, 0] = 7
+    x = table[np.arange(c), px]  # the float32 values the pixels enter the net as
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 1, 2, 3]) as plain:
+        want = plain.run([x])
+        np.testing.assert_array_equal(plain.run([px], pixels=table)[3], want[3])
+    hp, wp = header["tensors"][1]["shape"][1:]
+    ho, wo = header["tensors"][4]["shape"][1:]
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 3]) as fused:
+        # the arena holds the quantized input and the conv's output, each a uint8 tensor plus a
+        # cache line, 64-byte aligned: no float32 input
+        assert fused.arena_bytes <= -(-(hp * wp * c + 64) // 64) * 64 + -(-(8 * ho * wo + 64) // 64) * 64
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            for got in (fused.run([x]), fused.run([np.ascontiguousarray(x.transpose(0, 3, 1, 2))],
+                                                  channels_first=True),
+                        fused.run([px], pixels=table)):
+                np.testing.assert_array_equal(got[1], want[3])
+                np.testing.assert_array_equal(got[0], want[0])

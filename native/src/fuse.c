@@ -24,7 +24,11 @@
  * tensors (613 KB each at 226x226x3) are never stored, and the three passes
  * over memory become one.  Each element is computed as layer by layer (a pad
  * copies, a 1x1 depthwise conv is the same expression at every pixel, a
- * quantize is elementwise), so the bytes are the unfused ones.
+ * quantize is elementwise), so the bytes are the unfused ones.  When the
+ * pad reads a net input that nothing else reads, the prologue takes its rows
+ * from the caller's buffer (float32, channels-first float32 or 8-bit pixels
+ * through the lookup table, the values run.c would have copied in), and the
+ * input has no bytes in the arena.
  *
  * A group is fused when the expand and depthwise (and project) layers follow
  * each other, share a precision (float32, or int8 throughout), each
@@ -39,12 +43,18 @@
 /* The wide tensor of a float32 group is at least this large (smaller ones
  * stay in L2 layer by layer), of an int8 group half that (MobileNetV2's
  * 56x56x144 uint8 blocks ran no slower fused); a band's expand buffer is at most
- * BAND_BYTES.  Both can be set at build time (PREDICT_CFLAGS) to tune. */
+ * BAND_BYTES, BAND_BYTES_Q8 for uint8 (96 KiB: one thread's scratch for the
+ * int8 MobileNetV2 173 KB rather than 299 at 160 KiB, no slower; 64 KiB left
+ * block 2 two-row bands and 0.012 ms slower).  All can be set at build time
+ * (PREDICT_CFLAGS) to tune. */
 #ifndef FUSE_MIN_BYTES
 #define FUSE_MIN_BYTES ((size_t)512 * 1024)
 #endif
 #ifndef BAND_BYTES
 #define BAND_BYTES ((size_t)160 * 1024)
+#endif
+#ifndef BAND_BYTES_Q8
+#define BAND_BYTES_Q8 ((size_t)96 * 1024)
 #endif
 
 static int large(const pd_tensor_desc *t)
@@ -83,12 +93,12 @@ static void count_reads(const pd_net *net, int32_t *reads)
 }
 
 /* Depthwise output rows per band: the expand buffer of the rows they need
- * stays within BAND_BYTES (at least one row). */
+ * stays within BAND_BYTES or BAND_BYTES_Q8 (at least one row). */
 static size_t band_rows(const pd_window_shape *d, size_t esize)
 {
     const size_t row = (size_t)d->in.w * (size_t)d->in.c * esize;
     const size_t extent = (size_t)(d->kernel_h - 1) * (size_t)d->dilation_h + 1;
-    const size_t fit = BAND_BYTES / (row > 0 ? row : 1);
+    const size_t fit = (esize == 1 ? BAND_BYTES_Q8 : BAND_BYTES) / (row > 0 ? row : 1);
     if (fit <= extent)
         return 1;
     const size_t r = (fit - extent) / (size_t)d->stride_h + 1;
@@ -364,9 +374,29 @@ typedef struct prologue {
     const pd_layer_desc *pad, *dw, *q;
     pd_dims in, out; /* the pad's */
     size_t band;
-    const float *x;
+    const float *x;        /* the pad's input, (h, w, c) or with channels_first (c, h, w) */
+    const uint8_t *pixels; /* or 8-bit pixels (h, w, c) through table (pd_net_set_input_pixels) */
+    const float *table;
+    int channels_first;
     uint8_t *y;
 } prologue;
+
+/* Row r of the pad's input into dst as (w, c) float32: the values the run
+ * would have copied into the arena (run.c), so the bytes are the same. */
+static void input_row(const prologue *p, size_t r, float *dst)
+{
+    const size_t w = (size_t)p->in.w, c = (size_t)p->in.c;
+    if (p->pixels != NULL) {
+        pd_pixels_f32_ref(c, w, p->pixels + r * w * c, p->table, dst);
+    } else if (p->channels_first) {
+        const size_t hw = (size_t)p->in.h * w;
+        for (size_t i = 0; i < w; i++)
+            for (size_t ch = 0; ch < c; ch++)
+                dst[i * c + ch] = p->x[ch * hw + r * w + i];
+    } else {
+        memcpy(dst, p->x + r * w * c, w * c * sizeof(float));
+    }
+}
 
 /* Task t: output rows [t * band, ...) padded into one buffer, through the
  * depthwise kernel into the other, quantized into place. */
@@ -390,7 +420,7 @@ static void prologue_task(void *ctx, size_t t, int32_t worker)
         }
         for (size_t i = 0; i < left * c; i++)
             dst[i] = value;
-        memcpy(dst + left * c, p->x + (r - top) * (size_t)p->in.w * c, (size_t)p->in.w * c * sizeof(float));
+        input_row(p, r - top, dst + left * c);
         for (size_t i = (left + (size_t)p->in.w) * c; i < row; i++)
             dst[i] = value;
     }
@@ -403,7 +433,7 @@ static void prologue_task(void *ctx, size_t t, int32_t worker)
     p->net->kernels->q8->quantize((r1 - r0) * row, mapped, tq->scale, tq->zero_point, p->y + r0 * row);
 }
 
-static void run_prologue(const pd_net *net, int32_t l)
+static void run_prologue(const pd_net *net, int32_t l, const void *const *inputs, size_t s)
 {
     prologue p;
     p.net = net;
@@ -413,15 +443,34 @@ static void run_prologue(const pd_net *net, int32_t l)
     p.in = pd_tensor_dims(&net->tensors[p.pad->inputs[0]]);
     p.out = pd_tensor_dims(&net->tensors[p.pad->output]);
     p.band = prologue_rows(&net->tensors[p.pad->output]);
-    p.x = (const float *)data_of(net, p.pad->inputs[0]);
+    const int32_t x = p.pad->inputs[0];
+    p.x = NULL;
+    p.pixels = NULL;
+    p.table = NULL;
+    p.channels_first = 0;
+    if (net->offset[x] != PD_NO_OFFSET) {
+        p.x = (const float *)data_of(net, x);
+    } else { /* a net input with no arena bytes (plan.c): sample s of the caller's */
+        int32_t i = 0;
+        while (net->inputs[i] != x)
+            i++;
+        const size_t elems = net->elems[x];
+        if (i == 0 && net->pixel_table != NULL) {
+            p.pixels = (const uint8_t *)inputs[i] + s * elems;
+            p.table = net->pixel_table;
+        } else {
+            p.x = (const float *)inputs[i] + s * elems;
+            p.channels_first = i < 32 && (net->channels_first >> i & 1u);
+        }
+    }
     p.y = arena_of(net, p.q->output);
     pd_pool_run(net->pool, ((size_t)p.out.h + p.band - 1) / p.band, prologue_task, &p);
 }
 
-void pd_run_fused(const pd_net *net, int32_t l)
+void pd_run_fused(const pd_net *net, int32_t l, const void *const *inputs, size_t s)
 {
     if (net->layers[l].op == PD_OP_PAD) {
-        run_prologue(net, l);
+        run_prologue(net, l, inputs, s);
         return;
     }
     group g;
