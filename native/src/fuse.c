@@ -71,6 +71,24 @@ static int is_pointwise(const pd_net *net, const pd_layer_desc *layer, int q8)
     return q8 ? pd_conv_q8_is_pointwise(&s) : pd_conv_is_pointwise(&s);
 }
 
+/* Bytes of im2col scratch the expand layer e needs for one tile of
+ * PD_CONV_TILE pixels: 0 for a pointwise one (a plain GEMM), SIZE_MAX for
+ * one that cannot expand (grouped). */
+static size_t expand_im2col(const pd_net *net, const pd_layer_desc *e, int q8)
+{
+    if (e->op != PD_OP_CONV)
+        return SIZE_MAX;
+    if (is_pointwise(net, e, q8))
+        return 0;
+    pd_window_shape s = pd_layer_window(net, e);
+    if (s.groups != 1)
+        return SIZE_MAX;
+    size_t n = q8 ? pd_conv_q8_scratch(&s, PD_CONV_TILE) : net->kernels->conv_f32_scratch(&s, PD_CONV_TILE);
+    if (n == SIZE_MAX || (!q8 && !pd_size_mul(n, sizeof(float), &n)) || !pd_size_align(n, &n))
+        return SIZE_MAX;
+    return n;
+}
+
 /* 1 for an int8 layer (uint8 output), 0 for a float32 one, -1 for an int8
  * GEMM with the float output stage (run_q8.c): never fused. */
 static int layer_q8(const pd_net *net, const pd_layer_desc *layer)
@@ -106,8 +124,9 @@ static size_t band_rows(const pd_window_shape *d, size_t esize)
 }
 
 /* Bytes of one thread's buffers for group starting at layer l: the expand
- * rows of a band, then (with a project layer) the depthwise rows. */
-static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes)
+ * rows of a band (band_bytes), then (with a project layer) the depthwise rows
+ * (mid_bytes), then an expand conv's im2col tile. */
+static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes, size_t *mid_bytes)
 {
     if (net->layers[l].op == PD_OP_DEPTHWISE) { /* depthwise -> project: no expand rows */
         const pd_window_shape d = pd_layer_window(net, &net->layers[l]);
@@ -115,6 +134,7 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
         size_t b = band_rows(&d, esize) * (size_t)d.out.w * (size_t)d.out.c * esize + 64;
         pd_size_align(b, &b);
         *band_bytes = 0;
+        *mid_bytes = b;
         return b;
     }
     const pd_layer_desc *dl = &net->layers[l + 1];
@@ -130,7 +150,8 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
     pd_size_align(a, &a); /* small: a few hundred KiB at most */
     pd_size_align(b, &b);
     *band_bytes = a;
-    return a + b;
+    *mid_bytes = b;
+    return a + b + expand_im2col(net, &net->layers[l], esize == 1); /* checked when planned */
 }
 
 /* Rows of an input prologue's band: its two float32 row buffers stay
@@ -203,15 +224,15 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
             if (!is_pointwise(net, d, q8) || layer_q8(net, d) != q8 || d->inputs[0] != e->output ||
                 reads[e->output] != 1 || net->tensors[e->inputs[0]].data != NULL || !large(mid))
                 continue;
-            size_t band;
-            const size_t bytes = group_scratch(net, l, 2, &band);
+            size_t band, mid_bytes;
+            const size_t bytes = group_scratch(net, l, 2, &band, &mid_bytes);
             if (bytes > *scratch_bytes)
                 *scratch_bytes = bytes;
             net->fuse[l] = 2;
             net->fuse[++l] = -1;
             continue;
         }
-        if (!is_pointwise(net, e, q8) || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
+        if (expand_im2col(net, e, q8) == SIZE_MAX || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
             d->inputs[0] != e->output || reads[e->output] != 1 ||
             net->tensors[e->inputs[0]].data != NULL)
             continue;
@@ -224,8 +245,8 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
                 reads[d->output] == 1)
                 n = 3;
         }
-        size_t band;
-        const size_t bytes = group_scratch(net, l, n, &band);
+        size_t band, mid_bytes;
+        const size_t bytes = group_scratch(net, l, n, &band, &mid_bytes);
         if (bytes > *scratch_bytes)
             *scratch_bytes = bytes;
         net->fuse[l] = n;
@@ -258,13 +279,52 @@ typedef struct group {
     unsigned char *y;               /* the last layer's output */
 } group;
 
-/* Expand rows [r0, r1) of the wide tensor into dst. */
-static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst)
+/* Rows [r0, r1) of the expand conv's output by its conv kernel, from the
+ * input rows they read, as a short image (the same bytes, as in
+ * depthwise_rows), PD_CONV_TILE pixels at a time through col. */
+static void expand_conv_rows(const group *g, size_t r0, size_t r1, unsigned char *dst, unsigned char *col)
+{
+    const pd_layer_desc *e = g->e;
+    const pd_window_shape full = pd_layer_window(g->net, e);
+    pd_window_shape s = full;
+    const int64_t extent = (int64_t)(s.kernel_h - 1) * s.dilation_h + 1;
+    const int64_t top = (int64_t)r0 * s.stride_h - s.pad_top;
+    const int64_t bottom = ((int64_t)r1 - 1) * s.stride_h - s.pad_top + extent;
+    const size_t lo = top > 0 ? (size_t)top : 0;
+    const size_t hi = bottom < full.in.h ? (size_t)bottom : (size_t)full.in.h;
+    s.in.h = (int32_t)(hi - lo);
+    s.out.h = (int32_t)(r1 - r0);
+    s.pad_top = (int32_t)((int64_t)full.pad_top + (int64_t)lo - (int64_t)r0 * full.stride_h);
+    const int64_t below = ((int64_t)s.out.h - 1) * s.stride_h + extent - s.in.h - s.pad_top;
+    s.pad_bottom = below > 0 ? (int32_t)below : 0;
+    const unsigned char *x = g->x + lo * (size_t)full.in.w * (size_t)full.in.c * g->esize;
+    const size_t pixels = (r1 - r0) * (size_t)s.out.w;
+    for (size_t p0 = 0; p0 < pixels; p0 += PD_CONV_TILE) {
+        const size_t p1 = pixels - p0 < PD_CONV_TILE ? pixels : p0 + PD_CONV_TILE;
+        if (g->q8) {
+            const pd_requant rq = pd_layer_requant(e);
+            g->net->kernels->q8->conv(g->net->kernels->q8, &s, x, g->net->tensors[e->inputs[0]].zero_point,
+                                      e->weights, e->bias, &rq, dst, p0, p1, col);
+        } else {
+            const pd_act_params act = pd_layer_act(e);
+            g->net->kernels->conv_f32(g->net->kernels, &s, (const float *)(const void *)x, e->weights,
+                                      e->bias, &act, (float *)(void *)dst, p0, p1, (float *)(void *)col);
+        }
+    }
+}
+
+/* Expand rows [r0, r1) of the wide tensor into dst (col: an expand conv's
+ * im2col tile). */
+static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst, unsigned char *col)
 {
     const pd_layer_desc *e = g->e;
     const size_t w = (size_t)g->dw.in.w, cin = (size_t)g->net->tensors[e->inputs[0]].c;
     const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
     const unsigned char *a = g->x + r0 * w * cin * g->esize;
+    if (!is_pointwise(g->net, e, g->q8)) {
+        expand_conv_rows(g, r0, r1, dst, col);
+        return;
+    }
     if (g->q8) {
         const pd_requant rq = pd_layer_requant(e);
         g->net->kernels->q8->gemm(m, cout, cin, a, cin, e->weights, e->bias, &rq, dst, cout);
@@ -340,9 +400,9 @@ static void group_task(void *ctx, size_t t, int32_t worker)
         }
         return;
     }
-    size_t band_bytes;
-    group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes);
-    unsigned char *wide = scratch, *mid = scratch + band_bytes;
+    size_t band_bytes, mid_bytes;
+    group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes, &mid_bytes);
+    unsigned char *wide = scratch, *mid = scratch + band_bytes, *col = mid + mid_bytes;
     size_t have_lo = 0, have_hi = 0; /* wide rows in `wide`, from its start */
     for (size_t r0 = first; r0 < last; r0 += g->band) {
         const size_t r1 = last - r0 < g->band ? last : r0 + g->band;
@@ -356,7 +416,7 @@ static void group_task(void *ctx, size_t t, int32_t worker)
             from = have_hi;
         }
         if (hi > from)
-            expand_rows(g, from, hi, wide + (from - lo) * wide_row);
+            expand_rows(g, from, hi, wide + (from - lo) * wide_row, col);
         have_lo = lo;
         have_hi = hi > from ? hi : from;
         if (g->p != NULL) {
