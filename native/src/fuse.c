@@ -43,10 +43,10 @@
 /* The wide tensor of a float32 group is at least this large (smaller ones
  * stay in L2 layer by layer), of an int8 group half that (MobileNetV2's
  * 56x56x144 uint8 blocks ran no slower fused); a band's expand buffer is at most
- * BAND_BYTES, BAND_BYTES_Q8 for uint8 (96 KiB: one thread's scratch for the
- * int8 MobileNetV2 173 KB rather than 299 at 160 KiB, no slower; 64 KiB left
- * block 2 two-row bands and 0.012 ms slower).  All can be set at build time
- * (PREDICT_CFLAGS) to tune. */
+ * BAND_BYTES, BAND_BYTES_Q8 for uint8 (80 KiB: one thread's scratch for the
+ * int8 MobileNetV2 150 KB rather than 299 at 160 KiB, and no slower at 80 or
+ * 96; 64 KiB left block 2 two-row bands and 0.012 ms slower).  All can be set
+ * at build time (PREDICT_CFLAGS) to tune. */
 #ifndef FUSE_MIN_BYTES
 #define FUSE_MIN_BYTES ((size_t)512 * 1024)
 #endif
@@ -54,7 +54,7 @@
 #define BAND_BYTES ((size_t)160 * 1024)
 #endif
 #ifndef BAND_BYTES_Q8
-#define BAND_BYTES_Q8 ((size_t)96 * 1024)
+#define BAND_BYTES_Q8 ((size_t)80 * 1024)
 #endif
 
 static int large(const pd_tensor_desc *t)
