@@ -16,7 +16,10 @@
  * those of the unfused run.
  *
  * A block without expansion (depthwise -> project) is fused the same way: the
- * depthwise conv reads its input in place, band by band.
+ * depthwise conv reads its input in place, band by band.  The expand layer
+ * may also be a conv with a window and one group (an image stem before a
+ * block without expansion): its conv kernel computes the band's rows from the
+ * input rows they read, as a short image, as the depthwise kernel does.
  *
  * An int8 net's input prologue, float32 constant pad -> float32 depthwise
  * 1x1 (the per-channel affine map into pixel values) -> quantize, runs the
@@ -318,13 +321,13 @@ static void expand_conv_rows(const group *g, size_t r0, size_t r1, unsigned char
 static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst, unsigned char *col)
 {
     const pd_layer_desc *e = g->e;
-    const size_t w = (size_t)g->dw.in.w, cin = (size_t)g->net->tensors[e->inputs[0]].c;
-    const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
-    const unsigned char *a = g->x + r0 * w * cin * g->esize;
     if (!is_pointwise(g->net, e, g->q8)) {
         expand_conv_rows(g, r0, r1, dst, col);
         return;
     }
+    const size_t w = (size_t)g->dw.in.w, cin = (size_t)g->net->tensors[e->inputs[0]].c;
+    const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
+    const unsigned char *a = g->x + r0 * w * cin * g->esize;
     if (g->q8) {
         const pd_requant rq = pd_layer_requant(e);
         g->net->kernels->q8->gemm(m, cout, cin, a, cin, e->weights, e->bias, &rq, dst, cout);
