@@ -17,6 +17,7 @@ Example::
 """
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import stat
@@ -195,7 +196,7 @@ def _parse(mapping, path, limits):
         raise ModelFormatError(f"{path}: blob {blob} ({_blob_user(header, blob)}): element "
                                f"{element} is {value}; weights must be finite")
     arrays = [
-        np.frombuffer(mapping, dtype=DTYPES[blob["dtype"]], count=int(np.prod(blob["shape"])),
+        np.frombuffer(mapping, dtype=DTYPES[blob["dtype"]], count=math.prod(blob["shape"]),
                       offset=data_start + blob["offset"]).reshape(blob["shape"])
         for blob in header["blobs"]
     ]

@@ -428,7 +428,9 @@ class Network:
         def batches():  # lazily, so a long list never sits in memory as one tensor
             for start in range(0, len(photos), self.max_batch):
                 part = photos[start:start + self.max_batch]
-                yield np.stack([preprocess_pixels(p, spec, max_pixels=max_pixels) for p in part])
+                pixels = [preprocess_pixels(p, spec, max_pixels=max_pixels) for p in part]
+                # one photo as a batch of one without a copy (a fresh process's peak memory)
+                yield pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
 
         return batches(), many
 

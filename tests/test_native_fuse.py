@@ -34,11 +34,22 @@ def _runnable(isa, monkeypatch):
     monkeypatch.setenv("PREDICT_ISA", isa)
 
 
-def float_group(rng, h, w, cin, cw, cout, k, stride, dil, pads):
+def _expand_input(h, w, expand):
+    """(height, width) of an expand conv's input whose output is h x w; expand is (kernel,
+    stride, pads) or None for a 1x1 conv."""
+    if expand is None:
+        return h, w
+    ke, se, pe = expand
+    return (h - 1) * se + ke - pe[0] - pe[2], (w - 1) * se + ke - pe[1] - pe[3]
+
+
+def float_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, expand=None):
     g = Graph()
-    x = g.input([cin or cw, h, w])
-    e = x if not cin else g.layer("conv", [x], [cw, h, w], **window((1, 1)), groups=1,
-                                  weight=g.blob(rng.standard_normal((cw, 1, 1, cin)) * 0.3),
+    ke, se, pe = expand or (1, 1, (0, 0, 0, 0))
+    x = g.input([cin or cw] + list(_expand_input(h, w, expand)))
+    e = x if not cin else g.layer("conv", [x], [cw, h, w], **window((ke, ke), (se, se), (1, 1), pe),
+                                  groups=1,
+                                  weight=g.blob(rng.standard_normal((cw, ke, ke, cin)) * 0.3),
                                   bias=g.blob(rng.standard_normal(cw)), act=act("clip", 0, 6))
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
@@ -77,21 +88,22 @@ def test_float_group_equals_layer_by_layer(case, isa, monkeypatch):
             np.testing.assert_array_equal(fused.run([x])[0], want)
 
 
-def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=False):
+def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=False, expand=None):
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
     wo = (w + pads[1] + pads[3] - ext) // stride + 1
-    arrays = [rng.integers(-127, 128, (cw, 1, 1, max(cin, 1))).astype(np.int8),
+    ke, se, pe = expand or (1, 1, (0, 0, 0, 0))
+    arrays = [rng.integers(-127, 128, (cw, ke, ke, max(cin, 1))).astype(np.int8),
               rng.integers(-2**14, 2**14, cw).astype(np.int32)]
     e = {"op": "conv", "name": "expand", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
-         "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [1, 1], "strides": [1, 1],
-         "dilations": [1, 1], "pads": [0, 0, 0, 0], "groups": 1}
+         "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [ke, ke], "strides": [se, se],
+         "dilations": [1, 1], "pads": list(pe), "groups": 1}
     arrays += [rng.integers(-127, 128, (k, k, cw)).astype(np.int8),
                rng.integers(-2**14, 2**14, cw).astype(np.int32)]
     d = {"op": "depthwise", "name": "dw", "inputs": [1], "output": 2, "weight": len(arrays) - 2,
          "bias": len(arrays) - 1, "act": NONE, "quant": _stage(rng, arrays, cw), "kernel": [k, k],
          "strides": [stride, stride], "dilations": [dil, dil], "pads": list(pads)}
-    tensors = [_tensor("x", [cin or cw, h, w], 0.1, rng.integers(0, 256)),
+    tensors = [_tensor("x", [cin or cw] + list(_expand_input(h, w, expand)), 0.1, rng.integers(0, 256)),
                _tensor("wide", [cw, h, w], 0.05, rng.integers(0, 256)),
                _tensor("mid", [cw, ho, wo], 0.07, rng.integers(0, 256))]
     layers = [e, d]
@@ -244,3 +256,93 @@ def test_input_prologue_equals_layer_by_layer(case, isa, monkeypatch):
             got = fused.run([x])
             np.testing.assert_array_equal(got[1], want[3])
             np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("case", [(37, 41, 3, (1, 1, 1, 1), 0.0, "none"),
+                                  (64, 50, 3, (0, 2, 3, 1), -0.7, "relu"),
+                                  (3, 3, 1, (3, 2, 3, 4), 2.0, "none"),
+                                  (70, 17, 17, (0, 0, 0, 0), 0.0, "relu")])
+@pytest.mark.parametrize("isa", ISAS)
+def test_input_prologue_reads_the_callers_input(case, isa, monkeypatch):
+    """A net input read only by the prologue has no arena bytes: the prologue reads the caller's
+    float32 (h, w, c) or (c, h, w) samples, or 8-bit pixels through the lookup table, and gives
+    the bytes of the layer-by-layer run of the same float values, at 1 to 3 threads, batch 2."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(case[0] * case[1] + 5)
+    header, arrays = prologue(rng, *case)
+    h, w, c = case[0], case[1], case[2]
+    px = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    table = np.ascontiguousarray((rng.standard_normal((c, 256)) * 2).astype(np.float32))
+    table[0, 7] = np.nan
+    px[1, 0, 0, 0] = 7
+    x = table[np.arange(c), px]  # the float32 values the pixels enter the net as
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 1, 2, 3]) as plain:
+        want = plain.run([x])
+        np.testing.assert_array_equal(plain.run([px], pixels=table)[3], want[3])
+    hp, wp = header["tensors"][1]["shape"][1:]
+    ho, wo = header["tensors"][4]["shape"][1:]
+    with NativeNet(header, arrays, max_batch=2, outputs=[4, 3]) as fused:
+        # the arena holds the quantized input and the conv's output, each a uint8 tensor plus a
+        # cache line, 64-byte aligned: no float32 input
+        assert fused.arena_bytes <= -(-(hp * wp * c + 64) // 64) * 64 + -(-(8 * ho * wo + 64) // 64) * 64
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            for got in (fused.run([x]), fused.run([np.ascontiguousarray(x.transpose(0, 3, 1, 2))],
+                                                  channels_first=True),
+                        fused.run([px], pixels=table)):
+                np.testing.assert_array_equal(got[1], want[3])
+                np.testing.assert_array_equal(got[0], want[0])
+
+
+# (a case of CASES with an expand layer, the expand conv's (kernel, stride, pads)): a conv with a
+# window (an image stem: 3x3 stride 2 on 3 channels) as the group's expand layer, its rows
+# computed band by band from the input rows they read, as a short image
+CONV_EXPANDS = [
+    (CASES[0][:2] + (3,) + CASES[0][3:], (3, 2, (0, 0, 1, 1))),
+    (CASES[1][:2] + (3,) + CASES[1][3:], (3, 2, (1, 1, 1, 1))),
+    (CASES[2], (3, 1, (1, 1, 1, 1))),
+    (CASES[3][:2] + (4,) + CASES[3][3:], (5, 2, (2, 1, 2, 2))),
+]
+
+
+@pytest.mark.parametrize("case", CONV_EXPANDS)
+@pytest.mark.parametrize("isa", ISAS)
+def test_float_group_with_conv_expand_equals_layer_by_layer(case, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    case, expand = case
+    rng = np.random.default_rng(case[0] + expand[0])
+    g, inner = float_group(rng, *case, expand=expand)
+    x = to_core(rng.standard_normal([2] + g.tensors[0]["shape"]).astype(np.float32))
+    with g.build(max_batch=2) as fused:
+        y_ids = [o["tensor"] for o in g.header()["outputs"]]
+        with NativeNet(g.header(), g.arrays, max_batch=2, outputs=y_ids + inner) as plain:
+            want = plain.run([x])[0]
+        assert fused.arena_bytes < case[0] * case[1] * case[3] * 4  # the wide tensor: scratch
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+@pytest.mark.parametrize("case", CONV_EXPANDS)
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_group_with_conv_expand_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    case, expand = case
+    case = (2 * case[0], 2 * case[1]) + tuple(case[2:])
+    rng = np.random.default_rng(case[0] + expand[0] + 1)
+    header, arrays = int8_group(rng, *case, expand=expand)
+    x = rng.integers(0, 256, (2,) + quant_ref.core_hwc(header["tensors"][0]["shape"])).astype(np.uint8)
+    y = header["outputs"][0]["tensor"]
+    inner = [layer["output"] for layer in header["layers"][:-1]]
+    with NativeNet(header, arrays, max_batch=2, outputs=[y] + inner) as plain:
+        want = plain.run([x])[0]
+    values = {0: x}
+    for layer in header["layers"]:
+        values[layer["output"]] = quant_ref.run_layer(header, arrays, layer,
+                                                      [values[t] for t in layer["inputs"]])
+    np.testing.assert_array_equal(want, values[y])
+    with NativeNet(header, arrays, max_batch=2) as fused:
+        assert fused.arena_bytes < case[0] * case[1] * case[3]  # the wide tensor: scratch
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)

@@ -158,7 +158,9 @@ void pd_run_layer_q8(const pd_net *net, const pd_layer_desc *layer, size_t batch
  * (net->fuse; reads is scratch for n_tensors counts) and the most scratch
  * bytes one thread needs for a group; and one group's run. */
 int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes);
-void pd_run_fused(const pd_net *net, int32_t l);
+/* inputs and s are the run's: an input prologue reads sample s of a net
+ * input that has no arena bytes (plan.c) from the caller's buffer. */
+void pd_run_fused(const pd_net *net, int32_t l, const void *const *inputs, size_t s);
 
 /* Bytes of one element of a tensor of this dtype (uint8: 1, others 4). */
 static inline size_t pd_dtype_size(int32_t dtype)

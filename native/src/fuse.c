@@ -16,7 +16,10 @@
  * those of the unfused run.
  *
  * A block without expansion (depthwise -> project) is fused the same way: the
- * depthwise conv reads its input in place, band by band.
+ * depthwise conv reads its input in place, band by band.  The expand layer
+ * may also be a conv with a window and one group (an image stem before a
+ * block without expansion): its conv kernel computes the band's rows from the
+ * input rows they read, as a short image, as the depthwise kernel does.
  *
  * An int8 net's input prologue, float32 constant pad -> float32 depthwise
  * 1x1 (the per-channel affine map into pixel values) -> quantize, runs the
@@ -24,7 +27,11 @@
  * tensors (613 KB each at 226x226x3) are never stored, and the three passes
  * over memory become one.  Each element is computed as layer by layer (a pad
  * copies, a 1x1 depthwise conv is the same expression at every pixel, a
- * quantize is elementwise), so the bytes are the unfused ones.
+ * quantize is elementwise), so the bytes are the unfused ones.  When the
+ * pad reads a net input that nothing else reads, the prologue takes its rows
+ * from the caller's buffer (float32, channels-first float32 or 8-bit pixels
+ * through the lookup table, the values run.c would have copied in), and the
+ * input has no bytes in the arena.
  *
  * A group is fused when the expand and depthwise (and project) layers follow
  * each other, share a precision (float32, or int8 throughout), each
@@ -39,12 +46,18 @@
 /* The wide tensor of a float32 group is at least this large (smaller ones
  * stay in L2 layer by layer), of an int8 group half that (MobileNetV2's
  * 56x56x144 uint8 blocks ran no slower fused); a band's expand buffer is at most
- * BAND_BYTES.  Both can be set at build time (PREDICT_CFLAGS) to tune. */
+ * BAND_BYTES, BAND_BYTES_Q8 for uint8 (80 KiB: one thread's scratch for the
+ * int8 MobileNetV2 150 KB rather than 299 at 160 KiB, and no slower at 80 or
+ * 96; 64 KiB left block 2 two-row bands and 0.012 ms slower).  All can be set
+ * at build time (PREDICT_CFLAGS) to tune. */
 #ifndef FUSE_MIN_BYTES
 #define FUSE_MIN_BYTES ((size_t)512 * 1024)
 #endif
 #ifndef BAND_BYTES
 #define BAND_BYTES ((size_t)160 * 1024)
+#endif
+#ifndef BAND_BYTES_Q8
+#define BAND_BYTES_Q8 ((size_t)80 * 1024)
 #endif
 
 static int large(const pd_tensor_desc *t)
@@ -59,6 +72,24 @@ static int is_pointwise(const pd_net *net, const pd_layer_desc *layer, int q8)
         return 0;
     pd_window_shape s = pd_layer_window(net, layer);
     return q8 ? pd_conv_q8_is_pointwise(&s) : pd_conv_is_pointwise(&s);
+}
+
+/* Bytes of im2col scratch the expand layer e needs for one tile of
+ * PD_CONV_TILE pixels: 0 for a pointwise one (a plain GEMM), SIZE_MAX for
+ * one that cannot expand (grouped). */
+static size_t expand_im2col(const pd_net *net, const pd_layer_desc *e, int q8)
+{
+    if (e->op != PD_OP_CONV)
+        return SIZE_MAX;
+    if (is_pointwise(net, e, q8))
+        return 0;
+    pd_window_shape s = pd_layer_window(net, e);
+    if (s.groups != 1)
+        return SIZE_MAX;
+    size_t n = q8 ? pd_conv_q8_scratch(&s, PD_CONV_TILE) : net->kernels->conv_f32_scratch(&s, PD_CONV_TILE);
+    if (n == SIZE_MAX || (!q8 && !pd_size_mul(n, sizeof(float), &n)) || !pd_size_align(n, &n))
+        return SIZE_MAX;
+    return n;
 }
 
 /* 1 for an int8 layer (uint8 output), 0 for a float32 one, -1 for an int8
@@ -83,12 +114,12 @@ static void count_reads(const pd_net *net, int32_t *reads)
 }
 
 /* Depthwise output rows per band: the expand buffer of the rows they need
- * stays within BAND_BYTES (at least one row). */
+ * stays within BAND_BYTES or BAND_BYTES_Q8 (at least one row). */
 static size_t band_rows(const pd_window_shape *d, size_t esize)
 {
     const size_t row = (size_t)d->in.w * (size_t)d->in.c * esize;
     const size_t extent = (size_t)(d->kernel_h - 1) * (size_t)d->dilation_h + 1;
-    const size_t fit = BAND_BYTES / (row > 0 ? row : 1);
+    const size_t fit = (esize == 1 ? BAND_BYTES_Q8 : BAND_BYTES) / (row > 0 ? row : 1);
     if (fit <= extent)
         return 1;
     const size_t r = (fit - extent) / (size_t)d->stride_h + 1;
@@ -96,8 +127,9 @@ static size_t band_rows(const pd_window_shape *d, size_t esize)
 }
 
 /* Bytes of one thread's buffers for group starting at layer l: the expand
- * rows of a band, then (with a project layer) the depthwise rows. */
-static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes)
+ * rows of a band (band_bytes), then (with a project layer) the depthwise rows
+ * (mid_bytes), then an expand conv's im2col tile. */
+static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *band_bytes, size_t *mid_bytes)
 {
     if (net->layers[l].op == PD_OP_DEPTHWISE) { /* depthwise -> project: no expand rows */
         const pd_window_shape d = pd_layer_window(net, &net->layers[l]);
@@ -105,6 +137,7 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
         size_t b = band_rows(&d, esize) * (size_t)d.out.w * (size_t)d.out.c * esize + 64;
         pd_size_align(b, &b);
         *band_bytes = 0;
+        *mid_bytes = b;
         return b;
     }
     const pd_layer_desc *dl = &net->layers[l + 1];
@@ -120,7 +153,8 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
     pd_size_align(a, &a); /* small: a few hundred KiB at most */
     pd_size_align(b, &b);
     *band_bytes = a;
-    return a + b;
+    *mid_bytes = b;
+    return a + b + expand_im2col(net, &net->layers[l], esize == 1); /* checked when planned */
 }
 
 /* Rows of an input prologue's band: its two float32 row buffers stay
@@ -193,15 +227,15 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
             if (!is_pointwise(net, d, q8) || layer_q8(net, d) != q8 || d->inputs[0] != e->output ||
                 reads[e->output] != 1 || net->tensors[e->inputs[0]].data != NULL || !large(mid))
                 continue;
-            size_t band;
-            const size_t bytes = group_scratch(net, l, 2, &band);
+            size_t band, mid_bytes;
+            const size_t bytes = group_scratch(net, l, 2, &band, &mid_bytes);
             if (bytes > *scratch_bytes)
                 *scratch_bytes = bytes;
             net->fuse[l] = 2;
             net->fuse[++l] = -1;
             continue;
         }
-        if (!is_pointwise(net, e, q8) || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
+        if (expand_im2col(net, e, q8) == SIZE_MAX || d->op != PD_OP_DEPTHWISE || layer_q8(net, d) != q8 ||
             d->inputs[0] != e->output || reads[e->output] != 1 ||
             net->tensors[e->inputs[0]].data != NULL)
             continue;
@@ -214,8 +248,8 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
                 reads[d->output] == 1)
                 n = 3;
         }
-        size_t band;
-        const size_t bytes = group_scratch(net, l, n, &band);
+        size_t band, mid_bytes;
+        const size_t bytes = group_scratch(net, l, n, &band, &mid_bytes);
         if (bytes > *scratch_bytes)
             *scratch_bytes = bytes;
         net->fuse[l] = n;
@@ -248,10 +282,49 @@ typedef struct group {
     unsigned char *y;               /* the last layer's output */
 } group;
 
-/* Expand rows [r0, r1) of the wide tensor into dst. */
-static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst)
+/* Rows [r0, r1) of the expand conv's output by its conv kernel, from the
+ * input rows they read, as a short image (the same bytes, as in
+ * depthwise_rows), PD_CONV_TILE pixels at a time through col. */
+static void expand_conv_rows(const group *g, size_t r0, size_t r1, unsigned char *dst, unsigned char *col)
 {
     const pd_layer_desc *e = g->e;
+    const pd_window_shape full = pd_layer_window(g->net, e);
+    pd_window_shape s = full;
+    const int64_t extent = (int64_t)(s.kernel_h - 1) * s.dilation_h + 1;
+    const int64_t top = (int64_t)r0 * s.stride_h - s.pad_top;
+    const int64_t bottom = ((int64_t)r1 - 1) * s.stride_h - s.pad_top + extent;
+    const size_t lo = top > 0 ? (size_t)top : 0;
+    const size_t hi = bottom < full.in.h ? (size_t)bottom : (size_t)full.in.h;
+    s.in.h = (int32_t)(hi - lo);
+    s.out.h = (int32_t)(r1 - r0);
+    s.pad_top = (int32_t)((int64_t)full.pad_top + (int64_t)lo - (int64_t)r0 * full.stride_h);
+    const int64_t below = ((int64_t)s.out.h - 1) * s.stride_h + extent - s.in.h - s.pad_top;
+    s.pad_bottom = below > 0 ? (int32_t)below : 0;
+    const unsigned char *x = g->x + lo * (size_t)full.in.w * (size_t)full.in.c * g->esize;
+    const size_t pixels = (r1 - r0) * (size_t)s.out.w;
+    for (size_t p0 = 0; p0 < pixels; p0 += PD_CONV_TILE) {
+        const size_t p1 = pixels - p0 < PD_CONV_TILE ? pixels : p0 + PD_CONV_TILE;
+        if (g->q8) {
+            const pd_requant rq = pd_layer_requant(e);
+            g->net->kernels->q8->conv(g->net->kernels->q8, &s, x, g->net->tensors[e->inputs[0]].zero_point,
+                                      e->weights, e->bias, &rq, dst, p0, p1, col);
+        } else {
+            const pd_act_params act = pd_layer_act(e);
+            g->net->kernels->conv_f32(g->net->kernels, &s, (const float *)(const void *)x, e->weights,
+                                      e->bias, &act, (float *)(void *)dst, p0, p1, (float *)(void *)col);
+        }
+    }
+}
+
+/* Expand rows [r0, r1) of the wide tensor into dst (col: an expand conv's
+ * im2col tile). */
+static void expand_rows(const group *g, size_t r0, size_t r1, unsigned char *dst, unsigned char *col)
+{
+    const pd_layer_desc *e = g->e;
+    if (!is_pointwise(g->net, e, g->q8)) {
+        expand_conv_rows(g, r0, r1, dst, col);
+        return;
+    }
     const size_t w = (size_t)g->dw.in.w, cin = (size_t)g->net->tensors[e->inputs[0]].c;
     const size_t cout = (size_t)g->dw.in.c, m = (r1 - r0) * w;
     const unsigned char *a = g->x + r0 * w * cin * g->esize;
@@ -330,9 +403,9 @@ static void group_task(void *ctx, size_t t, int32_t worker)
         }
         return;
     }
-    size_t band_bytes;
-    group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes);
-    unsigned char *wide = scratch, *mid = scratch + band_bytes;
+    size_t band_bytes, mid_bytes;
+    group_scratch(g->net, (int32_t)(g->e - g->net->layers), g->p != NULL ? 3 : 2, &band_bytes, &mid_bytes);
+    unsigned char *wide = scratch, *mid = scratch + band_bytes, *col = mid + mid_bytes;
     size_t have_lo = 0, have_hi = 0; /* wide rows in `wide`, from its start */
     for (size_t r0 = first; r0 < last; r0 += g->band) {
         const size_t r1 = last - r0 < g->band ? last : r0 + g->band;
@@ -346,7 +419,7 @@ static void group_task(void *ctx, size_t t, int32_t worker)
             from = have_hi;
         }
         if (hi > from)
-            expand_rows(g, from, hi, wide + (from - lo) * wide_row);
+            expand_rows(g, from, hi, wide + (from - lo) * wide_row, col);
         have_lo = lo;
         have_hi = hi > from ? hi : from;
         if (g->p != NULL) {
@@ -364,9 +437,29 @@ typedef struct prologue {
     const pd_layer_desc *pad, *dw, *q;
     pd_dims in, out; /* the pad's */
     size_t band;
-    const float *x;
+    const float *x;        /* the pad's input, (h, w, c) or with channels_first (c, h, w) */
+    const uint8_t *pixels; /* or 8-bit pixels (h, w, c) through table (pd_net_set_input_pixels) */
+    const float *table;
+    int channels_first;
     uint8_t *y;
 } prologue;
+
+/* Row r of the pad's input into dst as (w, c) float32: the values the run
+ * would have copied into the arena (run.c), so the bytes are the same. */
+static void input_row(const prologue *p, size_t r, float *dst)
+{
+    const size_t w = (size_t)p->in.w, c = (size_t)p->in.c;
+    if (p->pixels != NULL) {
+        pd_pixels_f32_ref(c, w, p->pixels + r * w * c, p->table, dst);
+    } else if (p->channels_first) {
+        const size_t hw = (size_t)p->in.h * w;
+        for (size_t i = 0; i < w; i++)
+            for (size_t ch = 0; ch < c; ch++)
+                dst[i * c + ch] = p->x[ch * hw + r * w + i];
+    } else {
+        memcpy(dst, p->x + r * w * c, w * c * sizeof(float));
+    }
+}
 
 /* Task t: output rows [t * band, ...) padded into one buffer, through the
  * depthwise kernel into the other, quantized into place. */
@@ -390,7 +483,7 @@ static void prologue_task(void *ctx, size_t t, int32_t worker)
         }
         for (size_t i = 0; i < left * c; i++)
             dst[i] = value;
-        memcpy(dst + left * c, p->x + (r - top) * (size_t)p->in.w * c, (size_t)p->in.w * c * sizeof(float));
+        input_row(p, r - top, dst + left * c);
         for (size_t i = (left + (size_t)p->in.w) * c; i < row; i++)
             dst[i] = value;
     }
@@ -403,7 +496,7 @@ static void prologue_task(void *ctx, size_t t, int32_t worker)
     p->net->kernels->q8->quantize((r1 - r0) * row, mapped, tq->scale, tq->zero_point, p->y + r0 * row);
 }
 
-static void run_prologue(const pd_net *net, int32_t l)
+static void run_prologue(const pd_net *net, int32_t l, const void *const *inputs, size_t s)
 {
     prologue p;
     p.net = net;
@@ -413,15 +506,34 @@ static void run_prologue(const pd_net *net, int32_t l)
     p.in = pd_tensor_dims(&net->tensors[p.pad->inputs[0]]);
     p.out = pd_tensor_dims(&net->tensors[p.pad->output]);
     p.band = prologue_rows(&net->tensors[p.pad->output]);
-    p.x = (const float *)data_of(net, p.pad->inputs[0]);
+    const int32_t x = p.pad->inputs[0];
+    p.x = NULL;
+    p.pixels = NULL;
+    p.table = NULL;
+    p.channels_first = 0;
+    if (net->offset[x] != PD_NO_OFFSET) {
+        p.x = (const float *)data_of(net, x);
+    } else { /* a net input with no arena bytes (plan.c): sample s of the caller's */
+        int32_t i = 0;
+        while (net->inputs[i] != x)
+            i++;
+        const size_t elems = net->elems[x];
+        if (i == 0 && net->pixel_table != NULL) {
+            p.pixels = (const uint8_t *)inputs[i] + s * elems;
+            p.table = net->pixel_table;
+        } else {
+            p.x = (const float *)inputs[i] + s * elems;
+            p.channels_first = i < 32 && (net->channels_first >> i & 1u);
+        }
+    }
     p.y = arena_of(net, p.q->output);
     pd_pool_run(net->pool, ((size_t)p.out.h + p.band - 1) / p.band, prologue_task, &p);
 }
 
-void pd_run_fused(const pd_net *net, int32_t l)
+void pd_run_fused(const pd_net *net, int32_t l, const void *const *inputs, size_t s)
 {
     if (net->layers[l].op == PD_OP_PAD) {
-        run_prologue(net, l);
+        run_prologue(net, l, inputs, s);
         return;
     }
     group g;

@@ -357,6 +357,8 @@ static void run_sample(const pd_net *net, size_t s, const void *const *inputs, v
         int32_t t = net->inputs[i];
         size_t sample = net->elems[t] * pd_dtype_size(net->tensors[t].dtype);
         const unsigned char *from = (const unsigned char *)inputs[i] + s * sample;
+        if (net->offset[t] == PD_NO_OFFSET)
+            continue; /* read in place by the input prologue (fuse.c) */
         if (i == 0 && net->pixel_table != NULL) {
             /* one byte a value: the sample holds elems bytes, not sample */
             const pd_tensor_desc *d = &net->tensors[t];
@@ -372,14 +374,14 @@ static void run_sample(const pd_net *net, size_t s, const void *const *inputs, v
     if (net->profile == NULL) {
         for (int32_t l = 0; l < net->n_layers; l++)
             if (net->fuse[l] > 1)
-                pd_run_fused(net, l);
+                pd_run_fused(net, l, inputs, s);
             else if (net->fuse[l] == 0)
                 execute(net, &net->layers[l], 1);
     } else {
         for (int32_t l = 0; l < net->n_layers; l++) {
             const double t0 = now_seconds();
             if (net->fuse[l] > 1)
-                pd_run_fused(net, l);
+                pd_run_fused(net, l, inputs, s);
             else if (net->fuse[l] == 0)
                 execute(net, &net->layers[l], 1);
             net->profile[l] += now_seconds() - t0;
