@@ -129,15 +129,9 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=Fal
     return header, arrays
 
 
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("isa", ISAS)
-def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
-    _runnable(isa, monkeypatch)
-    h, w, cin = case[0], case[1], case[2]
-    # int8 wide tensors are 4x smaller: make them as large again so the group fuses
-    case = (2 * h, 2 * w) + tuple(case[2:])
-    rng = np.random.default_rng(case[0] + case[3])
-    header, arrays = int8_group(rng, *case)
+def _int8_unfused_checked_by_numpy(rng, header, arrays):
+    """(a random uint8 batch of 2, the group's output run layer by layer), that output
+    asserted equal to the numpy twin's."""
     x = rng.integers(0, 256, (2,) + quant_ref.core_hwc(header["tensors"][0]["shape"])).astype(np.uint8)
     y = header["outputs"][0]["tensor"]
     inner = [layer["output"] for layer in header["layers"][:-1]]
@@ -148,6 +142,19 @@ def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
         values[layer["output"]] = quant_ref.run_layer(header, arrays, layer,
                                                       [values[t] for t in layer["inputs"]])
     np.testing.assert_array_equal(want, values[y])
+    return x, want
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_group_equals_layer_by_layer_and_numpy(case, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    h, w, cin = case[0], case[1], case[2]
+    # int8 wide tensors are 4x smaller: make them as large again so the group fuses
+    case = (2 * h, 2 * w) + tuple(case[2:])
+    rng = np.random.default_rng(case[0] + case[3])
+    header, arrays = int8_group(rng, *case)
+    x, want = _int8_unfused_checked_by_numpy(rng, header, arrays)
     with NativeNet(header, arrays, max_batch=2) as fused:
         if cin:  # (a uint8 tensor takes a byte an element in the arena)
             assert fused.arena_bytes < case[0] * case[1] * case[3]
@@ -331,16 +338,7 @@ def test_int8_group_with_conv_expand_equals_layer_by_layer_and_numpy(case, isa, 
     case = (2 * case[0], 2 * case[1]) + tuple(case[2:])
     rng = np.random.default_rng(case[0] + expand[0] + 1)
     header, arrays = int8_group(rng, *case, expand=expand)
-    x = rng.integers(0, 256, (2,) + quant_ref.core_hwc(header["tensors"][0]["shape"])).astype(np.uint8)
-    y = header["outputs"][0]["tensor"]
-    inner = [layer["output"] for layer in header["layers"][:-1]]
-    with NativeNet(header, arrays, max_batch=2, outputs=[y] + inner) as plain:
-        want = plain.run([x])[0]
-    values = {0: x}
-    for layer in header["layers"]:
-        values[layer["output"]] = quant_ref.run_layer(header, arrays, layer,
-                                                      [values[t] for t in layer["inputs"]])
-    np.testing.assert_array_equal(want, values[y])
+    x, want = _int8_unfused_checked_by_numpy(rng, header, arrays)
     with NativeNet(header, arrays, max_batch=2) as fused:
         assert fused.arena_bytes < case[0] * case[1] * case[3]  # the wide tensor: scratch
         for threads in (1, 2, 3):
