@@ -20,11 +20,11 @@ import platform
 import sys
 import textwrap
 
-import numpy as np
 from tqdm import tqdm
 
 import predict
 from predict.errors import ConversionError, ImageError, PredictError
+from predict.ranking import top_indices
 
 DEFAULT_MODEL = os.path.join("models", "mobilenet_v2.pnet")
 MODEL_ENV = "PREDICT_MODEL"
@@ -67,7 +67,7 @@ def _classify(args):
 
             def rank(photo):
                 probs = learned.probabilities(net, photo, tta=tta)
-                order = np.argsort(-probs, kind="stable")[:args.top]
+                order = top_indices(probs, args.top)
                 return [(int(i), float(probs[i])) for i in order]
         else:
             labels = net.labels

@@ -29,6 +29,7 @@ from predict import graph
 from predict.errors import InputError, ModelFormatError, NativeError
 from predict.format import read_pnet
 from predict.image import DEFAULT_MAX_PIXELS, pixel_table, preprocess_pixels
+from predict.ranking import top_indices
 
 __all__ = ["MAX_BATCH", "Network", "load"]
 
@@ -471,7 +472,7 @@ class Network:
                 probs = (probs + self._probabilities(_mirrored(batch))) / 2
             k = probs.shape[1] if top is None else min(top, probs.shape[1])
             for p in probs:
-                order = np.argsort(-p, kind="stable")[:k]
+                order = top_indices(p, k)
                 ranked.append([(int(i), float(p[i])) for i in order])
         return ranked, many
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from predict import checksum
 from predict.errors import InputError, PredictorError
+from predict.ranking import top_indices
 
 __all__ = ["MAGIC", "VERSION", "Predictor", "load_predictor"]
 
@@ -190,7 +191,7 @@ class Predictor:
         many = probs.ndim == 2
         ranked = []
         for row in np.atleast_2d(probs):
-            order = np.argsort(-row, kind="stable")[:top]
+            order = top_indices(row, top)
             ranked.append([(self.classes[i], float(row[i])) for i in order])
         return ranked if many else ranked[0]
 

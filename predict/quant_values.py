@@ -23,27 +23,37 @@ _EXP_ONE = 1 << 16
 _SHIFT_LO, _SHIFT_HI = 1, 62
 
 
+# The requantization parameters and tables are small (two ints per output channel): they are
+# checked as Python lists, which keeps numpy's comparison and reduction code out of a process
+# that only loads a model and classifies (each distinct numpy loop pages in ~64 KB of code).
+
+def _first(values, lo, hi):
+    """Index of the first value outside [lo, hi], or None (min and max first: they are fast)."""
+    if not values or (lo <= min(values) and max(values) <= hi):
+        return None
+    return next(j for j, v in enumerate(values) if not lo <= v <= hi)
+
+
 def _params_problem(op, params):
-    mult, shift = params[0], params[1]
-    if (mult < 0).any():
-        j = int(np.argmax(mult < 0))
-        return f"multiplier {j} is {int(mult[j])}, must be >= 0"
-    outside = (shift < _SHIFT_LO) | (shift > _SHIFT_HI)
-    if outside.any():
-        j = int(np.argmax(outside))
-        return f"shift {j} is {int(shift[j])}, must be in [{_SHIFT_LO}, {_SHIFT_HI}]"
+    mult, shift = params[0].tolist(), params[1].tolist()
+    j = _first(mult, 0, float("inf"))
+    if j is not None:
+        return f"multiplier {j} is {mult[j]}, must be >= 0"
+    j = _first(shift, _SHIFT_LO, _SHIFT_HI)
+    if j is not None:
+        return f"shift {j} is {shift[j]}, must be in [{_SHIFT_LO}, {_SHIFT_HI}]"
     if op in ("add", "sub") and shift[0] != shift[1]:
-        return f"an {op} needs one shift for both inputs, got {int(shift[0])} and {int(shift[1])}"
+        return f"an {op} needs one shift for both inputs, got {shift[0]} and {shift[1]}"
     return None
 
 
 def _table_problem(table):
-    if int(table[0]) != _EXP_ONE:
-        return f"exp table entry 0 is {int(table[0])}, must be {_EXP_ONE}"
-    outside = (table < 0) | (table > _EXP_ONE)
-    if outside.any():
-        j = int(np.argmax(outside))
-        return f"exp table entry {j} is {int(table[j])}, must be in [0, {_EXP_ONE}]"
+    table = table.tolist()
+    if table[0] != _EXP_ONE:
+        return f"exp table entry 0 is {table[0]}, must be {_EXP_ONE}"
+    j = _first(table, 0, _EXP_ONE)
+    if j is not None:
+        return f"exp table entry {j} is {table[j]}, must be in [0, {_EXP_ONE}]"
     return None
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from predict.checksum import file_sha256
 from predict.errors import ImageError, ModelFormatError, PredictorError
 from predict.image import DEFAULT_MAX_PIXELS, _check_spec, preprocess_pixels
+from predict.ranking import top_indices_rows
 
 __all__ = ["FEATURE_DTYPE", "Job", "file_sha256", "register_model_file",
            "register_predictor_file", "tag_shard"]
@@ -180,10 +181,9 @@ def _infer(net, job, samples, rows, learned=None, tensor=None):
             vectors = (layer if own == tensor and not learned.tta
                        else net._batch_features(batch, own))
     share = (time.perf_counter() - start) * 1000.0 / len(samples)
-    k = min(job.top, probs.shape[1])
+    orders = top_indices_rows(probs, job.top)   # the same ranking as Network.classify
     for j, (i, path, _, decode_ms) in enumerate(samples):
-        # The same ranking as Network.classify, so both give the same tags.
-        order = np.argsort(-probs[j], kind="stable")[:k]
+        order = orders[j]
         features = None if vectors is None else vectors[j].astype(FEATURE_DTYPE).tobytes()
         rows[i] = (path, [int(c) for c in order], [float(probs[j, c]) for c in order],
                    features, None, decode_ms, share)
