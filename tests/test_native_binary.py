@@ -4,7 +4,7 @@ input, constants (batch 1) on either side, fused activations."""
 import numpy as np
 import pytest
 
-from native_helpers import Graph, act, act_ref, assert_close, run_source
+from native_helpers import Graph, act, act_ref, assert_close, from_core, run_source, to_core
 
 OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
 
@@ -82,3 +82,22 @@ def test_division_by_zero_is_ieee():
     g.output(g.layer("div", [x, y], [3], act=act()))
     got, = run_source(g, [np.array([[1, -1, 0]], np.float32), np.zeros((1, 3), np.float32)])
     assert got[0, 0] == np.inf and got[0, 1] == -np.inf and np.isnan(got[0, 2])
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_a_binary_split_over_threads_equals_one_thread(op):
+    """Two inputs of one shape, big enough that the rows are cut over the threads (run.c,
+    one sample: a batch is split by samples instead); fresh inputs for every thread count,
+    so a part left unwritten could not pass with the previous run's values."""
+    rng = np.random.default_rng(11)
+    shape = [24, 37, 23]
+    g = Graph()
+    a, b = g.input(shape), g.input(shape)
+    g.output(g.layer(op, [a, b], shape, act=act("relu")))
+    with g.build(max_batch=1) as net:
+        for threads in (2, 3, 5, 1):
+            net.set_threads(threads)
+            xa, xb = operands(rng, shape, 1), operands(rng, shape, 1)
+            got, = net.run([to_core(xa), to_core(xb)])
+            want = np.maximum(OPS[op](xa.astype(np.float64), xb), 0)
+            assert_close(from_core(got, shape), want)

@@ -275,6 +275,37 @@ def test_binary_matches_numpy(seed, op, isa, monkeypatch):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("isa", ISAS)
+def test_a_binary_split_over_threads_matches_numpy(op, isa, monkeypatch):
+    """Inputs of one shape and big enough that the rows are cut over the threads (at least
+    8 KiB a part, run_q8.c); odd sizes, so the last part is short.  One sample: a batch is
+    split by samples instead (run.c)."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(len(op))
+    c, h, w = 24, 61, 29
+    arrays = []
+    if op == "mul":
+        q = _stage(rng, arrays, 1)
+    else:
+        arrays.append(quant.add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
+        q = {"params": 0, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255, "lut": None,
+             "table": None}
+    layer = {"op": op, "name": "op", "inputs": [0, 1], "output": 2, "act": NONE, "quant": q}
+    header = _blobs(_io({"tensors": [_tensor("a", [c, h, w], 0.1, 5), _tensor("b", [c, h, w], 0.3, 200),
+                                     _tensor("y", [c, h, w], 0.2, 9)], "layers": [layer]}, 2), arrays)
+    with NativeNet(header, arrays, max_batch=1) as net:
+        for threads in (2, 3, 5, 1):
+            # new inputs each time: a part left unwritten would keep the last run's bytes
+            a = rng.integers(0, 256, (1, h, w, c)).astype(np.uint8)
+            b = rng.integers(0, 256, (1, h, w, c)).astype(np.uint8)
+            net.set_threads(threads)
+            np.testing.assert_array_equal(net.run([a, b])[0],
+                                          quant_ref.run_layer(header, arrays, layer, [a, b]))
+
+
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 def test_concat_softmax_reshape_pad_lut_match_numpy(seed):
     rng = np.random.default_rng(300 + seed)

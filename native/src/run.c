@@ -100,6 +100,63 @@ static void depthwise_task(void *p, size_t t, int32_t worker)
                         j->y + sample * j->y_sample, (int32_t)r0, (int32_t)r1);
 }
 
+/* An elementwise binary layer (two inputs of one shape, neither constant):
+ * rows [r0, r1) of it are values of the whole, so its rows are split over
+ * the threads, parts of at least BINARY_PART_FLOATS (a 7x7 tensor stays one
+ * task rather than paying the hand-off). */
+#define BINARY_PART_FLOATS ((size_t)4096)
+
+typedef struct binary_job {
+    const pd_net *net;
+    const pd_layer_desc *layer;
+    const pd_act_params *act;
+    pd_dims d;
+    const float *a, *b;
+    float *y;
+    size_t part;
+} binary_job;
+
+static void binary_task(void *p, size_t t, int32_t worker)
+{
+    const binary_job *j = p;
+    (void)worker;
+    const size_t r0 = t * j->part, rows = (size_t)j->d.h;
+    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
+    const size_t at = r0 * (size_t)j->d.w * (size_t)j->d.c;
+    pd_dims d = j->d;
+    d.h = (int32_t)(r1 - r0);
+    j->net->kernels->binary_f32(j->layer->binary_kind, 1, d, j->a + at, 0, d, j->b + at, 0, j->act,
+                                j->y + at);
+}
+
+static void run_binary(const pd_net *net, const pd_layer_desc *layer, size_t batch,
+                       const pd_act_params *act, float *y)
+{
+    const int32_t ta = layer->inputs[0], tb = layer->inputs[1];
+    const pd_dims ad = dims_of(net, ta), bd = dims_of(net, tb);
+    const size_t sample = net->elems[layer->output], rows = (size_t)ad.h;
+    const size_t row = rows > 0 ? sample / rows : 0;
+    if (net->threads < 2 || ad.h != bd.h || ad.w != bd.w || ad.c != bd.c ||
+        net->tensors[ta].data != NULL || net->tensors[tb].data != NULL ||
+        sample < 2 * BINARY_PART_FLOATS || row == 0) {
+        net->kernels->binary_f32(layer->binary_kind, batch, ad, tensor_data(net, ta),
+                                 tensor_stride(net, ta), bd, tensor_data(net, tb),
+                                 tensor_stride(net, tb), act, y);
+        return;
+    }
+    binary_job j = {.net = net, .layer = layer, .act = act, .d = ad};
+    j.part = pd_plan_row_part(net->threads, rows, 1);
+    const size_t least = (BINARY_PART_FLOATS + row - 1) / row;
+    if (j.part < least)
+        j.part = least;
+    for (size_t n = 0; n < batch; n++) {
+        j.a = tensor_data(net, ta) + n * sample;
+        j.b = tensor_data(net, tb) + n * sample;
+        j.y = y + n * sample;
+        pd_pool_run(net->pool, (rows + j.part - 1) / j.part, binary_task, &j);
+    }
+}
+
 static void run_conv(const pd_net *net, const pd_layer_desc *layer, size_t batch, const float *x,
                      float *y, const pd_act_params *act)
 {
@@ -198,12 +255,9 @@ static int run_layer(const pd_net *net, const pd_layer_desc *layer, size_t batch
     case PD_OP_GLOBAL_MAXPOOL:
         k->global_maxpool_f32(in, batch, x, y);
         return 0;
-    case PD_OP_BINARY: {
-        int32_t b = layer->inputs[1];
-        k->binary_f32(layer->binary_kind, batch, in, x, tensor_stride(net, layer->inputs[0]),
-                      dims_of(net, b), tensor_data(net, b), tensor_stride(net, b), &act, y);
+    case PD_OP_BINARY:
+        run_binary(net, layer, batch, &act, y);
         return 1;
-    }
     case PD_OP_CONCAT: {
         int32_t offset = 0;
         for (int32_t j = 0; j < layer->n_inputs; j++) {
