@@ -14,6 +14,7 @@ the layers whose own error is too large.
 
 import copy
 import math
+import os
 
 import numpy as np
 
@@ -507,10 +508,15 @@ def equalized(header, arrays, batches, strength=0.5):
 
 
 def _logits(header, arrays, batches):
-    """The first output of a graph on ``batches``, [n, outputs]."""
+    """The first output of a graph on ``batches``, [n, outputs].  The samples of a batch run
+    in parallel on the machine's cores (the same numbers as one thread's, bit for bit): the
+    layer sensitivities, the float fallback and the range tuning run the network hundreds of
+    times, and the tuning is most of ``make model-int8``'s time."""
     from predict._native import NativeNet
     out = header["outputs"][0]["tensor"]
-    with NativeNet(header, arrays, max_batch=max(map(len, batches)), outputs=[out]) as net:
+    threads = max(1, min(os.cpu_count() or 1, 8))
+    with NativeNet(header, arrays, max_batch=max(map(len, batches)), outputs=[out],
+                   threads=threads) as net:
         return np.concatenate([net.run([_to_core(b)])[0].reshape(len(b), -1) for b in batches])
 
 
