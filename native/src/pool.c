@@ -190,28 +190,44 @@ void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx)
 
 pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit, size_t col_unit)
 {
-    pd_gemm_tiles t = {.mt = m, .nt = n, .row_tiles = 1, .col_tiles = 1};
+    pd_gemm_tiles t = {.row_tiles = 1, .col_tiles = 1, .row_unit = row_unit, .col_unit = col_unit};
+    t.row_units = (m + row_unit - 1) / row_unit;
+    t.col_units = (n + col_unit - 1) / col_unit;
     const size_t want = threads > 1 ? 4 * (size_t)threads : 1;
     if (want == 1 || m == 0 || n == 0)
         return t;
-    const size_t most_rows = (m + row_unit - 1) / row_unit, most_cols = (n + col_unit - 1) / col_unit;
-    size_t row_tiles, col_tiles;
     if (m >= n) { /* cut rows first: each column cut re-reads A (m x k) */
-        row_tiles = most_rows < want ? most_rows : want;
-        col_tiles = row_tiles < want ? (want + row_tiles - 1) / row_tiles : 1;
-        if (col_tiles > most_cols)
-            col_tiles = most_cols;
+        t.row_tiles = t.row_units < want ? t.row_units : want;
+        if (t.row_tiles < want)
+            t.col_tiles = (want + t.row_tiles - 1) / t.row_tiles;
+        if (t.col_tiles > t.col_units)
+            t.col_tiles = t.col_units;
     } else { /* fewer rows than columns (a 7x7 map): each row cut would re-read B, the larger */
-        col_tiles = most_cols < want ? most_cols : want;
-        row_tiles = col_tiles < want ? (want + col_tiles - 1) / col_tiles : 1;
-        if (row_tiles > most_rows)
-            row_tiles = most_rows;
+        t.col_tiles = t.col_units < want ? t.col_units : want;
+        if (t.col_tiles < want)
+            t.row_tiles = (want + t.col_tiles - 1) / t.col_tiles;
+        if (t.row_tiles > t.row_units)
+            t.row_tiles = t.row_units;
     }
-    t.mt = ((m + row_tiles - 1) / row_tiles + row_unit - 1) / row_unit * row_unit;
-    t.nt = ((n + col_tiles - 1) / col_tiles + col_unit - 1) / col_unit * col_unit;
-    t.row_tiles = (m + t.mt - 1) / t.mt;
-    t.col_tiles = (n + t.nt - 1) / t.nt;
     return t;
+}
+
+/* Unit boundary b of `units` dealt into `tiles` parts, in elements (at most `size`). */
+static size_t tile_edge(size_t b, size_t tiles, size_t units, size_t unit, size_t size)
+{
+    /* 64-bit: b * units passes 2^32 on a 32-bit size_t for a large batch */
+    const uint64_t e = (uint64_t)b * units / tiles * unit;
+    return e < size ? (size_t)e : size;
+}
+
+void pd_gemm_tile(const pd_gemm_tiles *t, size_t m, size_t n, size_t task, size_t *i0, size_t *i1,
+                  size_t *c0, size_t *c1)
+{
+    const size_t r = task / t->col_tiles, c = task % t->col_tiles;
+    *i0 = tile_edge(r, t->row_tiles, t->row_units, t->row_unit, m);
+    *i1 = tile_edge(r + 1, t->row_tiles, t->row_units, t->row_unit, m);
+    *c0 = tile_edge(c, t->col_tiles, t->col_units, t->col_unit, n);
+    *c1 = tile_edge(c + 1, t->col_tiles, t->col_units, t->col_unit, n);
 }
 
 size_t pd_plan_row_part(int32_t threads, size_t rows, size_t samples)

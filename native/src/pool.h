@@ -29,15 +29,23 @@ void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx);
 /* How a layer is cut into parts for pd_pool_run: about 4 per thread, so a
  * thread the OS delays leaves little for the others to wait on. */
 
-/* An m x n GEMM in tiles of mt rows (a multiple of row_unit) and nt columns
- * (a multiple of col_unit), cutting first the longer side (a column cut
- * re-reads A, m x k; a row cut re-reads B, n x k): row_tiles x col_tiles
- * tasks, one task of the whole GEMM with 1 thread. */
+/* An m x n GEMM cut into row_tiles x col_tiles tasks, cutting first the
+ * longer side (a column cut re-reads A, m x k; a row cut re-reads B, n x k);
+ * one task of the whole GEMM with 1 thread.  Rows go in units of row_unit
+ * and columns in units of col_unit (whole panels), dealt as evenly as they
+ * divide: two tiles differ by at most one unit, so the threads' shares
+ * differ by little (tiles rounded up to a fixed size left the last one a
+ * sliver: 5 + 5 + 5 + 1 panels against 5 + 5 + 5 + 5). */
 typedef struct pd_gemm_tiles {
-    size_t mt, nt, row_tiles, col_tiles;
+    size_t row_tiles, col_tiles;
+    size_t row_units, col_units, row_unit, col_unit;
 } pd_gemm_tiles;
 pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit,
                                  size_t col_unit);
+
+/* Task t's rows [*i0, *i1) and columns [*c0, *c1) of an m x n GEMM. */
+void pd_gemm_tile(const pd_gemm_tiles *t, size_t m, size_t n, size_t task, size_t *i0, size_t *i1,
+                  size_t *c0, size_t *c1);
 
 /* Rows per part when `samples` samples of `rows` output rows each are cut
  * into parts of whole rows (one part per sample with 1 thread); each sample

@@ -48,8 +48,9 @@ typedef struct job {
     const pd_act_params *act;
     const float *x, *w, *bias;
     float *y;
-    /* GEMM: m x n x k, tiles of mt rows and nt columns; n_tiles columns of tiles */
-    size_t m, n, kdim, lda, ldc, mt, nt, n_col_tiles;
+    /* GEMM: m x n x k, cut into tiles (pd_gemm_tile) */
+    size_t m, n, kdim, lda, ldc;
+    pd_gemm_tiles tiles;
     /* conv and depthwise: parts per sample and their size */
     size_t parts, part, x_sample, y_sample;
 } job;
@@ -58,9 +59,9 @@ static void gemm_task(void *p, size_t t, int32_t worker)
 {
     const job *j = p;
     (void)worker;
-    const size_t i0 = (t / j->n_col_tiles) * j->mt, c0 = (t % j->n_col_tiles) * j->nt;
-    const size_t rows = j->m - i0 < j->mt ? j->m - i0 : j->mt;
-    const size_t cols = j->n - c0 < j->nt ? j->n - c0 : j->nt;
+    size_t i0, i1, c0, c1;
+    pd_gemm_tile(&j->tiles, j->m, j->n, t, &i0, &i1, &c0, &c1);
+    const size_t rows = i1 - i0, cols = c1 - c0;
     j->k->gemm_f32(rows, cols, j->kdim, j->x + i0 * j->lda, j->lda, j->w + c0 * j->kdim,
                    j->bias != NULL ? j->bias + c0 : NULL, j->y + i0 * j->ldc + c0, j->ldc, j->act);
 }
@@ -72,8 +73,7 @@ static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const f
 {
     const pd_gemm_tiles t = pd_plan_gemm_tiles(net->threads, m, n, 12, PD_PANEL);
     job j = {.net = net, .k = net->kernels, .act = act, .x = a, .w = b, .bias = bias, .y = c,
-             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = t.mt, .nt = t.nt,
-             .n_col_tiles = t.col_tiles};
+             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .tiles = t};
     pd_pool_run(net->pool, t.row_tiles * t.col_tiles, gemm_task, &j);
 }
 

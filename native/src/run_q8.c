@@ -51,7 +51,8 @@ typedef struct job {
     uint8_t *y;
     float *yf; /* float output (gemm_f32) instead of y */
     int32_t z_in;
-    size_t m, n, kdim, lda, ldc, mt, nt, n_col_tiles;
+    size_t m, n, kdim, lda, ldc;
+    pd_gemm_tiles tiles;
     size_t parts, part;
 } job;
 
@@ -59,9 +60,9 @@ static void gemm_task(void *p, size_t t, int32_t worker)
 {
     const job *j = p;
     (void)worker;
-    const size_t i0 = (t / j->n_col_tiles) * j->mt, c0 = (t % j->n_col_tiles) * j->nt;
-    const size_t rows = j->m - i0 < j->mt ? j->m - i0 : j->mt;
-    const size_t cols = j->n - c0 < j->nt ? j->n - c0 : j->nt;
+    size_t i0, i1, c0, c1;
+    pd_gemm_tile(&j->tiles, j->m, j->n, t, &i0, &i1, &c0, &c1);
+    const size_t rows = i1 - i0, cols = c1 - c0;
     pd_requant part = *j->rq;
     part.mult += c0;
     part.shift += c0;
@@ -82,8 +83,7 @@ static void run_gemm(const pd_net *net, size_t m, size_t n, size_t kdim, const u
     const pd_gemm_tiles t = pd_plan_gemm_tiles(net->threads, m, n, 12, PD_PANEL);
     job j = {.net = net, .k = net->kernels->q8, .rq = rq, .x = a, .w = b, .bias = bias,
              .y = fout ? NULL : c, .yf = fout ? c : NULL,
-             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .mt = t.mt, .nt = t.nt,
-             .n_col_tiles = t.col_tiles};
+             .m = m, .n = n, .kdim = kdim, .lda = lda, .ldc = ldc, .tiles = t};
     pd_pool_run(net->pool, t.row_tiles * t.col_tiles, gemm_task, &j);
 }
 

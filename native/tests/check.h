@@ -59,6 +59,7 @@ int32_t pd_test_run_threads(const pd_net_desc *desc, const char *family, int32_t
 
 /* The test groups, one file each. */
 void pd_test_gemm(void);
+void pd_test_gemm_tiles(void);
 void pd_test_conv(void);
 void pd_test_depthwise(void);
 void pd_test_eltwise(void);

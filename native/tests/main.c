@@ -42,6 +42,7 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
         pd_test_family = name;
         pd_test_table = table;
         pd_test_gemm();
+        pd_test_gemm_tiles();
         pd_test_int8();
         pd_test_q8();
         if (!direct_only) {
