@@ -213,6 +213,32 @@ def test_depthwise_simd_shapes_match_numpy(seed, isa, monkeypatch):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.parametrize("rows", [1, 7, 14, 29, 56])
+@pytest.mark.parametrize("isa", ISAS)
+def test_depthwise_rows_split_over_threads_match_numpy(rows, isa, monkeypatch):
+    """One sample's output rows dealt over 2 to 5 threads (run_q8.c: a multiple of the thread
+    count of parts, rows spread evenly); fresh inputs for every thread count, so a row left
+    unwritten could not pass with the previous run's bytes."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    rng = np.random.default_rng(rows)
+    c, w = 80, 9
+    arrays = [rng.integers(-127, 128, (3, 3, c)).astype(np.int8),
+              rng.integers(-2**20, 2**20, c).astype(np.int32)]
+    layer = {"op": "depthwise", "name": "op", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "act": NONE, "quant": _stage(rng, arrays, c), "kernel": [3, 3], "strides": [1, 1],
+             "dilations": [1, 1], "pads": [1, 1, 1, 1]}
+    header = _blobs(_io({"tensors": [_tensor("x", [c, rows, w], 0.1, 3),
+                                     _tensor("y", [c, rows, w], 0.2, 7)], "layers": [layer]}), arrays)
+    with NativeNet(header, arrays, max_batch=1) as net:
+        for threads in (2, 3, 5, 1):
+            x = rng.integers(0, 256, (1, rows, w, c)).astype(np.uint8)
+            net.set_threads(threads)
+            np.testing.assert_array_equal(net.run([x])[0],
+                                          quant_ref.run_layer(header, arrays, layer, [x]))
+
+
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("op", ["maxpool", "avgpool", "global_avgpool", "global_maxpool"])
 def test_pools_match_numpy(seed, op):

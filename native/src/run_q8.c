@@ -100,8 +100,10 @@ static void depthwise_task(void *p, size_t t, int32_t worker)
 {
     const job *j = p;
     (void)worker;
-    const size_t r0 = t * j->part, rows = (size_t)j->s->out.h;
-    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
+    const size_t rows = (size_t)j->s->out.h;
+    /* 64-bit: t * rows can pass 2^32 on a 32-bit size_t */
+    const size_t r0 = (size_t)((uint64_t)t * rows / j->parts);
+    const size_t r1 = (size_t)((uint64_t)(t + 1) * rows / j->parts);
     j->k->depthwise(j->s, j->x, j->z_in, j->w, j->bias, j->rq, j->y, (int32_t)r0, (int32_t)r1);
 }
 
@@ -130,13 +132,17 @@ static void run_depthwise(const pd_net *net, const pd_layer_desc *layer, const u
     const size_t rows = (size_t)s.out.h;
     job j = {.net = net, .k = net->kernels->q8, .s = &s, .rq = rq, .x = x, .w = layer->weights,
              .bias = layer->bias, .y = y, .z_in = z_in};
-    /* at least 4 rows a part: each call prepares its channel blocks' weights
-     * (the VNNI kernel interleaves them), which a 7x7 map's 1-row parts paid 7
-     * times over (a 960-channel layer took twice as long at 2 threads) */
-    j.part = pd_plan_row_part(net->threads, rows, 1);
-    if (j.part < 4)
-        j.part = rows < 4 ? rows : 4;
-    pd_pool_run(net->pool, (rows + j.part - 1) / j.part, depthwise_task, &j);
+    /* Parts of about 4 rows or more: each call prepares its channel blocks'
+     * weights (the VNNI kernel interleaves them), which a 7x7 map's 1-row parts
+     * paid 7 times over (a 960-channel layer took twice as long at 2 threads).
+     * A multiple of the thread count of them (up to 4 each), the rows dealt
+     * evenly, so no thread is left a short last part to wait on: 14 rows at 2
+     * threads are 7 + 7, not 4 + 4 + 4 + 2. */
+    const size_t threads = (size_t)net->threads, per = rows / (4 * threads);
+    j.parts = threads == 1 ? 1 : threads * (per < 1 ? 1 : per > 4 ? 4 : per);
+    if (j.parts > rows)
+        j.parts = rows > 0 ? rows : 1;
+    pd_pool_run(net->pool, j.parts, depthwise_task, &j);
 }
 
 /* An add, sub or mul of two tensors of one shape is elementwise: rows
