@@ -1,0 +1,193 @@
+"""Pillow's ``Image.resize`` for 8-bit photos, computed by the C core's SIMD kernels.
+
+``resample_u8`` gives exactly the bytes of ``Image.resize(size, filter, box=box,
+reducing_gap=None)`` on an "L" or "RGB" image for Pillow's convolution filters (box,
+bilinear, hamming, bicubic, lanczos): the same windows and double-precision weights, the
+same 22-bit fixed point, the same two passes (native/src/resample.c). Pillow's resampling
+is scalar C; the core's runs with the kernel family ``predict._native.isa()`` names (AVX2
+and up on x86; ``PREDICT_ISA`` forces one), every family giving the same bytes. Photo
+preprocessing (``predict.image``) resizes with it. Nearest-neighbour and other modes stay
+with Pillow.
+
+Like ``predict.checksum``, this module talks to ``predict._core`` directly; the arguments
+are checked here, and the C call releases the GIL.
+
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3))
+    >>> ours = resample_u8(img.tobytes(), 4, 4, 3, 3, (3, 2), "bilinear")
+    >>> bool((ours == np.asarray(img.resize((3, 2), Image.Resampling.BILINEAR))).all())
+    True
+"""
+
+import math
+import threading
+
+import numpy as np
+from PIL import Image
+
+from predict._core import ffi, lib
+from predict.errors import InputError, NativeError
+
+__all__ = ["FILTERS", "MAX_OUTPUT_BYTES", "resample_u8", "resize_image"]
+
+# Pillow's filter names (Image.Resampling members, lower case) -> the core's.
+FILTERS = {
+    "box": lib.PD_RESAMPLE_BOX,
+    "bilinear": lib.PD_RESAMPLE_BILINEAR,
+    "hamming": lib.PD_RESAMPLE_HAMMING,
+    "bicubic": lib.PD_RESAMPLE_BICUBIC,
+    "lanczos": lib.PD_RESAMPLE_LANCZOS,
+}
+# The largest image resample_u8 makes (the core indexes a row with int32).
+MAX_OUTPUT_BYTES = 2**31 - 1
+_ERR_SIZE = 256
+
+
+def _positive_int(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"resample: {what} must be an integer, got {value!r}")
+    if not 1 <= int(value) <= MAX_OUTPUT_BYTES:
+        raise InputError(f"resample: {what} must be in [1, {MAX_OUTPUT_BYTES}], got {value}")
+    return int(value)
+
+
+def _float32_box(box, width, height):
+    """The box as the four float32 values Pillow's C code compares and uses."""
+    try:
+        values = [float(v) for v in box]
+    except (TypeError, ValueError):
+        raise InputError(f"resample: box must be 4 numbers (left, top, right, bottom), got {box!r}") from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"resample: box must be 4 finite numbers (left, top, right, bottom), got {box!r}")
+    left, top, right, bottom = (np.float32(v) for v in values)
+    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise InputError(f"resample: box {tuple(values)} is not a non-empty region of the"
+                         f" {width}x{height} image")
+    return [float(left), float(top), float(right), float(bottom)]
+
+
+def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=None):
+    """Resizes 8-bit pixels like Pillow's ``Image.resize(size, filter, box=box,
+    reducing_gap=None)``; returns a new uint8 array ``(size[1], size[0], channels)``.
+
+    ``pixels`` is a bytes-like object (bytes, a C-contiguous numpy array ...) holding
+    ``height`` rows of ``width`` pixels of ``pixel_bytes`` bytes whose first ``channels``
+    bytes are the colour: 1 and 1 for "L", 3 and 3 for "RGB" (``np.asarray(img)``), 4 and 3
+    for Pillow's "RGBX" raw layout (``img.tobytes("raw", "RGBX")``, the cheapest way out of
+    a Pillow RGB image). ``size`` is (width, height); ``filter`` one of ``FILTERS``;
+    ``box`` (left, top, right, bottom) the source region, the whole image by default.
+    Raises InputError for anything malformed (and NativeError if ``PREDICT_ISA`` names a
+    kernel family this CPU lacks).
+
+    >>> resample_u8(bytes(range(6)), 6, 1, 1, 1, (3, 1), "box").tolist()
+    [[[1], [3], [5]]]
+    """
+    if channels not in (1, 3) or not (pixel_bytes == channels or (channels == 3 and pixel_bytes == 4)):
+        raise InputError(f"resample: {channels} channels in pixels of {pixel_bytes} bytes;"
+                         " expected 1 in 1 (L), 3 in 3 (RGB) or 3 in 4 (RGBX)")
+    if filter not in FILTERS:
+        raise InputError(f"resample: unknown filter {filter!r}; expected one of {', '.join(FILTERS)}")
+    width, height = _positive_int(width, "width"), _positive_int(height, "height")
+    try:
+        out_w, out_h = size
+    except (TypeError, ValueError):
+        raise InputError(f"resample: size must be (width, height), got {size!r}") from None
+    out_w, out_h = _positive_int(out_w, "output width"), _positive_int(out_h, "output height")
+    if out_w * out_h * channels > MAX_OUTPUT_BYTES:
+        raise InputError(f"resample: a {out_w}x{out_h} output is more than {MAX_OUTPUT_BYTES} bytes")
+    box = _float32_box((0, 0, width, height) if box is None else box, width, height)
+    out = np.empty((out_h, out_w, channels), np.uint8)
+    err = ffi.new("char[]", _ERR_SIZE)
+    with ffi.from_buffer("uint8_t[]", pixels) as src, \
+            ffi.from_buffer("uint8_t[]", out, require_writable=True) as dst:
+        if len(src) != width * height * pixel_bytes:
+            raise InputError(f"resample: {len(src)} bytes of pixels, expected {width}x{height}"
+                             f" pixels of {pixel_bytes} bytes ({width * height * pixel_bytes})")
+        status = lib.pd_resample_u8(src, width, height, width * pixel_bytes, pixel_bytes, channels,
+                                    FILTERS[filter], box, dst, out_w, out_h, out_w * channels,
+                                    err, _ERR_SIZE)
+    if status != lib.PD_OK:
+        name = ffi.string(lib.pd_status_name(status)).decode()
+        raise NativeError(f"{ffi.string(err).decode('utf-8', 'replace')} ({name})", status=name)
+    return out
+
+
+# Pillow's filter constants -> FILTERS names.
+_PILLOW_FILTERS = {
+    Image.Resampling.BOX: "box",
+    Image.Resampling.BILINEAR: "bilinear",
+    Image.Resampling.HAMMING: "hamming",
+    Image.Resampling.BICUBIC: "bicubic",
+    Image.Resampling.LANCZOS: "lanczos",
+}
+# Below this many output pixels Pillow is cheap enough, and a tiny image could resample the
+# same in either pass order by chance, which would fool the check of _same_order.
+_MIN_CORE_PIXELS = 1024
+# Geometry -> whether the core's pass order is the installed Pillow's (see _same_order).
+_ORDER = {}
+_ORDER_MAX = 256
+_ORDER_LOCK = threading.Lock()
+
+
+def _same_order(mode, in_size, size, filter, box):
+    """Whether the core gives Pillow's bytes for this geometry (any pixels).
+
+    Both passes are exact, but Pillow 13 may run the vertical pass first (python-pillow
+    PR #9549, "if height is scaled down significantly more than width"), by a rule its
+    source, not at hand here, would tell; the core always runs the horizontal pass first,
+    as earlier Pillows did. The order is a function of the geometry alone, so it is checked
+    once per geometry on random pixels, where a different order shows up as different
+    bytes, and remembered.
+    """
+    key = (mode, in_size, size, filter, tuple(box))
+    known = _ORDER.get(key)
+    if known is not None:
+        return known
+    width, height = in_size
+    channels = 3 if mode == "RGB" else 1
+    noise = np.random.default_rng(len(_ORDER)).integers(
+        0, 256, (height, width, channels), dtype=np.uint8)
+    img = Image.frombytes(mode, in_size, noise.tobytes())
+    want = np.asarray(img.resize(size, _FILTER_CONSTANTS[filter], box=box, reducing_gap=None))
+    got = resample_u8(noise, width, height, channels, channels, size, filter, box)
+    same = bool(np.array_equal(got.reshape(want.shape), want))
+    with _ORDER_LOCK:
+        if len(_ORDER) >= _ORDER_MAX:
+            _ORDER.clear()
+        _ORDER[key] = same
+    return same
+
+
+_FILTER_CONSTANTS = {name: constant for constant, name in _PILLOW_FILTERS.items()}
+
+
+def resize_image(img, size, resample, box=None):
+    """``np.asarray(img.resize(size, resample, box=box, reducing_gap=None))``, the same
+    bytes, computed by the core for "L" and "RGB" images with a convolution filter and
+    by Pillow otherwise (other modes, NEAREST, images under 1024 output pixels, and the
+    crops Pillow does without resampling).
+
+    >>> img = Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8))
+    >>> a = resize_image(img, (40, 30), Image.Resampling.BILINEAR)
+    >>> bool((a == np.asarray(img.resize((40, 30), Image.Resampling.BILINEAR))).all())
+    True
+    """
+    filter = _PILLOW_FILTERS.get(resample)
+    width, height = img.size
+    out_w, out_h = size
+    if filter is None or img.mode not in ("L", "RGB") or out_w * out_h < _MIN_CORE_PIXELS:
+        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
+    box = _float32_box((0, 0, width, height) if box is None else box, width, height)
+    left, top, right, bottom = (np.float32(v) for v in box)
+    if (left == int(left) and right - left == out_w and top == int(top)
+            and bottom - top == out_h):
+        # Pillow crops (or copies) here rather than resampling
+        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
+    if not _same_order(img.mode, img.size, tuple(size), filter, box):
+        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
+    if img.mode == "RGB":
+        # Pillow keeps RGB as 4 bytes a pixel: "RGBX" hands them out without repacking
+        out = resample_u8(img.tobytes("raw", "RGBX"), width, height, 4, 3, size, filter, box)
+        return out
+    return resample_u8(img.tobytes(), width, height, 1, 1, size, filter, box)[:, :, 0]
