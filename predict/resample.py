@@ -67,7 +67,8 @@ def _float32_box(box, width, height):
     return [float(left), float(top), float(right), float(bottom)]
 
 
-def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=None):
+def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=None, *,
+                vertical_first=False):
     """Resizes 8-bit pixels like Pillow's ``Image.resize(size, filter, box=box,
     reducing_gap=None)``; returns a new uint8 array ``(size[1], size[0], channels)``.
 
@@ -77,6 +78,8 @@ def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=
     for Pillow's "RGBX" raw layout (``img.tobytes("raw", "RGBX")``, the cheapest way out of
     a Pillow RGB image). ``size`` is (width, height); ``filter`` one of ``FILTERS``;
     ``box`` (left, top, right, bottom) the source region, the whole image by default.
+    ``vertical_first`` runs the vertical pass first, as Pillow 13 does for some geometries
+    (``resize_image`` finds out which order the installed Pillow uses).
     Raises InputError for anything malformed (and NativeError if ``PREDICT_ISA`` names a
     kernel family this CPU lacks).
 
@@ -105,7 +108,8 @@ def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=
             raise InputError(f"resample: {len(src)} bytes of pixels, expected {width}x{height}"
                              f" pixels of {pixel_bytes} bytes ({width * height * pixel_bytes})")
         status = lib.pd_resample_u8(src, width, height, width * pixel_bytes, pixel_bytes, channels,
-                                    FILTERS[filter], box, dst, out_w, out_h, out_w * channels,
+                                    FILTERS[filter], box, 1 if vertical_first else 0, dst, out_w,
+                                    out_h, out_w * channels,
                                     err, _ERR_SIZE)
     if status != lib.PD_OK:
         name = ffi.string(lib.pd_status_name(status)).decode()
@@ -122,41 +126,46 @@ _PILLOW_FILTERS = {
     Image.Resampling.LANCZOS: "lanczos",
 }
 # Below this many output pixels Pillow is cheap enough, and a tiny image could resample the
-# same in either pass order by chance, which would fool the check of _same_order.
+# same in either pass order by chance, which would fool the check of _pass_order.
 _MIN_CORE_PIXELS = 1024
-# Geometry -> whether the core's pass order is the installed Pillow's (see _same_order).
+# Geometry -> the pass order that gives the installed Pillow's bytes (see _pass_order).
 _ORDER = {}
 _ORDER_MAX = 256
 _ORDER_LOCK = threading.Lock()
 
 
-def _same_order(mode, in_size, size, filter, box):
-    """Whether the core gives Pillow's bytes for this geometry (any pixels).
+def _pass_order(mode, in_size, size, filter, box):
+    """Which pass order gives Pillow's bytes for this geometry, whatever the pixels:
+    False (horizontal first), True (vertical first) or None (neither: use Pillow).
 
-    Both passes are exact, but Pillow 13 may run the vertical pass first (python-pillow
-    PR #9549, "if height is scaled down significantly more than width"), by a rule its
-    source, not at hand here, would tell; the core always runs the horizontal pass first,
-    as earlier Pillows did. The order is a function of the geometry alone, so it is checked
-    once per geometry on random pixels, where a different order shows up as different
-    bytes, and remembered.
+    Both passes are exact, but Pillow 13 runs the vertical pass first for some
+    geometries (python-pillow PR #9549, "if height is scaled down significantly more
+    than width") by a rule its source, not at hand here, would tell; earlier Pillows
+    always run the horizontal pass first. The order is a function of the geometry alone,
+    so it is found once per geometry on random pixels, where the other order shows up as
+    different bytes, and remembered.
     """
     key = (mode, in_size, size, filter, tuple(box))
-    known = _ORDER.get(key)
-    if known is not None:
-        return known
+    if key in _ORDER:
+        return _ORDER[key]
     width, height = in_size
     channels = 3 if mode == "RGB" else 1
     noise = np.random.default_rng(len(_ORDER)).integers(
         0, 256, (height, width, channels), dtype=np.uint8)
     img = Image.frombytes(mode, in_size, noise.tobytes())
     want = np.asarray(img.resize(size, _FILTER_CONSTANTS[filter], box=box, reducing_gap=None))
-    got = resample_u8(noise, width, height, channels, channels, size, filter, box)
-    same = bool(np.array_equal(got.reshape(want.shape), want))
+    order = None
+    for vertical_first in (False, True):
+        got = resample_u8(noise, width, height, channels, channels, size, filter, box,
+                          vertical_first=vertical_first)
+        if np.array_equal(got.reshape(want.shape), want):
+            order = vertical_first
+            break
     with _ORDER_LOCK:
         if len(_ORDER) >= _ORDER_MAX:
             _ORDER.clear()
-        _ORDER[key] = same
-    return same
+        _ORDER[key] = order
+    return order
 
 
 _FILTER_CONSTANTS = {name: constant for constant, name in _PILLOW_FILTERS.items()}
@@ -184,10 +193,12 @@ def resize_image(img, size, resample, box=None):
             and bottom - top == out_h):
         # Pillow crops (or copies) here rather than resampling
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
-    if not _same_order(img.mode, img.size, tuple(size), filter, box):
+    order = _pass_order(img.mode, img.size, tuple(size), filter, box)
+    if order is None:
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     if img.mode == "RGB":
         # Pillow keeps RGB as 4 bytes a pixel: "RGBX" hands them out without repacking
-        out = resample_u8(img.tobytes("raw", "RGBX"), width, height, 4, 3, size, filter, box)
-        return out
-    return resample_u8(img.tobytes(), width, height, 1, 1, size, filter, box)[:, :, 0]
+        return resample_u8(img.tobytes("raw", "RGBX"), width, height, 4, 3, size, filter, box,
+                           vertical_first=order)
+    return resample_u8(img.tobytes(), width, height, 1, 1, size, filter, box,
+                       vertical_first=order)[:, :, 0]

@@ -311,7 +311,10 @@ const char *pd_sha256_impl(void);
  * image (Pillow's libImaging/Resample.c algorithm: separable, weights in
  * double normalized to 1 then fixed point, a horizontal pass over only the
  * rows the vertical pass reads, then the vertical pass; an axis needing no
- * resampling is skipped).  Photo preprocessing runs it in place of Pillow's
+ * resampling is skipped).  vertical_first (0 or 1) runs the vertical pass
+ * first, over only the columns the horizontal pass reads: Pillow 13 does so
+ * for some geometries (python-pillow PR #9549), and the intermediate rounding
+ * makes the order show in the bytes.  Photo preprocessing runs it in place of Pillow's
  * scalar loops; it runs with the kernel family pd_isa_name() names.
  *
  * x: in_h rows x_stride bytes apart, each in_w pixels of x_px bytes whose
@@ -332,5 +335,6 @@ typedef enum pd_resample_filter {
 } pd_resample_filter;
 
 int32_t pd_resample_u8(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x_stride, int32_t x_px,
-                       int32_t c, int32_t filter, const float box[4], uint8_t *y, int32_t out_w,
-                       int32_t out_h, size_t y_stride, char *err, size_t err_size);
+                       int32_t c, int32_t filter, const float box[4], int32_t vertical_first,
+                       uint8_t *y, int32_t out_w, int32_t out_h, size_t y_stride, char *err,
+                       size_t err_size);

@@ -1,7 +1,9 @@
 /* resample.c: Pillow-exact resampling of 8-bit images (predict.h,
  * pd_resample_u8): the windows and fixed-point weights of each axis, the
  * pass-skipping rule, the intermediate image, and the two passes handed to
- * the selected kernel family (kernels.h, pd_resample_h_u8_fn).
+ * the selected kernel family (kernels.h, pd_resample_h_u8_fn), in either
+ * order: Pillow up to 12 always runs the horizontal pass first, Pillow 13
+ * sometimes the vertical one (the caller says which).
  *
  * Exactness with Pillow rests on computing the weights with the same double
  * operations in the same order as libImaging/Resample.c: the box arrives as
@@ -171,9 +173,9 @@ static int32_t check_args(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x
         return pd_fail(err, err_size, PD_ERR_ARGUMENT,
                        "resample: %d channels in pixels of %d bytes (1 in 1, or 3 in 3 or 4)", (int)c,
                        (int)x_px);
-    if ((size_t)out_w * (size_t)c > INT32_MAX)
-        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "resample: output rows of %d pixels are too long",
-                       (int)out_w);
+    if ((size_t)out_w * (size_t)c > INT32_MAX || (size_t)in_w * (size_t)x_px > INT32_MAX)
+        return pd_fail(err, err_size, PD_ERR_ARGUMENT, "resample: rows of %d or %d pixels are too long",
+                       (int)in_w, (int)out_w);
     if (filter < PD_RESAMPLE_BOX || filter > PD_RESAMPLE_LANCZOS)
         return pd_fail(err, err_size, PD_ERR_ARGUMENT, "resample: unknown filter %d", (int)filter);
     if (x_stride / (size_t)x_px < (size_t)in_w || y_stride / (size_t)c < (size_t)out_w)
@@ -188,8 +190,9 @@ static int32_t check_args(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x
 }
 
 int32_t pd_resample_u8(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x_stride, int32_t x_px,
-                       int32_t c, int32_t filter, const float box[4], uint8_t *y, int32_t out_w,
-                       int32_t out_h, size_t y_stride, char *err, size_t err_size)
+                       int32_t c, int32_t filter, const float box[4], int32_t vertical_first,
+                       uint8_t *y, int32_t out_w, int32_t out_h, size_t y_stride, char *err,
+                       size_t err_size)
 {
     int32_t status = check_args(x, in_w, in_h, x_stride, x_px, c, filter, box, y, out_w, out_h,
                                 y_stride, err, err_size);
@@ -234,7 +237,25 @@ int32_t pd_resample_u8(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x_st
                 memcpy(y + (size_t)r * y_stride, x + (size_t)r * x_stride, out_row);
         goto done;
     }
-    if (pass_h) {
+    if (need_h && vertical_first) {
+        /* Only the columns the horizontal pass reads, renumbered from the first;
+         * the vertical pass keeps the input's x_px bytes a pixel. */
+        const int32_t first = h.win[0];
+        const int32_t last = h.win[2 * (out_w - 1)] + h.win[2 * (out_w - 1) + 1];
+        const size_t cols = (size_t)(last - first) * (size_t)x_px;
+        tmp = malloc(cols > 0 ? (size_t)out_h * cols : 1);
+        if (tmp == NULL) {
+            status = pd_fail(err, err_size, PD_ERR_NOMEM, "resample: cannot allocate %d rows of %zu bytes",
+                             (int)out_h, cols);
+            goto done;
+        }
+        k->resample_v_u8((int32_t)cols, x + (size_t)first * (size_t)x_px, x_stride, v.win, v.w,
+                         v.kstride, tmp, cols, out_h);
+        for (int32_t i = 0; i < out_w; i++)
+            h.win[2 * i] -= first;
+        k->resample_h_u8(out_h, tmp, cols, last - first, x_px, c, h.win, h.w, h.kstride, y, y_stride,
+                         out_w);
+    } else if (pass_h) {
         /* Only the rows the vertical pass reads, renumbered from the first. */
         const int32_t first = v.win[0];
         const int32_t last = v.win[2 * (out_h - 1)] + v.win[2 * (out_h - 1) + 1];
