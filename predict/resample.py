@@ -79,7 +79,7 @@ def resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box=
     a Pillow RGB image). ``size`` is (width, height); ``filter`` one of ``FILTERS``;
     ``box`` (left, top, right, bottom) the source region, the whole image by default.
     ``vertical_first`` runs the vertical pass first, as Pillow 13 does for some geometries
-    (``resize_image`` finds out which order the installed Pillow uses).
+    (``resize_image`` follows the installed Pillow's rule).
     Raises InputError for anything malformed (and NativeError if ``PREDICT_ISA`` names a
     kernel family this CPU lacks).
 
@@ -125,57 +125,64 @@ _PILLOW_FILTERS = {
     Image.Resampling.BICUBIC: "bicubic",
     Image.Resampling.LANCZOS: "lanczos",
 }
-# Below this many output pixels Pillow is cheap enough, and a tiny image could resample the
-# same in either pass order by chance, which would fool the check of _pass_order.
-_MIN_CORE_PIXELS = 1024
-# Geometry -> the pass order that gives the installed Pillow's bytes (see _pass_order).
-_ORDER = {}
-_ORDER_MAX = 256
-_ORDER_LOCK = threading.Lock()
 
 
-def _pass_order(mode, in_size, size, filter, box):
-    """Which pass order gives Pillow's bytes for this geometry, whatever the pixels:
-    False (horizontal first), True (vertical first) or None (neither: use Pillow).
-
-    Both passes are exact, but Pillow 13 runs the vertical pass first for some
-    geometries (python-pillow PR #9549, "if height is scaled down significantly more
-    than width") by a rule its source, not at hand here, would tell; earlier Pillows
-    always run the horizontal pass first. The order is a function of the geometry alone,
-    so it is found once per geometry on random pixels, where the other order shows up as
-    different bytes, and remembered.
-    """
-    key = (mode, in_size, size, filter, tuple(box))
-    if key in _ORDER:
-        return _ORDER[key]
-    width, height = in_size
-    channels = 3 if mode == "RGB" else 1
-    noise = np.random.default_rng(len(_ORDER)).integers(
-        0, 256, (height, width, channels), dtype=np.uint8)
-    img = Image.frombytes(mode, in_size, noise.tobytes())
-    want = np.asarray(img.resize(size, _FILTER_CONSTANTS[filter], box=box, reducing_gap=None))
-    order = None
-    for vertical_first in (False, True):
-        got = resample_u8(noise, width, height, channels, channels, size, filter, box,
-                          vertical_first=vertical_first)
-        if np.array_equal(got.reshape(want.shape), want):
-            order = vertical_first
-            break
-    with _ORDER_LOCK:
-        if len(_ORDER) >= _ORDER_MAX:
-            _ORDER.clear()
-        _ORDER[key] = order
-    return order
+def _rows_first(in_w, in_h, out_w, out_h):
+    """Pillow 13's pass order (python-pillow PR #9549, "if height is scaled down
+    significantly more than width, resize vertically first"): the vertical pass first
+    when the image loses more than twice as many rows as columns. Found by probing
+    Pillow 13.0.0 (thresholds over thousands of geometries, boxes included: the image's
+    size counts, not the box's) and checked against it by tests/test_resample.py."""
+    return out_h < in_h and in_h - out_h > 2 * (in_w - out_w)
 
 
-_FILTER_CONSTANTS = {name: constant for constant, name in _PILLOW_FILTERS.items()}
+def _columns_first(in_w, in_h, out_w, out_h):
+    """Pillow up to 12: always the horizontal pass first."""
+    return False
+
+
+# Geometries (width, height, size, box) whose two pass orders tell the rules apart.
+_PROBES = [
+    (40, 60, (30, 20), None),          # 40 rows lost > 2 x 10 columns: vertical first in 13
+    (60, 40, (30, 30), None),          # 10 > 2 x 30: no
+    (30, 50, (25, 40), None),          # 10 > 2 x 5: no (the boundary)
+    (30, 50, (26, 40), None),          # 10 > 2 x 4: yes
+    (40, 60, (50, 70), None),          # enlarged height: no
+    (60, 40, (30, 30), (0, 0, 33, 40)),  # the image's width counts, not the box's: no
+]
+_RULE = []   # [the rule the installed Pillow follows, or None], once found
+_RULE_LOCK = threading.Lock()
+
+
+def _pass_rule():
+    """The pass-order rule of the installed Pillow (_rows_first or _columns_first), or
+    None when it follows neither (resize_image then leaves everything to Pillow).
+
+    Checked once per process on random pixels, where the wrong order shows up as
+    different bytes."""
+    with _RULE_LOCK:
+        if not _RULE:
+            rng = np.random.default_rng(2026)
+            candidates = [_rows_first, _columns_first]
+            for width, height, size, box in _PROBES:
+                noise = rng.integers(0, 256, (height, width, 1), dtype=np.uint8)
+                img = Image.fromarray(noise[:, :, 0])
+                want = np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=box,
+                                             reducing_gap=None))[:, :, None]
+                candidates = [
+                    rule for rule in candidates
+                    if np.array_equal(want, resample_u8(
+                        noise, width, height, 1, 1, size, "bilinear", box,
+                        vertical_first=rule(width, height, *size)))]
+            _RULE.append(candidates[0] if candidates else None)
+        return _RULE[0]
 
 
 def resize_image(img, size, resample, box=None):
     """``np.asarray(img.resize(size, resample, box=box, reducing_gap=None))``, the same
     bytes, computed by the core for "L" and "RGB" images with a convolution filter and
-    by Pillow otherwise (other modes, NEAREST, images under 1024 output pixels, and the
-    crops Pillow does without resampling).
+    by Pillow otherwise (other modes, NEAREST, and the crops Pillow does without
+    resampling).
 
     >>> img = Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8))
     >>> a = resize_image(img, (40, 30), Image.Resampling.BILINEAR)
@@ -183,22 +190,21 @@ def resize_image(img, size, resample, box=None):
     True
     """
     filter = _PILLOW_FILTERS.get(resample)
+    rule = _pass_rule() if filter is not None and img.mode in ("L", "RGB") else None
+    if rule is None:
+        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     width, height = img.size
     out_w, out_h = size
-    if filter is None or img.mode not in ("L", "RGB") or out_w * out_h < _MIN_CORE_PIXELS:
-        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     box = _float32_box((0, 0, width, height) if box is None else box, width, height)
     left, top, right, bottom = (np.float32(v) for v in box)
     if (left == int(left) and right - left == out_w and top == int(top)
             and bottom - top == out_h):
         # Pillow crops (or copies) here rather than resampling
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
-    order = _pass_order(img.mode, img.size, tuple(size), filter, box)
-    if order is None:
-        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
+    vertical_first = rule(width, height, out_w, out_h)
     if img.mode == "RGB":
         # Pillow keeps RGB as 4 bytes a pixel: "RGBX" hands them out without repacking
         return resample_u8(img.tobytes("raw", "RGBX"), width, height, 4, 3, size, filter, box,
-                           vertical_first=order)
+                           vertical_first=vertical_first)
     return resample_u8(img.tobytes(), width, height, 1, 1, size, filter, box,
-                       vertical_first=order)[:, :, 0]
+                       vertical_first=vertical_first)[:, :, 0]

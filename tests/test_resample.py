@@ -1,9 +1,9 @@
 """Pillow-exact resampling of 8-bit images (predict.resample, native/src/resample.c) against
 Pillow itself, for every kernel family this CPU runs (forced with PREDICT_ISA): random sizes,
 up- and down-scaling, integral and fractional boxes, L, RGB and RGBX input, every filter.
-Pillow 13 runs the vertical pass first for some geometries, so a random case must match one
-of the two orders; cases with one pass, and resize_image (which picks the order), must match
-outright. The families also agree with each other byte for byte on larger images."""
+Pillow 13 runs the vertical pass first for some geometries: every random case must match in
+the order of the installed Pillow's rule (resample._pass_rule), and both orders must occur. The
+families also agree with each other byte for byte on larger images."""
 
 import numpy as np
 import pytest
@@ -59,7 +59,12 @@ def describe(w, h, size, channels, pixel_bytes, filter, box):
     return f"{w}x{h} -> {size}, {channels} channels in {pixel_bytes} bytes, {filter}, box {box}"
 
 
-def test_random_geometries_match_pillow_in_one_pass_order(isa):
+def test_the_installed_pillow_follows_a_known_pass_order():
+    assert resample._pass_rule() in (resample._rows_first, resample._columns_first)
+
+
+def test_random_geometries_match_pillow_in_its_pass_order(isa):
+    rule = resample._pass_rule()
     rng = np.random.default_rng(1)
     orders = set()
     for _ in range(400):
@@ -71,13 +76,13 @@ def test_random_geometries_match_pillow_in_one_pass_order(isa):
         img = image(rng, w, h, channels, smooth=rng.random() < 0.5)
         box = random_box(rng, w, h) if rng.random() < 0.6 else None
         want = pillow(img, size, filter, box)
-        data = pixels(img, pixel_bytes)
-        matches = [order for order in (False, True)
-                   if np.array_equal(resample_u8(data, w, h, pixel_bytes, channels, size, filter,
-                                                 box, vertical_first=order), want)]
-        assert matches, describe(w, h, size, channels, pixel_bytes, filter, box)
-        orders.update(matches)
-    assert orders == {False, True}   # both orders were needed (and so both were checked)
+        order = rule(w, h, *size)
+        got = resample_u8(pixels(img, pixel_bytes), w, h, pixel_bytes, channels, size, filter,
+                          box, vertical_first=order)
+        assert np.array_equal(got, want), describe(w, h, size, channels, pixel_bytes, filter, box)
+        orders.add(order)
+    if rule is resample._rows_first:
+        assert orders == {False, True}
 
 
 @pytest.mark.parametrize("filter", list(FILTERS))
@@ -128,9 +133,18 @@ def test_resize_image_gives_pillows_bytes(isa, channels, filter):
         got = resize_image(img, size, PILLOW[filter], box)
         assert got.dtype == np.uint8 and got.shape == want.shape
         assert np.array_equal(got, want), (in_size, size, box, filter)
-        # ... and the core made them (an order was found), not a fallback to Pillow
-        fbox = resample._float32_box(box or (0, 0, *in_size), *in_size)
-        assert resample._pass_order(img.mode, in_size, size, filter, fbox) is not None
+
+
+def test_resize_image_resamples_with_the_core(monkeypatch):
+    resample._pass_rule()
+    calls = []
+    original = resample.resample_u8
+    monkeypatch.setattr(resample, "resample_u8", lambda *a, **k: calls.append(a) or original(*a, **k))
+    rng = np.random.default_rng(9)
+    for in_size, size, box in PHOTO:
+        img = image(rng, *in_size, 3)
+        resize_image(img, size, Image.Resampling.BILINEAR, box)
+    assert len(calls) == len(PHOTO)
 
 
 def test_resize_image_leaves_the_rest_to_pillow(monkeypatch):
@@ -141,22 +155,11 @@ def test_resize_image_leaves_the_rest_to_pillow(monkeypatch):
     rgb = image(rng, 60, 50, 3)
     cases = [(rgba, (40, 30), Image.Resampling.BILINEAR, None),     # another mode
              (rgb, (40, 30), Image.Resampling.NEAREST, None),       # nearest
-             (rgb, (20, 10), Image.Resampling.BILINEAR, None),      # under 1024 pixels
              (rgb, (40, 40), Image.Resampling.BICUBIC, (5, 6, 45, 46))]  # Pillow crops
     for img, size, filter, box in cases:
         want = np.asarray(img.resize(size, filter, box=box, reducing_gap=None))
         assert np.array_equal(resize_image(img, size, filter, box), want)
     assert calls == []
-
-
-def test_the_pass_order_is_found_once_per_geometry(monkeypatch):
-    monkeypatch.setattr(resample, "_ORDER", {})
-    rng = np.random.default_rng(6)
-    img = image(rng, 90, 70, 3)
-    resize_image(img, (45, 40), Image.Resampling.BILINEAR)
-    resize_image(image(rng, 90, 70, 3), (45, 40), Image.Resampling.BILINEAR)
-    assert len(resample._ORDER) == 1
-    assert list(resample._ORDER.values())[0] in (False, True)
 
 
 @pytest.mark.parametrize("other", [f for f in FAMILIES if f != "ref"])
