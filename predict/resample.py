@@ -28,6 +28,7 @@ from PIL import Image
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.pillow_memory import pixel_view
 
 __all__ = ["FILTERS", "MAX_OUTPUT_BYTES", "resample_u8", "resize_image"]
 
@@ -202,9 +203,16 @@ def resize_image(img, size, resample, box=None):
         # Pillow crops (or copies) here rather than resampling
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     vertical_first = rule(width, height, out_w, out_h)
-    if img.mode == "RGB":
-        # Pillow keeps RGB as 4 bytes a pixel: "RGBX" hands them out without repacking
-        return resample_u8(img.tobytes("raw", "RGBX"), width, height, 4, 3, size, filter, box,
-                           vertical_first=vertical_first)
-    return resample_u8(img.tobytes(), width, height, 1, 1, size, filter, box,
-                       vertical_first=vertical_first)[:, :, 0]
+    channels = 3 if img.mode == "RGB" else 1
+    view = pixel_view(img)   # Pillow's memory in place: RGB as 4 bytes a pixel
+    if view is not None:
+        pixels, pixel_bytes = view.pixels, view.pixel_bytes
+    elif channels == 3:
+        # "RGBX" copies Pillow's 4 bytes a pixel without repacking them
+        pixels, pixel_bytes = img.tobytes("raw", "RGBX"), 4
+    else:
+        pixels, pixel_bytes = img.tobytes(), 1
+    out = resample_u8(pixels, width, height, pixel_bytes, channels, size, filter, box,
+                      vertical_first=vertical_first)
+    del view   # after the call: the view holds the memory it points into
+    return out if channels == 3 else out[:, :, 0]

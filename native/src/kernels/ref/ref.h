@@ -56,11 +56,15 @@ void pd_resample_v_u8_ref(int32_t row_bytes, const uint8_t *x, size_t x_stride, 
  * x_px bytes at row), for SIMD kernels' edge pixels. */
 void pd_resample_px_u8_ref(const uint8_t *row, int32_t x_px, int32_t c, int32_t n, const int32_t *w,
                            uint8_t *out);
-/* The rounding, shift and clamp of every resampled sample (kernels.h). */
+/* The rounding, shift and clamp of every resampled sample (kernels.h): the
+ * wrapped 32-bit sum read as signed, so a negative one (top bit set) is 0. */
 static inline uint8_t pd_resample_clamp_u8(uint32_t sum)
 {
-    const int32_t v = (int32_t)(sum + (UINT32_C(1) << (PD_RESAMPLE_BITS - 1))) >> PD_RESAMPLE_BITS;
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    const uint32_t rounded = sum + (UINT32_C(1) << (PD_RESAMPLE_BITS - 1));
+    if (rounded & UINT32_C(0x80000000))
+        return 0;
+    const uint32_t v = rounded >> PD_RESAMPLE_BITS;
+    return (uint8_t)(v > 255 ? 255 : v);
 }
 void pd_pixels_f32_ref(size_t c, size_t hw, const uint8_t *x, const float *table, float *y);
 
