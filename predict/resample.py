@@ -21,6 +21,7 @@ are checked here, and the C call releases the GIL.
 """
 
 import math
+import os
 import threading
 
 import numpy as np
@@ -153,6 +154,16 @@ _PROBES = [
 ]
 _RULE = []   # [the rule the installed Pillow follows, or None], once found
 _RULE_LOCK = threading.Lock()
+
+
+def _after_fork_in_child():
+    # Held by another thread at fork time, the lock would stay held in the child forever.
+    global _RULE_LOCK
+    _RULE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _pass_rule():
