@@ -166,6 +166,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _noise(height, width):
+    """Deterministic pseudo-random bytes (height, width, 1): the top byte of Knuth's
+    multiplicative hash of each index. Not numpy.random, whose import brings hashlib and
+    OpenSSL into a process that classifies (tests/test_checksum.py)."""
+    index = np.arange(height * width, dtype=np.uint64)
+    return ((index * 2654435761 % 2**32) >> 24).astype(np.uint8).reshape(height, width, 1)
+
+
 def _pass_rule():
     """The pass-order rule of the installed Pillow (_rows_first or _columns_first), or
     None when it follows neither (resize_image then leaves everything to Pillow).
@@ -174,10 +182,9 @@ def _pass_rule():
     different bytes."""
     with _RULE_LOCK:
         if not _RULE:
-            rng = np.random.default_rng(2026)
             candidates = [_rows_first, _columns_first]
             for width, height, size, box in _PROBES:
-                noise = rng.integers(0, 256, (height, width, 1), dtype=np.uint8)
+                noise = _noise(height, width)
                 img = Image.fromarray(noise[:, :, 0])
                 want = np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=box,
                                              reducing_gap=None))[:, :, None]

@@ -63,6 +63,15 @@ def test_the_installed_pillow_follows_a_known_pass_order():
     assert resample._pass_rule() in (resample._rows_first, resample._columns_first)
 
 
+def test_every_probe_tells_the_pass_orders_apart():
+    """Otherwise a probe could not catch a Pillow whose rule differs there."""
+    for w, h, size, box in resample._PROBES:
+        noise = resample._noise(h, w)
+        first = resample_u8(noise, w, h, 1, 1, size, "bilinear", box)
+        assert not np.array_equal(
+            first, resample_u8(noise, w, h, 1, 1, size, "bilinear", box, vertical_first=True))
+
+
 def test_random_geometries_match_pillow_in_its_pass_order(isa):
     rule = resample._pass_rule()
     rng = np.random.default_rng(1)
