@@ -1,5 +1,6 @@
-"""The one door to the C core's nets: with ``predict.checksum`` (SHA-256), the only module
-that imports ``predict._core``.
+"""The one door to the C core's nets: with ``predict.checksum`` (SHA-256) and
+``predict.resample`` (Pillow-exact image resizing), the only module that imports
+``predict._core``.
 
 It turns a validated header (docs/format.md) and its blob arrays into the C
 descriptions of native/include/predict.h, builds a ``pd_net``, runs it on

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from predict.errors import ImageError, InputError, PredictError
+from predict.resample import resize_image
 
 __all__ = [
     "DECODED_FORMATS",
@@ -521,7 +522,7 @@ def _center_crop(a, crop_h, crop_w):
 
 
 def _resize(img, size, spec, crop_only):
-    """The resize step: ``img`` resized to ``size`` (w, h).
+    """The resize step: ``img`` resized to ``size`` (w, h), as a uint8 array (H, W[, C]).
 
     With ``crop_only`` (a JPEG decoded in draft mode, already an approximation
     of the full decode) and a crop that fits, only the centre crop's pixels are
@@ -530,16 +531,18 @@ def _resize(img, size, spec, crop_only):
     image then cropping by at most one level on about 0.1% of the pixels (where
     the box's float coordinates round the filter weights differently).  Other
     images are resized whole, so they match the torchvision pipeline exactly.
+    Pillow's resampling is done by the C core where it gives the same bytes
+    (predict.resample.resize_image).
     """
     crop_h, crop_w = spec.size
     width, height = size
     if not crop_only or width < crop_w or height < crop_h or (width, height) == (crop_w, crop_h):
-        return img.resize(size, spec.resample, reducing_gap=None)
+        return resize_image(img, size, spec.resample)
     top = int(round((height - crop_h) / 2.0))
     left = int(round((width - crop_w) / 2.0))
     sx, sy = img.width / width, img.height / height
     box = (left * sx, top * sy, (left + crop_w) * sx, (top + crop_h) * sy)
-    return img.resize((crop_w, crop_h), spec.resample, box=box, reducing_gap=None)
+    return resize_image(img, (crop_w, crop_h), spec.resample, box=box)
 
 
 def preprocess(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
@@ -628,7 +631,7 @@ def preprocess_pixels(image, spec, *, max_pixels=DEFAULT_MAX_PIXELS):
                     f"{name}: resizing {converted.width}x{converted.height} to {size[0]}x"
                     f"{size[1]} would make {size[0] * size[1]:,} pixels, more than the limit"
                     f" of {max_pixels:,} (max_pixels)")
-            pixels = np.asarray(_resize(converted, size, spec, crop_only=drafted))
+            pixels = _resize(converted, size, spec, crop_only=drafted)
     finally:
         if close is not None:
             close()

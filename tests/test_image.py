@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import predict.image
 from predict.errors import ImageError, InputError
 from predict.image import DEFAULT_MAX_PIXELS, open_image, preprocess, preprocess_batch
 
@@ -59,17 +60,18 @@ def raw_png(width, height, bit_depth, color_type, rows=None):
 
 
 class RecordResize:
-    """Records the size of every image Pillow is asked to resize."""
+    """Records the size of every image preprocessing resizes (by Pillow or the core:
+    predict.image resizes through predict.resample.resize_image)."""
 
     def __init__(self, monkeypatch):
         self.sources = []
-        original = Image.Image.resize
+        original = predict.image.resize_image
 
         def resize(img, *args, **kw):
             self.sources.append(img.size)
             return original(img, *args, **kw)
 
-        monkeypatch.setattr(Image.Image, "resize", resize)
+        monkeypatch.setattr(predict.image, "resize_image", resize)
 
 
 # -- every kind of input -------------------------------------------------------
@@ -287,12 +289,13 @@ def test_a_drafted_jpeg_resamples_only_its_centre_crop(monkeypatch):
     s = dict(IMAGENET, size=[56, 56], resize=64)
     sizes = []
     original = Image.Image.resize
+    resize_image = predict.image.resize_image
 
     def resize(img, size, *args, **kw):
         sizes.append(tuple(size))
-        return original(img, size, *args, **kw)
+        return resize_image(img, size, *args, **kw)
 
-    monkeypatch.setattr(Image.Image, "resize", resize)
+    monkeypatch.setattr(predict.image, "resize_image", resize)
     fast = preprocess(data, s)
     assert sizes == [(56, 56)]   # the crop, not the 85x64 resize
     # the same drafted pixels resized whole, then centre-cropped

@@ -81,6 +81,7 @@ aarch64-linux-gnu-gcc -shared -fPIC -std=c11 -O2 -Wall -Wextra -fvisibility=hidd
 # that need no converter (no onnx on this Python); the int8 kernels of every
 # family against the numpy twin (converters.quantize, numpy only, builds them).
 TESTS=(tests/test_native_*.py tests/test_network.py tests/test_format.py tests/test_graph.py tests/test_image.py
+       tests/test_resample.py tests/test_pillow_memory.py
        tests/test_quant_exact.py tests/test_checksum.py)
 for extra in tests/test_isa_*.py; do
     [ -e "$extra" ] && TESTS+=("$extra")

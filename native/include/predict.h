@@ -305,3 +305,36 @@ void pd_sha256(const void *data, size_t n, unsigned char digest[32]);
 /* Which implementation a call made now hashes with: "ref" (portable C),
  * "shani" (x86 SHA extensions) or "armv8" (aarch64 SHA2 instructions). */
 const char *pd_sha256_impl(void);
+
+/* Resampling of 8-bit images that gives exactly the bytes of Pillow's
+ * Image.resize(size, filter, box=box, reducing_gap=None) on an "L" or "RGB"
+ * image (Pillow's libImaging/Resample.c algorithm: separable, weights in
+ * double normalized to 1 then fixed point, a horizontal pass over only the
+ * rows the vertical pass reads, then the vertical pass; an axis needing no
+ * resampling is skipped).  vertical_first (0 or 1) runs the vertical pass
+ * first, over only the columns the horizontal pass reads: Pillow 13 does so
+ * for some geometries (python-pillow PR #9549), and the intermediate rounding
+ * makes the order show in the bytes.  Photo preprocessing runs it in place of Pillow's
+ * scalar loops; it runs with the kernel family pd_isa_name() names.
+ *
+ * x: in_h rows x_stride bytes apart, each in_w pixels of x_px bytes whose
+ * first c are the channels (c 1 or 3; x_px = c, or 4 with c = 3 for Pillow's
+ * "RGBX" raw layout).  box: the source region (left, top, right, bottom) in
+ * pixels, as Pillow takes it (float, 0 <= left <= right <= in_w, likewise
+ * for top and bottom).  y: out_h rows y_stride bytes apart of out_w pixels of
+ * c bytes.  Python validates everything first; the core checks again and
+ * returns PD_ERR_ARGUMENT (bad sizes or box), PD_ERR_NOMEM or
+ * PD_ERR_UNSUPPORTED (PREDICT_ISA names a family this CPU lacks) with a
+ * message in err.  Allocates its weights and one intermediate image. */
+typedef enum pd_resample_filter {
+    PD_RESAMPLE_BOX = 1,
+    PD_RESAMPLE_BILINEAR = 2,
+    PD_RESAMPLE_HAMMING = 3,
+    PD_RESAMPLE_BICUBIC = 4,
+    PD_RESAMPLE_LANCZOS = 5
+} pd_resample_filter;
+
+int32_t pd_resample_u8(const uint8_t *x, int32_t in_w, int32_t in_h, size_t x_stride, int32_t x_px,
+                       int32_t c, int32_t filter, const float box[4], int32_t vertical_first,
+                       uint8_t *y, int32_t out_w, int32_t out_h, size_t y_stride, char *err,
+                       size_t err_size);

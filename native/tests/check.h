@@ -68,5 +68,6 @@ void pd_test_int8(void);
 void pd_test_q8(void);
 /* Once, not per family (test_sha256.c). */
 void pd_test_sha256(void);
+void pd_test_resample(void); /* 8-bit image resampling, per family */
 
 #endif

@@ -50,6 +50,7 @@ static int run_child(const char *name, const pd_kernels *table, int direct_only)
             pd_test_depthwise();
             pd_test_eltwise();
             pd_test_whole_net();
+            pd_test_resample();
         }
         fflush(stderr);
         _exit(pd_test_failures == 0 ? 0 : 1);

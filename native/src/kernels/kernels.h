@@ -212,6 +212,29 @@ typedef void (*pd_channels_last_f32_fn)(size_t c, size_t hw, const float *x, flo
 typedef void (*pd_transpose_f32_fn)(size_t batch, pd_dims in, const float *x, const int32_t perm[3],
                                     float *y);
 
+/* Pillow-exact resampling of 8-bit images (predict.h pd_resample_u8; the
+ * windows and weights come from resample.c).  Output sample i of an axis
+ * reads win[2i+1] consecutive input samples from win[2i], weighted by the
+ * fixed-point w[i*kstride + t] (PD_RESAMPLE_BITS fraction bits); w is zero
+ * from t = win[2i+1] up to kstride, a multiple of 8, so a kernel may read
+ * whole groups of weights.  Each output is
+ *   clamp((2^(PD_RESAMPLE_BITS-1) + sum_t x[t] * w[t]) >> PD_RESAMPLE_BITS, 0, 255)
+ * with the sum in wrapping 32-bit arithmetic: integer only, so every family
+ * gives the same bytes. */
+#define PD_RESAMPLE_BITS 22
+
+/* Horizontal pass over rows rows: row r of x holds pixels of x_px bytes whose
+ * first c bytes are the channels (x_px = c, or 4 for c = 3: RGBX), in_w of
+ * them; row r of y gets out_w pixels of c bytes. */
+typedef void (*pd_resample_h_u8_fn)(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
+                                    int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
+                                    int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w);
+
+/* Vertical pass: out_h rows of row_bytes bytes, every byte its own sample. */
+typedef void (*pd_resample_v_u8_fn)(int32_t row_bytes, const uint8_t *x, size_t x_stride,
+                                    const int32_t *win, const int32_t *w, int32_t kstride,
+                                    uint8_t *y, size_t y_stride, int32_t out_h);
+
 typedef struct pd_kernels {
     const char *name; /* "ref", "avx2", "avx512", "neon", "neondot" */
     int32_t isa;      /* pd_isa */
@@ -238,6 +261,9 @@ typedef struct pd_kernels {
     pd_slice_f32_fn slice_f32;
     pd_transpose_f32_fn transpose_f32;
     pd_channels_last_f32_fn channels_last_f32;
+    /* 8-bit image resampling (photo preprocessing, not a net op) */
+    pd_resample_h_u8_fn resample_h_u8;
+    pd_resample_v_u8_fn resample_v_u8;
     /* int8 (kernels/q8.h): the family's int8 table, filled from the reference
      * by its pd_q8_fill_<isa> (select.c). */
     const struct pd_q8_kernels *q8;

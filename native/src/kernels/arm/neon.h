@@ -38,6 +38,13 @@ void pd_binary_q8_neon(int32_t kind, size_t batch, pd_dims ad, const uint8_t *a,
 #if defined(__aarch64__)
 void pd_quantize_neon(size_t n, const float *x, float scale, int32_t zero, uint8_t *y);
 #endif
+/* 8-bit image resampling (kernels.h) */
+void pd_resample_h_u8_neon(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
+                           int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
+                           int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w);
+void pd_resample_v_u8_neon(int32_t row_bytes, const uint8_t *x, size_t x_stride, const int32_t *win,
+                           const int32_t *w, int32_t kstride, uint8_t *y, size_t y_stride,
+                           int32_t out_h);
 #endif
 #if PD_BUILD_NEONDOT
 void pd_gemm_u8i8_neondot(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,

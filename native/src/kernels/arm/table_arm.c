@@ -13,6 +13,8 @@ void pd_kernels_fill_neon(pd_kernels *k)
     k->gemm_f32 = pd_gemm_f32_neon;
     k->gemm_u8i8 = pd_gemm_u8i8_neon;
     k->depthwise_f32 = pd_depthwise_f32_neon;
+    k->resample_h_u8 = pd_resample_h_u8_neon;
+    k->resample_v_u8 = pd_resample_v_u8_neon;
 #if defined(__aarch64__)
     k->binary_f32 = pd_binary_f32_neon;
     k->global_avgpool_f32 = pd_global_avgpool_f32_neon;

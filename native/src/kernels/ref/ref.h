@@ -46,6 +46,26 @@ void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int
                       int32_t c0, float *y);
 void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_t perm[3], float *y);
 void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y);
+void pd_resample_h_u8_ref(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
+                          int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
+                          int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w);
+void pd_resample_v_u8_ref(int32_t row_bytes, const uint8_t *x, size_t x_stride, const int32_t *win,
+                          const int32_t *w, int32_t kstride, uint8_t *y, size_t y_stride,
+                          int32_t out_h);
+/* One output pixel of the horizontal pass (c channels from the n pixels of
+ * x_px bytes at row), for SIMD kernels' edge pixels. */
+void pd_resample_px_u8_ref(const uint8_t *row, int32_t x_px, int32_t c, int32_t n, const int32_t *w,
+                           uint8_t *out);
+/* The rounding, shift and clamp of every resampled sample (kernels.h): the
+ * wrapped 32-bit sum read as signed, so a negative one (top bit set) is 0. */
+static inline uint8_t pd_resample_clamp_u8(uint32_t sum)
+{
+    const uint32_t rounded = sum + (UINT32_C(1) << (PD_RESAMPLE_BITS - 1));
+    if (rounded & UINT32_C(0x80000000))
+        return 0;
+    const uint32_t v = rounded >> PD_RESAMPLE_BITS;
+    return (uint8_t)(v > 255 ? 255 : v);
+}
 void pd_pixels_f32_ref(size_t c, size_t hw, const uint8_t *x, const float *table, float *y);
 
 #endif

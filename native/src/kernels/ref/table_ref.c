@@ -29,6 +29,8 @@ static const pd_kernels ref_table = {
     .slice_f32 = pd_slice_f32_ref,
     .transpose_f32 = pd_transpose_f32_ref,
     .channels_last_f32 = pd_channels_last_f32_ref,
+    .resample_h_u8 = pd_resample_h_u8_ref,
+    .resample_v_u8 = pd_resample_v_u8_ref,
     .q8 = &pd_q8_ref_table,
 };
 

@@ -13,6 +13,8 @@ void pd_kernels_fill_avx2(pd_kernels *k)
     k->depthwise_f32 = pd_depthwise_f32_avx2;
     k->binary_f32 = pd_binary_f32_avx2;
     k->global_avgpool_f32 = pd_global_avgpool_f32_avx2;
+    k->resample_h_u8 = pd_resample_h_u8_avx2;
+    k->resample_v_u8 = pd_resample_v_u8_avx2;
 }
 
 /* AVX-512 brings its own GEMM and depthwise kernels and reuses the AVX2 ones

@@ -23,6 +23,12 @@ void pd_binary_f32_avx2(int32_t kind, size_t batch, pd_dims ad, const float *a, 
                         pd_dims bd, const float *b, size_t b_stride, const pd_act_params *act,
                         float *y);
 void pd_global_avgpool_f32_avx2(pd_dims in, size_t batch, const float *x, float *y);
+void pd_resample_h_u8_avx2(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
+                           int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
+                           int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w);
+void pd_resample_v_u8_avx2(int32_t row_bytes, const uint8_t *x, size_t x_stride, const int32_t *win,
+                           const int32_t *w, int32_t kstride, uint8_t *y, size_t y_stride,
+                           int32_t out_h);
 
 void pd_depthwise_f32_avx512(const pd_window_shape *s, const float *x, const float *w,
                              const float *bias, const pd_act_params *act, float *y, int32_t r0,

@@ -1,0 +1,240 @@
+/* resample_u8_avx2.c: the two passes of Pillow-exact 8-bit resampling
+ * (kernels.h, pd_resample_h_u8_fn) with AVX2.  Integer only, wrapping 32-bit
+ * lanes like the reference's uint32 sums, so the bytes are the reference's.
+ *
+ * The weights keep their 22 fraction bits (what exactness needs), so products
+ * are 32-bit: vpmulld on bytes widened to int32.
+ *
+ * Horizontal, 3 channels: an 8-byte load holds 2 pixels (RGB or RGBX), one
+ * byte shuffle spreads them to int32 lanes R G B 0 | R G B 0, which meet the
+ * two taps' weights (each repeated 4 times); the two halves of the
+ * accumulator add up to one pixel.  Four rows go together, sharing the
+ * spread weights and the final packing.  One channel: 8 taps per
+ * vector.  A window whose last load would pass the end of the row (the last
+ * pixels of a row) runs the reference's loop.  Vertical: 32 bytes of a row at
+ * a time, the weight of each input row broadcast. */
+#include "kernels/kernels.h"
+
+#if PD_BUILD_X86
+#pragma GCC target("avx2,fma")
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/ref/ref.h"
+#include "kernels/x86/x86.h"
+
+/* Rounds, shifts and clamps the 4 sums of s to bytes (the low 4 of the result). */
+static inline __m128i finish4(__m128i s)
+{
+    s = _mm_srai_epi32(_mm_add_epi32(s, _mm_set1_epi32(1 << (PD_RESAMPLE_BITS - 1))), PD_RESAMPLE_BITS);
+    s = _mm_packs_epi32(s, s);
+    return _mm_packus_epi16(s, s);
+}
+
+/* Spreads 2 pixels of x_px bytes (the 8 bytes at src, in both 128-bit
+ * lanes) to int32 lanes: pixel 0 in the low lane, pixel 1 in the high one,
+ * each as R G B 0.  One byte shuffle does what widening does in several. */
+static inline __m256i spread_mask(int32_t x_px)
+{
+    const char p = (char)x_px;
+    return _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,
+                            p, -1, -1, -1, (char)(p + 1), -1, -1, -1, (char)(p + 2), -1, -1, -1, -1, -1, -1, -1);
+}
+
+/* Weights (w0 x4 | w1 x4) and (w2 x4 | w3 x4) from 4 weights, for spread_mask's lanes. */
+static inline void spread_weights(const int32_t *w4, __m256i *k01, __m256i *k23)
+{
+    const __m256i k = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w4));
+    *k01 = _mm256_permutevar8x32_epi32(k, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+    *k23 = _mm256_permutevar8x32_epi32(k, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3));
+}
+
+/* Two taps' products: the pixels at src (8 bytes read) times k. */
+static inline __m256i taps2(const uint8_t *src, __m256i mask, __m256i k)
+{
+    const __m256i px = _mm256_broadcastq_epi64(_mm_loadl_epi64((const __m128i *)src));
+    return _mm256_mullo_epi32(_mm256_shuffle_epi8(px, mask), k);
+}
+
+/* Writes the low 3 bytes of v to dst, or all 4 when the 4th lands on the next
+ * pixel of the row, which is written after it. */
+static inline void store_rgb(uint8_t *dst, int32_t v, int last)
+{
+    if (last)
+        memcpy(dst, &v, 3);
+    else
+        memcpy(dst, &v, 4);
+}
+
+/* Rows of 3 channels, 4 rows at a time so that each output pixel's weights
+ * are spread once for 4 rows, and 4 rows' sums finish together.  Windows of
+ * up to 16 taps keep their spread weights in registers; wider ones (strong
+ * reductions) spread them per row. */
+/* One output pixel of 4 rows from windows of `pairs` pairs of taps; inlined
+ * with pairs a constant for the common short windows, so the loops unroll and
+ * the weights and sums stay in registers. */
+static inline __attribute__((always_inline)) void pixel4(const uint8_t *src, size_t x_stride,
+                                                          int32_t pairs, size_t pair, const int32_t *wi,
+                                                          __m256i mask, uint8_t *dst, size_t y_stride,
+                                                          int last)
+{
+    __m256i k[8];
+    for (int32_t g = 0; g < pairs; g += 2)
+        spread_weights(wi + 2 * g, &k[g], &k[g + 1]);
+    __m128i sum[4];
+    for (int32_t q = 0; q < 4; q++) {
+        const uint8_t *s = src + (size_t)q * x_stride;
+        __m256i acc = taps2(s, mask, k[0]);
+        for (int32_t g = 1; g < pairs; g++)
+            acc = _mm256_add_epi32(acc, taps2(s + (size_t)g * pair, mask, k[g]));
+        sum[q] = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    }
+    const __m128i half = _mm_set1_epi32(1 << (PD_RESAMPLE_BITS - 1));
+    /* 4 rows' RGBX sums -> 16 bytes, row q in bytes 4q .. 4q+3 */
+    const __m128i s01 = _mm_packs_epi32(_mm_srai_epi32(_mm_add_epi32(sum[0], half), PD_RESAMPLE_BITS),
+                                        _mm_srai_epi32(_mm_add_epi32(sum[1], half), PD_RESAMPLE_BITS));
+    const __m128i s23 = _mm_packs_epi32(_mm_srai_epi32(_mm_add_epi32(sum[2], half), PD_RESAMPLE_BITS),
+                                        _mm_srai_epi32(_mm_add_epi32(sum[3], half), PD_RESAMPLE_BITS));
+    const __m128i b = _mm_packus_epi16(s01, s23);
+    store_rgb(dst, _mm_cvtsi128_si32(b), last);
+    store_rgb(dst + y_stride, _mm_extract_epi32(b, 1), last);
+    store_rgb(dst + 2 * y_stride, _mm_extract_epi32(b, 2), last);
+    store_rgb(dst + 3 * y_stride, _mm_extract_epi32(b, 3), last);
+}
+
+/* One output pixel of one row, any window width. */
+static inline void pixel1(const uint8_t *src, int32_t pairs, size_t pair, const int32_t *wi,
+                          __m256i mask, uint8_t *dst, int last)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int32_t g = 0; g < pairs; g += 2) {
+        __m256i k01, k23;
+        spread_weights(wi + 2 * g, &k01, &k23);
+        acc = _mm256_add_epi32(acc, taps2(src + (size_t)g * pair, mask, k01));
+        if (g + 1 < pairs)
+            acc = _mm256_add_epi32(acc, taps2(src + (size_t)(g + 1) * pair, mask, k23));
+    }
+    const __m128i b = finish4(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)));
+    store_rgb(dst, _mm_cvtsi128_si32(b), last);
+}
+
+static void rows_rgb(int32_t rows, const uint8_t *x, size_t x_stride, size_t row_bytes, int32_t x_px,
+                     const int32_t *win, const int32_t *w, int32_t kstride, uint8_t *y,
+                     size_t y_stride, int32_t out_w)
+{
+    const __m256i mask = spread_mask(x_px);
+    const size_t pair = 2 * (size_t)x_px;
+    for (int32_t r = 0; r < rows; r += 4) {
+        const int32_t block = rows - r < 4 ? rows - r : 4;
+        const uint8_t *row = x + (size_t)r * x_stride;
+        uint8_t *out = y + (size_t)r * y_stride;
+        for (int32_t i = 0; i < out_w; i++) {
+            const int32_t first = win[2 * i], n = win[2 * i + 1];
+            const int32_t *wi = w + (size_t)i * (size_t)kstride;
+            const uint8_t *src = row + (size_t)first * (size_t)x_px;
+            uint8_t *dst = out + (size_t)i * 3;
+            const int32_t pairs = (n + 1) / 2;
+            const int last = i + 1 == out_w;
+            /* the last 8-byte load starts at pixel first + 2 * (pairs - 1) */
+            if (n == 0 || (size_t)first * (size_t)x_px + (size_t)(pairs - 1) * pair + 8 > row_bytes) {
+                for (int32_t q = 0; q < block; q++)
+                    pd_resample_px_u8_ref(src + q * x_stride, x_px, 3, n, wi, dst + q * y_stride);
+                continue;
+            }
+            if (block < 4 || pairs > 8) {
+                for (int32_t q = 0; q < block; q++)
+                    pixel1(src + q * x_stride, pairs, pair, wi, mask, dst + q * y_stride, last);
+                continue;
+            }
+            switch (pairs) {
+            case 1: pixel4(src, x_stride, 1, pair, wi, mask, dst, y_stride, last); break;
+            case 2: pixel4(src, x_stride, 2, pair, wi, mask, dst, y_stride, last); break;
+            case 3: pixel4(src, x_stride, 3, pair, wi, mask, dst, y_stride, last); break;
+            case 4: pixel4(src, x_stride, 4, pair, wi, mask, dst, y_stride, last); break;
+            default: pixel4(src, x_stride, pairs, pair, wi, mask, dst, y_stride, last); break;
+            }
+        }
+    }
+}
+
+static void row_grey(const uint8_t *row, int32_t in_w, const int32_t *win, const int32_t *w,
+                     int32_t kstride, uint8_t *out, int32_t out_w)
+{
+    for (int32_t i = 0; i < out_w; i++) {
+        const int32_t first = win[2 * i], n = win[2 * i + 1];
+        const int32_t *wi = w + (size_t)i * (size_t)kstride;
+        if (n == 0 || first + (n - 1) / 8 * 8 + 8 > in_w) {
+            pd_resample_px_u8_ref(row + first, 1, 1, n, wi, out + i);
+            continue;
+        }
+        __m256i acc = _mm256_setzero_si256();
+        for (int32_t t = 0; t < n; t += 8) {
+            const __m256i p = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(row + first + t)));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, _mm256_loadu_si256((const __m256i *)(wi + t))));
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+        out[i] = (uint8_t)_mm_cvtsi128_si32(finish4(s));
+    }
+}
+
+void pd_resample_h_u8_avx2(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
+                           int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
+                           int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w)
+{
+    if (c == 3) {
+        rows_rgb(rows, x, x_stride, (size_t)in_w * (size_t)x_px, x_px, win, w, kstride, y, y_stride,
+                 out_w);
+        return;
+    }
+    for (int32_t r = 0; r < rows; r++)
+        row_grey(x + (size_t)r * x_stride, in_w, win, w, kstride, y + (size_t)r * y_stride, out_w);
+}
+
+/* 32 sums (4 vectors of 8, in byte order) to 32 bytes. */
+static inline __m256i finish32(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+    const __m256i half = _mm256_set1_epi32(1 << (PD_RESAMPLE_BITS - 1));
+    a0 = _mm256_srai_epi32(_mm256_add_epi32(a0, half), PD_RESAMPLE_BITS);
+    a1 = _mm256_srai_epi32(_mm256_add_epi32(a1, half), PD_RESAMPLE_BITS);
+    a2 = _mm256_srai_epi32(_mm256_add_epi32(a2, half), PD_RESAMPLE_BITS);
+    a3 = _mm256_srai_epi32(_mm256_add_epi32(a3, half), PD_RESAMPLE_BITS);
+    /* the packs work within 128-bit lanes: put the quarters back in order */
+    const __m256i a01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
+    const __m256i a23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a2, a3), 0xD8);
+    return _mm256_permute4x64_epi64(_mm256_packus_epi16(a01, a23), 0xD8);
+}
+
+void pd_resample_v_u8_avx2(int32_t row_bytes, const uint8_t *x, size_t x_stride, const int32_t *win,
+                           const int32_t *w, int32_t kstride, uint8_t *y, size_t y_stride,
+                           int32_t out_h)
+{
+    for (int32_t i = 0; i < out_h; i++) {
+        const uint8_t *first = x + (size_t)win[2 * i] * x_stride;
+        const int32_t n = win[2 * i + 1];
+        const int32_t *wi = w + (size_t)i * (size_t)kstride;
+        uint8_t *out = y + (size_t)i * y_stride;
+        int32_t b = 0;
+        for (; b + 32 <= row_bytes; b += 32) {
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t t = 0; t < n; t++) {
+                const __m256i k = _mm256_set1_epi32(wi[t]);
+                const __m256i p = _mm256_loadu_si256((const __m256i *)(first + (size_t)t * x_stride + b));
+                const __m128i lo = _mm256_castsi256_si128(p), hi = _mm256_extracti128_si256(p, 1);
+                a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), k));
+                a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(lo, lo)), k));
+                a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), k));
+                a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(hi, hi)), k));
+            }
+            _mm256_storeu_si256((__m256i *)(out + b), finish32(a0, a1, a2, a3));
+        }
+        for (; b < row_bytes; b++) {
+            uint32_t sum = 0;
+            for (int32_t t = 0; t < n; t++)
+                sum += (uint32_t)first[(size_t)t * x_stride + (size_t)b] * (uint32_t)wi[t];
+            out[b] = pd_resample_clamp_u8(sum);
+        }
+    }
+}
+#endif
