@@ -23,8 +23,10 @@ are checked here, and the C call releases the GIL.
 import math
 import os
 import threading
+from array import array
 
 import numpy as np
+import PIL
 from PIL import Image
 
 from predict._core import ffi, lib
@@ -62,7 +64,7 @@ def _float32_box(box, width, height):
         raise InputError(f"resample: box must be 4 numbers (left, top, right, bottom), got {box!r}") from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise InputError(f"resample: box must be 4 finite numbers (left, top, right, bottom), got {box!r}")
-    left, top, right, bottom = (np.float32(v) for v in values)
+    left, top, right, bottom = array("f", values)   # rounded as numpy's float32 rounds
     if not (0 <= left < right <= width and 0 <= top < bottom <= height):
         raise InputError(f"resample: box {tuple(values)} is not a non-empty region of the"
                          f" {width}x{height} image")
@@ -167,34 +169,59 @@ if hasattr(os, "register_at_fork"):
 
 
 def _noise(height, width):
-    """Deterministic pseudo-random bytes (height, width, 1): the top byte of Knuth's
-    multiplicative hash of each index. Not numpy.random, whose import brings hashlib and
-    OpenSSL into a process that classifies (tests/test_checksum.py)."""
-    index = np.arange(height * width, dtype=np.uint64)
-    return ((index * 2654435761 % 2**32) >> 24).astype(np.uint8).reshape(height, width, 1)
+    """Deterministic pseudo-random bytes, height rows of width: the top byte of Knuth's
+    multiplicative hash of each index. Plain Python: not numpy.random, whose import brings
+    hashlib and OpenSSL into a process that classifies (tests/test_checksum.py), nor numpy
+    arithmetic, whose loops would be paged in for this alone."""
+    return bytes((i * 2654435761 % 2**32) >> 24 for i in range(height * width))
+
+
+def _known_rule(version):
+    """The rule of a Pillow release line whose order is known (Pillow's own resampling
+    code: the horizontal pass always first up to 12; 13.0 is the release probed to find
+    _rows_first), or None for a newer one, which is probed. tests/test_resample.py checks
+    the installed Pillow against both this and the probes."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None
+    if major < 13:
+        return _columns_first
+    return _rows_first if (major, minor) == (13, 0) else None
+
+
+def _probed_rule():
+    """The rule the installed Pillow follows on the probes (_rows_first or _columns_first),
+    or None when it follows neither: pseudo-random pixels, where the wrong order shows up
+    as different bytes."""
+    candidates = [_rows_first, _columns_first]
+    for width, height, size, box in _PROBES:
+        noise = _noise(height, width)
+        want = Image.frombytes("L", (width, height), noise).resize(
+            size, Image.Resampling.BILINEAR, box=box, reducing_gap=None).tobytes()
+        candidates = [
+            rule for rule in candidates
+            if want == resample_u8(noise, width, height, 1, 1, size, "bilinear", box,
+                                   vertical_first=rule(width, height, *size)).tobytes()]
+    return candidates[0] if candidates else None
 
 
 def _pass_rule():
     """The pass-order rule of the installed Pillow (_rows_first or _columns_first), or
-    None when it follows neither (resize_image then leaves everything to Pillow).
-
-    Checked once per process on random pixels, where the wrong order shows up as
-    different bytes."""
+    None when it follows neither (resize_image then leaves everything to Pillow), once
+    per process: a release line whose rule is known needs no probe (the probes page
+    Pillow's own resampling code, ~160 KB, into a process that classifies one photo);
+    any other is probed."""
     with _RULE_LOCK:
         if not _RULE:
-            candidates = [_rows_first, _columns_first]
-            for width, height, size, box in _PROBES:
-                noise = _noise(height, width)
-                img = Image.fromarray(noise[:, :, 0])
-                want = np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=box,
-                                             reducing_gap=None))[:, :, None]
-                candidates = [
-                    rule for rule in candidates
-                    if np.array_equal(want, resample_u8(
-                        noise, width, height, 1, 1, size, "bilinear", box,
-                        vertical_first=rule(width, height, *size)))]
-            _RULE.append(candidates[0] if candidates else None)
+            known = _known_rule(PIL.__version__)
+            _RULE.append(known if known is not None else _probed_rule())
         return _RULE[0]
+
+
+def _f32(x):
+    """x rounded to float32, as Pillow's C code holds a box coordinate difference."""
+    return array("f", (x,))[0]
 
 
 def resize_image(img, size, resample, box=None):
@@ -209,16 +236,18 @@ def resize_image(img, size, resample, box=None):
     True
     """
     filter = _PILLOW_FILTERS.get(resample)
-    rule = _pass_rule() if filter is not None and img.mode in ("L", "RGB") else None
-    if rule is None:
+    if filter is None or img.mode not in ("L", "RGB"):
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     width, height = img.size
     out_w, out_h = size
     box = _float32_box((0, 0, width, height) if box is None else box, width, height)
-    left, top, right, bottom = (np.float32(v) for v in box)
-    if (left == int(left) and right - left == out_w and top == int(top)
-            and bottom - top == out_h):
+    left, top, right, bottom = box
+    if (left == int(left) and _f32(right - left) == out_w and top == int(top)
+            and _f32(bottom - top) == out_h):
         # Pillow crops (or copies) here rather than resampling
+        return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
+    rule = _pass_rule()
+    if rule is None:
         return np.asarray(img.resize(size, resample, box=box, reducing_gap=None))
     vertical_first = rule(width, height, out_w, out_h)
     channels = 3 if img.mode == "RGB" else 1

@@ -6,6 +6,7 @@ the order of the installed Pillow's rule (resample._pass_rule), and both orders 
 families also agree with each other byte for byte on larger images."""
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image
 
@@ -61,6 +62,25 @@ def describe(w, h, size, channels, pixel_bytes, filter, box):
 
 def test_the_installed_pillow_follows_a_known_pass_order():
     assert resample._pass_rule() in (resample._rows_first, resample._columns_first)
+
+
+def test_the_probes_agree_with_the_rule_known_for_this_pillow_version():
+    """_pass_rule skips the probes for a release line whose rule it knows: that knowledge
+    is checked here, against the installed Pillow (12 and older, and 13.0)."""
+    probed = resample._probed_rule()
+    assert probed in (resample._rows_first, resample._columns_first)
+    known = resample._known_rule(PIL.__version__)
+    assert known is None or known is probed
+    assert resample._pass_rule() is probed
+
+
+def test_known_rules_by_version():
+    assert resample._known_rule("9.4.0") is resample._columns_first
+    assert resample._known_rule("12.1.1") is resample._columns_first
+    assert resample._known_rule("13.0.0") is resample._rows_first
+    assert resample._known_rule("13.1.0") is None
+    assert resample._known_rule("14.0.0.dev0") is None
+    assert resample._known_rule("not a version") is None
 
 
 def test_every_probe_tells_the_pass_orders_apart():
