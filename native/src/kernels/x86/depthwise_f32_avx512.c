@@ -56,6 +56,45 @@ static inline __attribute__((always_inline)) void store(float *p, __m512 v, __mm
         pd_act_f32_ref(p, p, nc, act);
 }
 
+/* store() with the output stage's kind and bounds in registers: the
+ * compiler must otherwise reload them from *act after every store to y (a
+ * float store may alias act->beta). */
+typedef struct out_stage {
+    int in, kind;
+    __m512 lo, hi;
+} out_stage;
+
+static inline __attribute__((always_inline)) out_stage stage_of(const pd_act_params *act)
+{
+    out_stage o = {inreg(act), act->kind, _mm512_set1_ps(act->alpha), _mm512_set1_ps(act->beta)};
+    return o;
+}
+
+/* The same operations as act16(), so the same floats. */
+static inline __attribute__((always_inline)) void store_o(float *p, __m512 v, __mmask16 mask, size_t nc,
+                                                          const out_stage *o, const pd_act_params *act)
+{
+    if (!o->in) {
+        _mm512_mask_storeu_ps(p, mask, v);
+        pd_act_f32_ref(p, p, nc, act);
+        return;
+    }
+    switch (o->kind) {
+    case PD_ACT_RELU:
+        v = _mm512_max_ps(_mm512_setzero_ps(), v);
+        break;
+    case PD_ACT_CLIP:
+        v = _mm512_min_ps(o->hi, _mm512_max_ps(o->lo, v));
+        break;
+    case PD_ACT_LEAKYRELU:
+        v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, o->lo);
+        break;
+    default:
+        break;
+    }
+    _mm512_mask_storeu_ps(p, mask, v);
+}
+
 /* Channels [ch, ch + nc) of output pixels [ow0, ow1) of one row, all taps
  * inside; x0 points at the input row of the windows' top, column 0. */
 static inline __attribute__((always_inline)) void interior_block(
@@ -69,6 +108,7 @@ static inline __attribute__((always_inline)) void interior_block(
     for (int t = 0; t < K * K; t++)
         wt[t] = _mm512_maskz_loadu_ps(mask, w + (size_t)t * c + ch);
     const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(mask, bias + ch) : _mm512_setzero_ps();
+    const out_stage st = stage_of(act);
     const float *xp = x0 + ((size_t)ow0 * (size_t)s->stride_w - (size_t)s->pad_left) * c + ch;
     float *yp = yrow + (size_t)ow0 * c + ch;
     int32_t ow = ow0;
@@ -85,10 +125,13 @@ static inline __attribute__((always_inline)) void interior_block(
             }
             _Pragma("GCC unroll 3")
             for (int kh = 0; kh < 3; kh++) {
+                /* a row pointer and column offsets (not 18 offsets: they
+                 * were spilled to the stack) */
+                const float *r = xp + (size_t)kh * row;
                 __m512 v[6];
                 _Pragma("GCC unroll 6")
                 for (int j = 0; j < 6; j++)
-                    v[j] = _mm512_maskz_loadu_ps(mask, xp + (size_t)kh * row + (size_t)j * c);
+                    v[j] = _mm512_maskz_loadu_ps(mask, r + (size_t)j * c);
                 _Pragma("GCC unroll 4")
                 for (int q = 0; q < 4; q++) {
                     _Pragma("GCC unroll 3")
@@ -102,7 +145,7 @@ static inline __attribute__((always_inline)) void interior_block(
             }
             _Pragma("GCC unroll 4")
             for (int q = 0; q < 4; q++)
-                store(yp + (size_t)q * c, _mm512_add_ps(e[q], o[q]), mask, nc, act);
+                store_o(yp + (size_t)q * c, _mm512_add_ps(e[q], o[q]), mask, nc, &st, act);
         }
     }
     for (; ow < ow1; ow++, xp += step, yp += c) {
@@ -118,7 +161,7 @@ static inline __attribute__((always_inline)) void interior_block(
                     acc0 = _mm512_fmadd_ps(v, wt[kh * K + kw], acc0);
             }
         }
-        store(yp, _mm512_add_ps(acc0, acc1), mask, nc, act);
+        store_o(yp, _mm512_add_ps(acc0, acc1), mask, nc, &st, act);
     }
 }
 
