@@ -56,14 +56,15 @@
 #ifndef BAND_BYTES
 #define BAND_BYTES ((size_t)160 * 1024)
 #endif
-/* A float32 group whose expand is a pointwise GEMM takes bands of twice
- * BAND_BYTES: MobileNetV2's block 2 (112x112x96, 43 KiB a row) had bands of
- * one row at stride 2, each moving a row (the one it shares with the next)
- * to the buffer's front and computing two, and block 3 (56x56x144) three
- * rows, moving two of five.  With 320 KiB block 2 runs 0.025-0.058 ms
- * faster, the others within +-0.006 (480 KiB: no better); the stem group (a
- * 3x3 conv expand) ran 0.015 ms slower with larger bands, so it keeps
- * BAND_BYTES. */
+/* A float32 group whose expand is a pointwise GEMM and whose BAND_BYTES
+ * bands would be one row takes BAND_BYTES_PW: MobileNetV2's block 2
+ * (112x112x96, 43 KiB a row, depthwise stride 2) had one-row bands, each
+ * moving the input row it shares with the next to the buffer's front,
+ * running the expand GEMM on two rows and the project GEMM on 56 pixels.
+ * With 320 KiB (three rows) it ran 0.025-0.058 ms faster (480: no better).
+ * Groups with longer bands gained nothing from 320 KiB (blocks 3 to 7
+ * within +-0.006 ms, and a thread's scratch doubled); the stem group (a 3x3
+ * conv expand) ran 0.015 ms slower, so it keeps BAND_BYTES. */
 #ifndef BAND_BYTES_PW
 #define BAND_BYTES_PW ((size_t)320 * 1024)
 #endif
@@ -124,19 +125,28 @@ static void count_reads(const pd_net *net, int32_t *reads)
         reads[net->outputs[i]]++;
 }
 
-/* Depthwise output rows per band: the expand buffer of the rows they need
- * stays within BAND_BYTES_Q8 (uint8), BAND_BYTES_PW (float32 after a
- * pointwise expand) or BAND_BYTES (at least one row). */
-static size_t band_rows(const pd_window_shape *d, size_t esize, int pointwise)
+/* Depthwise output rows per band whose expand rows fit in budget bytes (at
+ * least one). */
+static size_t rows_within(const pd_window_shape *d, size_t esize, size_t budget)
 {
     const size_t row = (size_t)d->in.w * (size_t)d->in.c * esize;
     const size_t extent = (size_t)(d->kernel_h - 1) * (size_t)d->dilation_h + 1;
-    const size_t budget = esize == 1 ? BAND_BYTES_Q8 : pointwise ? BAND_BYTES_PW : BAND_BYTES;
     const size_t fit = budget / (row > 0 ? row : 1);
     if (fit <= extent)
         return 1;
     const size_t r = (fit - extent) / (size_t)d->stride_h + 1;
     return r < (size_t)d->out.h ? r : (size_t)d->out.h;
+}
+
+/* Depthwise output rows per band: the expand buffer of the rows they need
+ * stays within BAND_BYTES_Q8 (uint8) or BAND_BYTES, or BAND_BYTES_PW for a
+ * float32 group after a pointwise expand that BAND_BYTES leaves one row. */
+static size_t band_rows(const pd_window_shape *d, size_t esize, int pointwise)
+{
+    if (esize == 1)
+        return rows_within(d, esize, BAND_BYTES_Q8);
+    const size_t r = rows_within(d, esize, BAND_BYTES);
+    return r == 1 && pointwise ? rows_within(d, esize, BAND_BYTES_PW) : r;
 }
 
 /* Bytes of one thread's buffers for group starting at layer l: the expand
