@@ -611,6 +611,14 @@ class NativeNet:
         """Bytes of the im2col scratch buffers (one per thread)."""
         return self._scratch_bytes
 
+    def input_is_float32(self):
+        """Whether the net has one input and it is float32 (not uint8).
+
+        >>> net.input_is_float32()   # doctest: +SKIP
+        True
+        """
+        return len(self._in_types) == 1 and self._in_types[0] == np.float32
+
     def _check_inputs(self, inputs, channels_first=False, pixels=None):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != len(self._in_dims):
             raise InputError(f"expected a list of {len(self._in_dims)} input array(s)")
@@ -657,6 +665,10 @@ class NativeNet:
         >>> logits, = net.run([np.zeros((8, 224, 224, 3), np.uint8)], pixels=table)  # doctest: +SKIP
         """
         batch = self._check_inputs(inputs, channels_first, pixels)
+        return self._run_checked(inputs, batch, channels_first, pixels)
+
+    def _run_checked(self, inputs, batch, channels_first, pixels):
+        """run() after its checks (``_check_inputs``, or the caller's own, the same)."""
         outputs = [np.empty((batch,) + dims, dtype) for dims, dtype in zip(self._out_dims, self._out_types)]
         with self._lock:
             if self._net is None:

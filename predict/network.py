@@ -201,6 +201,13 @@ class Network:
         # Probabilities come from a softmax; a model that ends in one already gives them.
         producer = {layer["output"]: layer["op"] for layer in header["layers"]}
         self._ends_in_softmax = producer.get(self._outputs[0][1]) == "softmax"
+        # run()'s path for one float32 input and one output: (the input's source shape,
+        # its (c, h, w) in the core, the output's source shape), or None
+        self._one = None
+        if len(self._inputs) == 1 and len(self._outputs) == 1 and self._net.input_is_float32():
+            shape = self._shape(self._inputs[0][1])
+            h, w, c = _native().core_dims(list(shape))
+            self._one = (shape, (c, h, w), self._shape(self._outputs[0][1]))
 
     # -- what the model is ----------------------------------------------------------
 
@@ -400,6 +407,17 @@ class Network:
         >>> net.run(np.zeros((2, 3, 224, 224), np.float32)).shape   # doctest: +SKIP
         (2, 1000)
         """
+        one = self._one
+        if (one is not None and type(x) is np.ndarray and x.dtype == np.float32
+                and x.shape[1:] == one[0] and 1 <= x.shape[0] <= self.max_batch
+                and x.flags.c_contiguous):
+            # What the general path below checks and does, in fewer steps: with caches
+            # cold from other work (as between a server's requests), its Python took
+            # ~0.1 ms of a 7 ms MobileNetV2 call.
+            n = x.shape[0]
+            with self._lock:
+                y, = self._live()._run_checked([x.reshape((n,) + one[1])], n, True, None)
+            return _from_core(y, one[2])
         arrays = self._gather_inputs(x)
         outputs = self._run_core(arrays, [t for _, t in self._outputs], self._live)
         if len(outputs) == 1:

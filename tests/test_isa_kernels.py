@@ -90,6 +90,8 @@ def test_fc(isa, batch, k, n, monkeypatch):
 # (cin, h, w, cout, kernel, strides, dilations, pads, groups): im2col + GEMM
 CONVS = [
     (3, 15, 17, 32, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # the stem, > one 96-pixel tile
+    (3, 30, 34, 32, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # rows of 16 inside: 12 + 4
+    (3, 26, 41, 24, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1), 1),     # 20 inside: 12 + 8, n 16 + 8
     (3, 11, 9, 8, (3, 3), (1, 1), (1, 1), (0, 1, 1, 0), 1),
     (9, 10, 11, 12, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 3),    # groups
     (5, 9, 9, 17, (3, 3), (1, 1), (2, 2), (2, 2, 2, 2), 1),      # dilation
@@ -125,7 +127,7 @@ DEPTHWISE = [
 
 @pytest.mark.parametrize("isa", FAMILIES)
 @pytest.mark.parametrize("case", DEPTHWISE, ids=lambda c: f"c{c[0]}_{c[1]}x{c[2]}_k{c[3][0]}{c[3][1]}s{c[4][0]}d{c[5][0]}")
-@pytest.mark.parametrize("kind", ["clip", "hardswish"])
+@pytest.mark.parametrize("kind", ["clip", "hardswish", "relu", "leakyrelu", "none"])
 def test_depthwise(isa, case, kind, monkeypatch):
     c, h, w, kernel, strides, dilations, pads = case
     rng = np.random.default_rng(c + h + w)
@@ -135,7 +137,8 @@ def test_depthwise(isa, case, kind, monkeypatch):
     x = g.input([c, h, w])
     g.output(g.layer("depthwise", [x], [c, oh, ow], **window(kernel, strides, dilations, pads),
                      weight=g.blob(rng.standard_normal((kernel[0], kernel[1], c))),
-                     bias=g.blob(rng.standard_normal(c)), act=act(kind, 0, 6 if kind == "clip" else 0)))
+                     bias=g.blob(rng.standard_normal(c)),
+                     act=act(kind, 0.1 if kind == "leakyrelu" else 0, 6 if kind == "clip" else 0)))
     against_ref(isa, g, [rng.standard_normal((2, c, h, w)).astype(np.float32) * 3], monkeypatch)
 
 

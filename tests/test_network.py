@@ -114,10 +114,23 @@ def test_run_matches_the_numpy_reference(net, tiny):
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(net.run(x64), y, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(x64, x.astype(np.float64))
-    # a dict by input name is the same
+    # a dict by input name, or a float32 array that is not C-contiguous, takes the
+    # general path: the same numbers as the one-array path above, bit for bit
     np.testing.assert_array_equal(net.run({"x": x}), y)
+    np.testing.assert_array_equal(net.run(np.asfortranarray(x)), y)
     # an empty batch gives an empty result
     assert net.run(np.zeros((0, 3, 16, 16), np.float32)).shape == (0, 3)
+
+
+def test_one_float32_array_skips_the_general_path(net, tiny, monkeypatch):
+    def general(*args):
+        raise AssertionError("the general path ran")
+
+    monkeypatch.setattr(predict.Network, "_gather_inputs", general)
+    x = np.random.default_rng(3).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(net.run(x), reference(x, tiny[2]), rtol=1e-4, atol=1e-4)
+    with pytest.raises(AssertionError, match="general path"):
+        net.run(x.astype(np.float64))
 
 
 def test_batches_above_max_batch_are_split(tiny, monkeypatch):

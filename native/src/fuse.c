@@ -56,6 +56,18 @@
 #ifndef BAND_BYTES
 #define BAND_BYTES ((size_t)160 * 1024)
 #endif
+/* A float32 group whose expand is a pointwise GEMM and whose BAND_BYTES
+ * bands would be one row takes BAND_BYTES_PW: MobileNetV2's block 2
+ * (112x112x96, 43 KiB a row, depthwise stride 2) had one-row bands, each
+ * moving the input row it shares with the next to the buffer's front,
+ * running the expand GEMM on two rows and the project GEMM on 56 pixels.
+ * With 320 KiB (three rows) it ran 0.025-0.058 ms faster (480: no better).
+ * Groups with longer bands gained nothing from 320 KiB (blocks 3 to 7
+ * within +-0.006 ms, and a thread's scratch doubled); the stem group (a 3x3
+ * conv expand) ran 0.015 ms slower, so it keeps BAND_BYTES. */
+#ifndef BAND_BYTES_PW
+#define BAND_BYTES_PW ((size_t)320 * 1024)
+#endif
 #ifndef BAND_BYTES_Q8
 #define BAND_BYTES_Q8 ((size_t)80 * 1024)
 #endif
@@ -113,17 +125,28 @@ static void count_reads(const pd_net *net, int32_t *reads)
         reads[net->outputs[i]]++;
 }
 
-/* Depthwise output rows per band: the expand buffer of the rows they need
- * stays within BAND_BYTES or BAND_BYTES_Q8 (at least one row). */
-static size_t band_rows(const pd_window_shape *d, size_t esize)
+/* Depthwise output rows per band whose expand rows fit in budget bytes (at
+ * least one). */
+static size_t rows_within(const pd_window_shape *d, size_t esize, size_t budget)
 {
     const size_t row = (size_t)d->in.w * (size_t)d->in.c * esize;
     const size_t extent = (size_t)(d->kernel_h - 1) * (size_t)d->dilation_h + 1;
-    const size_t fit = (esize == 1 ? BAND_BYTES_Q8 : BAND_BYTES) / (row > 0 ? row : 1);
+    const size_t fit = budget / (row > 0 ? row : 1);
     if (fit <= extent)
         return 1;
     const size_t r = (fit - extent) / (size_t)d->stride_h + 1;
     return r < (size_t)d->out.h ? r : (size_t)d->out.h;
+}
+
+/* Depthwise output rows per band: the expand buffer of the rows they need
+ * stays within BAND_BYTES_Q8 (uint8) or BAND_BYTES, or BAND_BYTES_PW for a
+ * float32 group after a pointwise expand that BAND_BYTES leaves one row. */
+static size_t band_rows(const pd_window_shape *d, size_t esize, int pointwise)
+{
+    if (esize == 1)
+        return rows_within(d, esize, BAND_BYTES_Q8);
+    const size_t r = rows_within(d, esize, BAND_BYTES);
+    return r == 1 && pointwise ? rows_within(d, esize, BAND_BYTES_PW) : r;
 }
 
 /* Bytes of one thread's buffers for group starting at layer l: the expand
@@ -134,7 +157,7 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
     if (net->layers[l].op == PD_OP_DEPTHWISE) { /* depthwise -> project: no expand rows */
         const pd_window_shape d = pd_layer_window(net, &net->layers[l]);
         const size_t esize = pd_dtype_size(net->tensors[net->layers[l].output].dtype);
-        size_t b = band_rows(&d, esize) * (size_t)d.out.w * (size_t)d.out.c * esize + 64;
+        size_t b = band_rows(&d, esize, 0) * (size_t)d.out.w * (size_t)d.out.c * esize + 64;
         pd_size_align(b, &b);
         *band_bytes = 0;
         *mid_bytes = b;
@@ -143,7 +166,7 @@ static size_t group_scratch(const pd_net *net, int32_t l, int32_t n, size_t *ban
     const pd_layer_desc *dl = &net->layers[l + 1];
     const pd_window_shape d = pd_layer_window(net, dl);
     const size_t esize = pd_dtype_size(net->tensors[dl->output].dtype);
-    const size_t r = band_rows(&d, esize);
+    const size_t r = band_rows(&d, esize, is_pointwise(net, &net->layers[l], esize == 1));
     const size_t extent = (size_t)(d.kernel_h - 1) * (size_t)d.dilation_h + 1;
     size_t in_rows = (r - 1) * (size_t)d.stride_h + extent;
     if (in_rows > (size_t)d.in.h)
@@ -550,7 +573,7 @@ void pd_run_fused(const pd_net *net, int32_t l, const void *const *inputs, size_
     g.dw = pd_layer_window(net, g.d);
     g.q8 = layer_q8(net, g.d);
     g.esize = g.q8 ? 1 : sizeof(float);
-    g.band = band_rows(&g.dw, g.esize);
+    g.band = band_rows(&g.dw, g.esize, g.e != NULL && is_pointwise(net, g.e, g.q8));
     /* one part per thread: each part computes its first band's expand rows
      * afresh (the rows above it belong to the part before), so more parts
      * would cost more than they balance */

@@ -73,7 +73,7 @@ void pd_test_gemm(void)
     pd_test_seed(1);
 
     static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13, 25};
-    static const size_t ns[] = {1, 3, 4, 5, 8, 13, 15, 16, 17, 24, 33, 40, 46};
+    static const size_t ns[] = {1, 3, 4, 5, 8, 13, 15, 16, 17, 24, 33, 40, 46, 64, 139};
     static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 64, 147, 257};
     const pd_act_params none = {PD_ACT_NONE, 0.0f, 0.0f};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -91,6 +91,9 @@ void pd_test_gemm(void)
         one(k, 4, 16, 64, 0, 1, &acts[a]);
         one(k, 13, 24, 33, 1, 0, &acts[a]); /* a last panel of 8 (256-bit on AVX-512) */
     }
-    /* A large K, as in a 1x1 convolution of a wide layer or a classifier. */
+    /* A large K, as in a 1x1 convolution of a wide layer or a classifier
+     * (one sample: 1 x 1000 x 1280, AVX-512's few-rows path). */
     one(k, 5, 37, 1280, 0, 1, &none);
+    one(k, 1, 1000, 1280, 0, 1, &none);
+    one(k, 3, 200, 700, 2, 0, &acts[1]);
 }

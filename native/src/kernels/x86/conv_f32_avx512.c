@@ -38,7 +38,7 @@ static inline __m512 act16(__m512 x, const pd_act_params *act)
 /* Output pixels ow0 .. ow0 + mr - 1 (mr <= 12) of output row oh, channels of
  * panels j0 and j0 + 16 (the second only if nb == 2); every window inside. */
 static inline __attribute__((always_inline)) void tile(
-    const pd_window_shape *s, const float *x, const float *w, const float *bias,
+    const int MR, const pd_window_shape *s, const float *x, const float *w, const float *bias,
     const pd_act_params *act, float *y, int32_t oh, int32_t ow0, size_t mr, size_t j0, int nb)
 {
     const size_t cin = (size_t)s->in.c, cout = (size_t)s->out.c, run = (size_t)s->kernel_w * cin;
@@ -51,7 +51,7 @@ static inline __attribute__((always_inline)) void tile(
     const __m512 s0 = bias != NULL ? _mm512_maskz_loadu_ps(m0, bias + j0) : _mm512_setzero_ps();
     const __m512 s1 = bias != NULL && nb == 2 ? _mm512_maskz_loadu_ps(m1, bias + j0 + 16) : _mm512_setzero_ps();
     _Pragma("GCC unroll 12")
-    for (int r = 0; r < 12; r++) {
+    for (int r = 0; r < MR; r++) {
         acc0[r] = s0;
         acc1[r] = s1;
     }
@@ -60,7 +60,7 @@ static inline __attribute__((always_inline)) void tile(
         const float *row = x + (size_t)(ih0 + kh) * in_row;
         const float *px[12];
         _Pragma("GCC unroll 12")
-        for (int r = 0; r < 12; r++) {
+        for (int r = 0; r < MR; r++) {
             const int64_t ow = (int64_t)ow0 + (r < (int)mr ? r : (int)mr - 1);
             px[r] = row + (size_t)(ow * s->stride_w - s->pad_left) * cin;
         }
@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) void tile(
             const __m512 v0 = _mm512_maskz_loadu_ps(m0, b0 + (p0 + j) * bw0);
             const __m512 v1 = nb == 2 ? _mm512_maskz_loadu_ps(m1, b1 + (p0 + j) * bw1) : v0;
             _Pragma("GCC unroll 12")
-            for (int r = 0; r < 12; r++) {
+            for (int r = 0; r < MR; r++) {
                 const __m512 a = _mm512_set1_ps(px[r][j]);
                 acc0[r] = _mm512_fmadd_ps(a, v0, acc0[r]);
                 if (nb == 2)
@@ -79,7 +79,7 @@ static inline __attribute__((always_inline)) void tile(
     }
     float *yp = y + ((size_t)oh * (size_t)s->out.w + (size_t)ow0) * cout + j0;
     _Pragma("GCC unroll 12")
-    for (int r = 0; r < 12; r++) {
+    for (int r = 0; r < MR; r++) {
         if (r >= (int)mr)
             break;
         _mm512_mask_storeu_ps(yp + (size_t)r * cout, m0, act16(acc0[r], act));
@@ -88,16 +88,30 @@ static inline __attribute__((always_inline)) void tile(
     }
 }
 
+/* A row's last pixels take the 8- or 4-pixel variant when they fit in it: a
+ * 12-pixel tile holding 3 pixels did the work of 12 (the image stem's
+ * interior rows are 111 pixels wide, cut into pieces by the 96-pixel conv
+ * tiles of the fused group).  Each pixel's sum is the same in every variant. */
 static void tile2(const pd_window_shape *s, const float *x, const float *w, const float *bias,
                   const pd_act_params *act, float *y, int32_t oh, int32_t ow0, size_t mr, size_t j0)
 {
-    tile(s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
+    if (mr > 8)
+        tile(12, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
+    else if (mr > 4)
+        tile(8, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
+    else
+        tile(4, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
 }
 
 static void tile1(const pd_window_shape *s, const float *x, const float *w, const float *bias,
                   const pd_act_params *act, float *y, int32_t oh, int32_t ow0, size_t mr, size_t j0)
 {
-    tile(s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
+    if (mr > 8)
+        tile(12, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
+    else if (mr > 4)
+        tile(8, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
+    else
+        tile(4, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
 }
 
 /* [lo, hi): the outputs along an axis whose window lies inside the input. */

@@ -283,12 +283,76 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
     }
 }
 
+/* At most 3 rows (a classifier's one sample) x four whole panels (64
+ * columns), all of k in one pass: no row tile reuses a panel, so the weights
+ * are one stream read once, front to back, and four panels give four
+ * independent chains per row where one panel's chain would wait on the FMA
+ * latency at every k.  Each element is summed as by tile() (bias, then k
+ * ascending, one FMA each). */
+static inline __attribute__((always_inline)) void few_rows_x4(
+    const int MR, size_t k, const float *a, size_t lda, const float *b, const float *bias, float *c,
+    size_t ldc, const pd_act_params *act)
+{
+    __m512 acc[3][4];
+    _Pragma("GCC unroll 4")
+    for (int j = 0; j < 4; j++) {
+        const __m512 start = bias != NULL ? _mm512_loadu_ps(bias + 16 * j) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 3")
+        for (int r = 0; r < MR; r++)
+            acc[r][j] = start;
+    }
+    const float *b0 = b, *b1 = b + 16 * k, *b2 = b + 32 * k, *b3 = b + 48 * k;
+    for (size_t p = 0; p < k; p++) {
+        const __m512 v0 = _mm512_loadu_ps(b0 + 16 * p), v1 = _mm512_loadu_ps(b1 + 16 * p);
+        const __m512 v2 = _mm512_loadu_ps(b2 + 16 * p), v3 = _mm512_loadu_ps(b3 + 16 * p);
+        _Pragma("GCC unroll 3")
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(a[(size_t)r * lda + p]);
+            acc[r][0] = _mm512_fmadd_ps(av, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, v1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(av, v2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(av, v3, acc[r][3]);
+        }
+    }
+    const int in = inreg(act);
+    _Pragma("GCC unroll 3")
+    for (int r = 0; r < MR; r++) {
+        float *cr = c + (size_t)r * ldc;
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++)
+            _mm512_storeu_ps(cr + 16 * j, in ? act16(acc[r][j], act) : acc[r][j]);
+        if (!in)
+            pd_act_f32_ref(cr, cr, 64, act);
+    }
+}
+
+static void few_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     const float *bias, float *c, size_t ldc, const pd_act_params *act)
+{
+    size_t j0 = 0;
+    for (; j0 + 64 <= n; j0 += 64) {
+        const float *pb = bias != NULL ? bias + j0 : NULL;
+        if (m == 1)
+            few_rows_x4(1, k, a, lda, b + j0 * k, pb, c + j0, ldc, act);
+        else if (m == 2)
+            few_rows_x4(2, k, a, lda, b + j0 * k, pb, c + j0, ldc, act);
+        else
+            few_rows_x4(3, k, a, lda, b + j0 * k, pb, c + j0, ldc, act);
+    }
+    for (; j0 < n; j0 += 16)
+        panel_rows(m, k, 0, k, a, lda, b, j0, n - j0 < 16 ? n - j0 : 16, bias, c, ldc, act, NULL);
+}
+
 /* BLIS loop order without packing A: columns in blocks of NC (a KC x NC block
  * of B stays in L2), k in blocks of KC, then rows of 12 (their KC floats stay
  * in L1) against every panel of the block. */
 void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                         const float *bias, float *c, size_t ldc, const pd_act_params *act)
 {
+    if (m >= 1 && m <= 3) {
+        few_rows(m, n, k, a, lda, b, bias, c, ldc, act);
+        return;
+    }
     for (size_t jc = 0; jc < n; jc += NC) {
         const size_t jend = n - jc < NC ? n : jc + NC;
         const size_t blocks = (k + KC - 1) / KC, kc = (k + blocks - 1) / blocks;
