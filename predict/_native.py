@@ -584,6 +584,8 @@ class NativeNet:
                 raise NativeError("the network is closed", status="PD_ERR_STATE")
             err = ffi.new("char[]", _ERR_SIZE)
             self._check(lib.pd_net_set_threads(self._net, threads, err, _ERR_SIZE), err, "setting threads")
+            # the core plans again when the count crosses 1 (more blocks fused with threads)
+            self._arena_bytes = int(lib.pd_net_arena_bytes(self._net))
             self._scratch_bytes = int(lib.pd_net_scratch_bytes(self._net))
 
     @property

@@ -344,3 +344,38 @@ def test_int8_group_with_conv_expand_equals_layer_by_layer_and_numpy(case, isa, 
         for threads in (1, 2, 3):
             fused.set_threads(threads)
             np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+SMALL = (14, 14, 16, 64, 24, 3, 1, 1, (1, 1, 1, 1))   # wide tensors far below the threshold
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+@pytest.mark.parametrize("isa", ISAS)
+def test_small_blocks_fuse_with_several_threads_only(precision, isa, monkeypatch):
+    """A block too small to fuse at one thread runs fused with two or more (each thread on its
+    own rows: net.c plans again when the thread count crosses 1): the wide tensor leaves the
+    arena, and back at one thread it returns. Every run gives the layer-by-layer bytes."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(77)
+    h, w, cin, cw = SMALL[:4]
+    if precision == "float32":
+        g, inner = float_group(rng, *SMALL)
+        header, arrays = g.header(), g.arrays
+        x = to_core(rng.standard_normal((1, cin, h, w)).astype(np.float32))
+        wide = h * w * cw * 4
+    else:
+        header, arrays = int8_group(rng, *SMALL)
+        inner = [1, 2]
+        x = rng.integers(0, 256, (1, h, w, cin)).astype(np.uint8)
+        wide = h * w * cw
+    outputs = [o["tensor"] for o in header["outputs"]]
+    with NativeNet(header, arrays, max_batch=1, outputs=outputs + inner) as plain:
+        want = plain.run([x])[0]
+    with NativeNet(header, arrays, max_batch=1) as net:
+        alone = net.arena_bytes
+        assert alone >= wide                      # one thread: layer by layer
+        for threads, fused in ((2, True), (3, True), (1, False), (2, True)):
+            net.set_threads(threads)
+            assert (net.arena_bytes < wide) == fused, (threads, net.arena_bytes, wide)
+            assert net.arena_bytes == alone or fused
+            np.testing.assert_array_equal(net.run([x])[0], want)

@@ -218,6 +218,40 @@ int32_t pd_net_prepare_threads(pd_net *net, char *err, size_t err_size)
     return PD_OK;
 }
 
+/* Plans the net again (fuse.c fuses more blocks with several threads than
+ * with one) and moves it to an arena of the new plan's size.  Any plan runs
+ * at any thread count, so if this cannot be done (out of memory) the old plan
+ * is kept, whole, and the net runs as before. */
+static void replan(pd_net *net)
+{
+    const size_t n = net->n_tensors > 0 ? (size_t)net->n_tensors : 1;
+    size_t *offsets = malloc(n * sizeof(size_t));
+    if (offsets == NULL)
+        return;
+    memcpy(offsets, net->offset, (size_t)net->n_tensors * sizeof(size_t));
+    int32_t *fuse = net->fuse;
+    const size_t arena_bytes = net->arena_bytes, thread_scratch = net->thread_scratch_bytes;
+    void *block = NULL, *arena = NULL;
+    net->fuse = NULL;
+    if (pd_plan(net, NULL, 0) == PD_OK) {
+        arena = aligned_buffer(net->arena_bytes, &block);
+        if (arena != NULL || net->arena_bytes == 0) {
+            free(fuse);
+            free(offsets);
+            free(net->arena_block);
+            net->arena_block = block;
+            net->arena = arena;
+            return;
+        }
+    }
+    free(net->fuse); /* the new plan's, if it got that far */
+    net->fuse = fuse;
+    memcpy(net->offset, offsets, (size_t)net->n_tensors * sizeof(size_t));
+    net->arena_bytes = arena_bytes;
+    net->thread_scratch_bytes = thread_scratch;
+    free(offsets);
+}
+
 int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_size)
 {
     pd_fail(err, err_size, PD_OK, "%s", "");
@@ -231,11 +265,15 @@ int32_t pd_net_set_threads(pd_net *net, int32_t threads, char *err, size_t err_s
     if (net->pool != NULL && net->pool_pid == (long)getpid())
         pd_pool_free(net->pool);
     net->pool = NULL;
+    const int crosses = (threads > 1) != (net->threads > 1);
     net->threads = threads;
+    if (crosses)
+        replan(net);
     int32_t st = pd_net_prepare_threads(net, err, err_size);
     if (st != PD_OK) {
         /* back to one thread, which needs no pool and less scratch: still runnable */
         net->threads = 1;
+        replan(net);
         pd_net_prepare_threads(net, NULL, 0);
     }
     return st;
