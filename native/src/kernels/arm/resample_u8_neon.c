@@ -100,12 +100,7 @@ void pd_resample_v_u8_neon(int32_t row_bytes, const uint8_t *x, size_t x_stride,
             const uint16x8_t u23 = vcombine_u16(round4(a2), round4(a3));
             vst1q_u8(out + b, vcombine_u8(vqmovn_u16(u01), vqmovn_u16(u23)));
         }
-        for (; b < row_bytes; b++) {
-            uint32_t sum = 0;
-            for (int32_t t = 0; t < n; t++)
-                sum += (uint32_t)first[(size_t)t * x_stride + (size_t)b] * (uint32_t)wi[t];
-            out[b] = pd_resample_clamp_u8(sum);
-        }
+        pd_resample_col_u8_ref(first, x_stride, n, wi, b, row_bytes, out);
     }
 }
 #endif

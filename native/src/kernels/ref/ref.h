@@ -56,6 +56,10 @@ void pd_resample_v_u8_ref(int32_t row_bytes, const uint8_t *x, size_t x_stride, 
  * x_px bytes at row), for SIMD kernels' edge pixels. */
 void pd_resample_px_u8_ref(const uint8_t *row, int32_t x_px, int32_t c, int32_t n, const int32_t *w,
                            uint8_t *out);
+/* Bytes [b0, b1) of one output row of the vertical pass (from the n rows of
+ * x_stride bytes at first), for SIMD kernels' tails. */
+void pd_resample_col_u8_ref(const uint8_t *first, size_t x_stride, int32_t n, const int32_t *w,
+                            int32_t b0, int32_t b1, uint8_t *out);
 /* The rounding, shift and clamp of every resampled sample (kernels.h): the
  * wrapped 32-bit sum read as signed, so a negative one (top bit set) is 0. */
 static inline uint8_t pd_resample_clamp_u8(uint32_t sum)

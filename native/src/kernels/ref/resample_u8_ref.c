@@ -20,6 +20,17 @@ void pd_resample_px_u8_ref(const uint8_t *row, int32_t x_px, int32_t c, int32_t 
     }
 }
 
+void pd_resample_col_u8_ref(const uint8_t *first, size_t x_stride, int32_t n, const int32_t *w,
+                            int32_t b0, int32_t b1, uint8_t *out)
+{
+    for (int32_t b = b0; b < b1; b++) {
+        uint32_t sum = 0;
+        for (int32_t t = 0; t < n; t++)
+            sum += (uint32_t)first[(size_t)t * x_stride + (size_t)b] * (uint32_t)w[t];
+        out[b] = pd_resample_clamp_u8(sum);
+    }
+}
+
 void pd_resample_h_u8_ref(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
                           int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
                           int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w)
@@ -42,12 +53,6 @@ void pd_resample_v_u8_ref(int32_t row_bytes, const uint8_t *x, size_t x_stride, 
         const uint8_t *first = x + (size_t)win[2 * i] * x_stride;
         const int32_t n = win[2 * i + 1];
         const int32_t *wi = w + (size_t)i * (size_t)kstride;
-        uint8_t *out = y + (size_t)i * y_stride;
-        for (int32_t b = 0; b < row_bytes; b++) {
-            uint32_t sum = 0;
-            for (int32_t t = 0; t < n; t++)
-                sum += (uint32_t)first[(size_t)t * x_stride + (size_t)b] * (uint32_t)wi[t];
-            out[b] = pd_resample_clamp_u8(sum);
-        }
+        pd_resample_col_u8_ref(first, x_stride, n, wi, 0, row_bytes, y + (size_t)i * y_stride);
     }
 }

@@ -229,12 +229,7 @@ void pd_resample_v_u8_avx2(int32_t row_bytes, const uint8_t *x, size_t x_stride,
             }
             _mm256_storeu_si256((__m256i *)(out + b), finish32(a0, a1, a2, a3));
         }
-        for (; b < row_bytes; b++) {
-            uint32_t sum = 0;
-            for (int32_t t = 0; t < n; t++)
-                sum += (uint32_t)first[(size_t)t * x_stride + (size_t)b] * (uint32_t)wi[t];
-            out[b] = pd_resample_clamp_u8(sum);
-        }
+        pd_resample_col_u8_ref(first, x_stride, n, wi, b, row_bytes, out);
     }
 }
 #endif
