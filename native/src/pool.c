@@ -241,3 +241,12 @@ size_t pd_plan_row_part(int32_t threads, size_t rows, size_t samples)
         chunks = 1;
     return rows > 0 ? (rows + chunks - 1) / chunks : 1;
 }
+
+size_t pd_plan_elementwise_part(int32_t threads, size_t rows, size_t row_elems, size_t least_elems)
+{
+    if (threads < 2 || rows == 0 || row_elems == 0 || rows * row_elems < 2 * least_elems)
+        return 0;
+    const size_t part = pd_plan_row_part(threads, rows, 1);
+    const size_t least = (least_elems + row_elems - 1) / row_elems;
+    return part < least ? least : part;
+}

@@ -52,4 +52,11 @@ void pd_gemm_tile(const pd_gemm_tiles *t, size_t m, size_t n, size_t task, size_
  * then has (rows + part - 1) / part parts. */
 size_t pd_plan_row_part(int32_t threads, size_t rows, size_t samples);
 
+/* Rows per part of an elementwise layer cut by rows (rows of row_elems
+ * elements): pd_plan_row_part's, raised so that a part holds at least
+ * least_elems elements, since a small tensor is cheaper as one task than
+ * handed off; 0 when it should not be cut (one thread, or too small for two
+ * such parts). */
+size_t pd_plan_elementwise_part(int32_t threads, size_t rows, size_t row_elems, size_t least_elems);
+
 #endif

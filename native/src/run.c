@@ -135,20 +135,17 @@ static void run_binary(const pd_net *net, const pd_layer_desc *layer, size_t bat
     const int32_t ta = layer->inputs[0], tb = layer->inputs[1];
     const pd_dims ad = dims_of(net, ta), bd = dims_of(net, tb);
     const size_t sample = net->elems[layer->output], rows = (size_t)ad.h;
-    const size_t row = rows > 0 ? sample / rows : 0;
-    if (net->threads < 2 || ad.h != bd.h || ad.w != bd.w || ad.c != bd.c ||
-        net->tensors[ta].data != NULL || net->tensors[tb].data != NULL ||
-        sample < 2 * BINARY_PART_FLOATS || row == 0) {
+    const int same = ad.h == bd.h && ad.w == bd.w && ad.c == bd.c && net->tensors[ta].data == NULL &&
+                     net->tensors[tb].data == NULL;
+    const size_t part = same ? pd_plan_elementwise_part(net->threads, rows, (size_t)ad.w * (size_t)ad.c,
+                                                        BINARY_PART_FLOATS) : 0;
+    if (part == 0) {
         net->kernels->binary_f32(layer->binary_kind, batch, ad, tensor_data(net, ta),
                                  tensor_stride(net, ta), bd, tensor_data(net, tb),
                                  tensor_stride(net, tb), act, y);
         return;
     }
-    binary_job j = {.net = net, .layer = layer, .act = act, .d = ad};
-    j.part = pd_plan_row_part(net->threads, rows, 1);
-    const size_t least = (BINARY_PART_FLOATS + row - 1) / row;
-    if (j.part < least)
-        j.part = least;
+    binary_job j = {.net = net, .layer = layer, .act = act, .d = ad, .part = part};
     for (size_t n = 0; n < batch; n++) {
         j.a = tensor_data(net, ta) + n * sample;
         j.b = tensor_data(net, tb) + n * sample;

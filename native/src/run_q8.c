@@ -181,19 +181,16 @@ static void run_binary(const pd_net *net, const pd_layer_desc *layer, size_t bat
     const pd_tensor_desc *ta = &net->tensors[layer->inputs[0]], *tb = &net->tensors[layer->inputs[1]];
     const pd_dims ad = pd_tensor_dims(ta), bd = pd_tensor_dims(tb);
     const size_t sample = net->elems[layer->output], rows = (size_t)ad.h;
-    const size_t row_bytes = rows > 0 ? sample / rows : 0;
-    if (net->threads < 2 || ad.h != bd.h || ad.w != bd.w || ad.c != bd.c || ta->data != NULL ||
-        tb->data != NULL || sample < 2 * BINARY_PART_BYTES || row_bytes == 0) {
+    const int same = ad.h == bd.h && ad.w == bd.w && ad.c == bd.c && ta->data == NULL && tb->data == NULL;
+    const size_t part = same ? pd_plan_elementwise_part(net->threads, rows, (size_t)ad.w * (size_t)ad.c,
+                                                        BINARY_PART_BYTES) : 0;
+    if (part == 0) {
         net->kernels->q8->binary(layer->binary_kind, batch, ad, data_of(net, layer->inputs[0]),
                                  ta->zero_point, bd, data_of(net, layer->inputs[1]), tb->zero_point, rq, y);
         return;
     }
     binary_job j = {.net = net, .kind = layer->binary_kind, .d = ad, .za = ta->zero_point,
-                    .zb = tb->zero_point, .rq = rq};
-    j.part = pd_plan_row_part(net->threads, rows, 1);
-    const size_t least = (BINARY_PART_BYTES + row_bytes - 1) / row_bytes;
-    if (j.part < least)
-        j.part = least;
+                    .zb = tb->zero_point, .rq = rq, .part = part};
     for (size_t n = 0; n < batch; n++) {
         j.a = (const uint8_t *)data_of(net, layer->inputs[0]) + n * sample;
         j.b = (const uint8_t *)data_of(net, layer->inputs[1]) + n * sample;
