@@ -274,6 +274,19 @@ def test_pools_match_numpy(seed, op):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+def _binary_layer(rng, op):
+    """(layer, arrays) of an int8 add, sub or mul of tensors 0 and 1 into tensor 2, with
+    random requantization."""
+    arrays = []
+    if op == "mul":
+        q = _stage(rng, arrays, 1)
+    else:
+        arrays.append(quant.add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
+        q = {"params": 0, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255, "lut": None,
+             "table": None}
+    return {"op": op, "name": "op", "inputs": [0, 1], "output": 2, "act": NONE, "quant": q}, arrays
+
+
 @pytest.mark.parametrize("seed", RNG_SEEDS)
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 @pytest.mark.parametrize("isa", ISAS)
@@ -285,14 +298,7 @@ def test_binary_matches_numpy(seed, op, isa, monkeypatch):
     c, h, w = (int(v) for v in rng.choice([1, 3, 5, 7], 3))
     bshape = [c if rng.random() < 0.5 else 1, h if rng.random() < 0.5 else 1,
               w if rng.random() < 0.5 else 1]
-    arrays = []
-    if op == "mul":
-        q = _stage(rng, arrays, 1)
-    else:
-        arrays.append(quant.add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
-        q = {"params": 0, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255, "lut": None,
-             "table": None}
-    layer = {"op": op, "name": "op", "inputs": [0, 1], "output": 2, "act": NONE, "quant": q}
+    layer, arrays = _binary_layer(rng, op)
     header = _io({"tensors": [_tensor("a", [c, h, w], 0.1, 5), _tensor("b", bshape, 0.3, 200),
                               _tensor("y", [c, h, w], 0.2, 9)], "layers": [layer]}, 2)
     a = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
@@ -312,14 +318,7 @@ def test_a_binary_split_over_threads_matches_numpy(op, isa, monkeypatch):
     monkeypatch.setenv("PREDICT_ISA", isa)
     rng = np.random.default_rng(len(op))
     c, h, w = 24, 61, 29
-    arrays = []
-    if op == "mul":
-        q = _stage(rng, arrays, 1)
-    else:
-        arrays.append(quant.add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
-        q = {"params": 0, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255, "lut": None,
-             "table": None}
-    layer = {"op": op, "name": "op", "inputs": [0, 1], "output": 2, "act": NONE, "quant": q}
+    layer, arrays = _binary_layer(rng, op)
     header = _blobs(_io({"tensors": [_tensor("a", [c, h, w], 0.1, 5), _tensor("b", [c, h, w], 0.3, 200),
                                      _tensor("y", [c, h, w], 0.2, 9)], "layers": [layer]}, 2), arrays)
     with NativeNet(header, arrays, max_batch=1) as net:
