@@ -1,5 +1,6 @@
-"""Fused expand 1x1 -> depthwise (-> project 1x1) groups (native/src/fuse.c): bit for bit the
-layer-by-layer result, float32 and int8, every kernel family this CPU runs, 1 to 3 threads.
+"""Fused expand 1x1 -> depthwise (-> project 1x1 (-> residual add, sub or mul)) groups
+(native/src/fuse.c): bit for bit the layer-by-layer result, float32 and int8, every kernel
+family this CPU runs, 1 to 3 threads.
 
 A net runs a group fused when its wide tensors are read by the next layer only and are large
 (>= 512 KiB); asking for them as outputs keeps the same layers unfused, which is the reference
@@ -10,6 +11,7 @@ import pytest
 
 from native_helpers import Graph, act, to_core, window
 from predict import _native, quant_ref
+from predict.quant import add_multipliers
 from predict._native import NativeNet
 from test_quant_exact import NONE, _blobs, _io, _stage, _tensor
 
@@ -88,7 +90,10 @@ def test_float_group_equals_layer_by_layer(case, isa, monkeypatch):
             np.testing.assert_array_equal(fused.run([x])[0], want)
 
 
-def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=False, expand=None):
+def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=False, expand=None,
+               residual=None):
+    """(header, arrays) of an int8 group; residual = (op, project output first) appends that
+    binary layer of the project output and the net input (of the project output's shape)."""
     ext = (k - 1) * dil + 1
     ho = (h + pads[0] + pads[2] - ext) // stride + 1
     wo = (w + pads[1] + pads[3] - ext) // stride + 1
@@ -125,6 +130,18 @@ def int8_group(rng, h, w, cin, cw, cout, k, stride, dil, pads, float_project=Fal
         d.update(inputs=[0], output=1)
         for layer in layers[1:]:
             layer.update(inputs=[1], output=2)
+    if residual is not None:
+        op, project_first = residual
+        y = layers[-1]["output"]
+        if op == "mul":
+            q = _stage(rng, arrays, 1)
+        else:
+            arrays.append(add_multipliers(*(2.0 ** rng.uniform(-8, 1, 2))))
+            q = {"params": len(arrays) - 1, "zero": int(rng.integers(0, 256)), "lo": 0, "hi": 255,
+                 "lut": None, "table": None}
+        layers.append({"op": op, "name": "residual", "inputs": [y, 0] if project_first else [0, y],
+                       "output": y + 1, "act": NONE, "quant": q})
+        tensors.append(_tensor("r", tensors[y]["shape"], 0.15, rng.integers(0, 256)))
     header = _blobs(_io({"tensors": tensors, "layers": layers}), arrays)
     return header, arrays
 
@@ -211,6 +228,74 @@ def test_int8_expand_with_float_output_before_a_float_depthwise_is_not_fused(isa
         want = plain.run([x])[0]
     with NativeNet(header, arrays, max_batch=2) as net:
         np.testing.assert_array_equal(net.run([x])[0].view(np.uint32), want.view(np.uint32))
+
+
+# Groups whose project output has the input's shape (stride 1, as many output channels as
+# input ones), with and without an expand layer: a residual block.
+RESIDUAL_CASES = [
+    (37, 37, 16, 104, 16, 3, 1, 1, (1, 1, 1, 1)),
+    (33, 35, 12, 120, 12, 5, 1, 2, (4, 3, 4, 5)),
+    (37, 39, 0, 104, 104, 3, 1, 1, (1, 1, 1, 1)),
+]
+RESIDUAL_OPS = [("add", True), ("sub", False), ("sub", True), ("mul", False)]
+
+
+@pytest.mark.parametrize("case", RESIDUAL_CASES)
+@pytest.mark.parametrize("op, project_first", RESIDUAL_OPS)
+@pytest.mark.parametrize("isa", ISAS)
+def test_float_residual_joins_the_group(case, op, project_first, isa, monkeypatch):
+    """The binary layer of the project output and the block input runs in the group, in its
+    operand order, and the project output then needs no arena bytes."""
+    _runnable(isa, monkeypatch)
+    rng = np.random.default_rng(case[0] + case[3] + len(op))
+    g, inner = float_group(rng, *case)
+    y = g.outputs.pop()["tensor"]
+    x_id = g.inputs[0]["tensor"]
+    r = g.output(g.layer(op, [y, x_id] if project_first else [x_id, y], g.shape(y),
+                         act=act("relu")))
+    x = to_core(rng.standard_normal((2,) + tuple(g.shape(x_id))).astype(np.float32))
+    with NativeNet(g.header(), g.arrays, max_batch=2, outputs=[r, y] + inner) as plain:
+        want = plain.run([x])[0]
+    with g.build(max_batch=2) as fused:
+        # the input and the result alone: no project output between them
+        assert fused.arena_bytes < 2.5 * x[0].nbytes
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+@pytest.mark.parametrize("case", RESIDUAL_CASES)
+@pytest.mark.parametrize("op, project_first", RESIDUAL_OPS)
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_residual_joins_the_group(case, op, project_first, isa, monkeypatch):
+    _runnable(isa, monkeypatch)
+    case = (2 * case[0], 2 * case[1]) + tuple(case[2:])
+    rng = np.random.default_rng(case[0] + case[3] + len(op))
+    header, arrays = int8_group(rng, *case, residual=(op, project_first))
+    x, want = _int8_unfused_checked_by_numpy(rng, header, arrays)
+    with NativeNet(header, arrays, max_batch=2) as fused:
+        assert fused.arena_bytes < 2.5 * x[0].nbytes
+        for threads in (1, 2, 3):
+            fused.set_threads(threads)
+            np.testing.assert_array_equal(fused.run([x])[0], want)
+
+
+def test_a_residual_read_twice_stays_out_of_the_group():
+    """A project output that another layer reads too is stored: the binary layer runs alone."""
+    rng = np.random.default_rng(5)
+    g, inner = float_group(rng, *RESIDUAL_CASES[0])
+    y = g.outputs.pop()["tensor"]
+    r = g.output(g.layer("add", [y, g.inputs[0]["tensor"]], g.shape(y)))
+    twice = g.output(g.layer("activation", [y], g.shape(y), act=act("relu")))
+    x = to_core(rng.standard_normal((1,) + tuple(g.shape(0))).astype(np.float32))
+    with NativeNet(g.header(), g.arrays, max_batch=1, outputs=[r, twice, y] + inner) as plain:
+        want = plain.run([x])[:2]
+    with g.build() as fused:
+        assert fused.arena_bytes > 2.5 * x[0].nbytes
+        for threads in (1, 2):
+            fused.set_threads(threads)
+            for got, expected in zip(fused.run([x]), want):
+                np.testing.assert_array_equal(got, expected)
 
 
 def prologue(rng, h, w, c, pads, value, act_kind="none"):
