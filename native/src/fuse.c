@@ -82,19 +82,24 @@
 #define BAND_BYTES_Q8 ((size_t)80 * 1024)
 #endif
 
-/* Whether a group whose wide tensor is t is worth fusing.  With several
- * threads, every one is: a group runs as one part of rows per thread, so a
- * block's tensors stay in the cache of the core that made them, where layer
- * by layer a GEMM cut by columns and the depthwise cut by rows after it pass
- * most of each tensor from one core to the other.  MobileNetV2 at 2 threads:
- * int8 1.469 -> 1.416 ms, float32 3.95 -> 3.81 ms on a quiet machine, and
- * int8 2.2 -> 1.6 ms in spells when the machine's two vCPUs shared data
- * slowly.  With one thread the small blocks stay layer by layer, 1-3%
+/* Whether a group whose wide tensor is t and whose depthwise output is out is
+ * worth fusing.  With several threads, every one is whose output has at least
+ * 4 rows a thread: a group runs as one part of rows per thread, so a block's
+ * tensors stay in the cache of the core that made them, where layer by layer
+ * a GEMM cut by columns and the depthwise cut by rows after it pass most of
+ * each tensor from one core to the other.  MobileNetV2 at 2 threads: int8
+ * 1.469 -> 1.416 ms, float32 3.95 -> 3.81 ms on a quiet machine, and int8
+ * 2.2 -> 1.6 ms in spells when the machine's two vCPUs shared data slowly.
+ * Fewer rows split unevenly (7 rows: 4 + 3, and the second part computes its
+ * first band's expand rows afresh), where layer by layer the GEMMs cut by
+ * channels deal evenly (pd_plan_gemm_tiles): MobileNetV2's four 7x7 blocks at
+ * 2 threads took float32 0.85 -> 0.79 ms, int8 0.33 -> 0.28 ms (per-layer
+ * profile).  With one thread the small blocks stay layer by layer, 1-3%
  * faster there (net.c plans again when the thread count crosses 1). */
-static int large(const pd_net *net, const pd_tensor_desc *t)
+static int large(const pd_net *net, const pd_tensor_desc *t, const pd_tensor_desc *out)
 {
     if (net->threads > 1)
-        return 1;
+        return (size_t)out->h >= 4 * (size_t)net->threads;
     const size_t bytes = (size_t)t->h * (size_t)t->w * (size_t)t->c * pd_dtype_size(t->dtype);
     return bytes >= (t->dtype == PD_U8 ? FUSE_MIN_BYTES / 2 : FUSE_MIN_BYTES);
 }
@@ -316,7 +321,7 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
         if (e->op == PD_OP_DEPTHWISE) { /* a block without expansion: depthwise -> project */
             const pd_tensor_desc *mid = &net->tensors[e->output];
             if (!is_pointwise(net, d, q8) || layer_q8(net, d) != q8 || d->inputs[0] != e->output ||
-                reads[e->output] != 1 || net->tensors[e->inputs[0]].data != NULL || !large(net, mid))
+                reads[e->output] != 1 || net->tensors[e->inputs[0]].data != NULL || !large(net, mid, mid))
                 continue;
             const int32_t n = 2 + joins_group(net, reads, l + 2, d->output, q8);
             const size_t bytes = group_scratch(net, l, n).total;
@@ -332,7 +337,7 @@ int32_t pd_plan_fusion(pd_net *net, int32_t *reads, size_t *scratch_bytes)
             d->inputs[0] != e->output || reads[e->output] != 1 ||
             net->tensors[e->inputs[0]].data != NULL)
             continue;
-        if (!large(net, &net->tensors[e->output]))
+        if (!large(net, &net->tensors[e->output], &net->tensors[d->output]))
             continue;
         int32_t n = 2;
         if (l + 2 < net->n_layers) {

@@ -188,6 +188,41 @@ void pd_pool_run(pd_pool *pool, size_t n_tasks, pd_task_fn fn, void *ctx)
     }
 }
 
+/* Unit boundary b of `units` dealt into `tiles` parts, in elements (at most `size`). */
+static size_t tile_edge(size_t b, size_t tiles, size_t units, size_t unit, size_t size)
+{
+    /* 64-bit: b * units passes 2^32 on a 32-bit size_t for a large batch */
+    const uint64_t e = (uint64_t)b * units / tiles * unit;
+    return e < size ? (size_t)e : size;
+}
+
+/* Tiles to cut `units` (at least want) into: of the multiples of threads up to
+ * want, the one whose tiles, dealt in turn to the threads as they claim them,
+ * give the busiest thread the fewest units (the most tiles on a tie).  Units
+ * that the tiles do not divide leave some a unit longer, and dealt in turn
+ * the long ones can pile up on one thread: 20 panels in 8 tiles are
+ * 2 + 3 + 2 + 3 + ..., 8 for one thread and 12 for the other at 2 threads,
+ * where 6 tiles deal 10 and 10 (MobileNetV2's 7x7 layers). */
+static size_t balanced_tiles(size_t units, size_t threads, size_t want)
+{
+    size_t best = want, best_load = SIZE_MAX;
+    for (size_t tiles = threads; tiles <= want; tiles += threads) {
+        size_t busiest = 0;
+        for (size_t th = 0; th < threads; th++) {
+            size_t load = 0;
+            for (size_t b = th; b < tiles; b += threads)
+                load += tile_edge(b + 1, tiles, units, 1, units) - tile_edge(b, tiles, units, 1, units);
+            if (load > busiest)
+                busiest = load;
+        }
+        if (busiest <= best_load) {
+            best = tiles;
+            best_load = busiest;
+        }
+    }
+    return best;
+}
+
 pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit, size_t col_unit)
 {
     pd_gemm_tiles t = {.row_tiles = 1, .col_tiles = 1, .row_unit = row_unit, .col_unit = col_unit};
@@ -197,27 +232,25 @@ pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row
     if (want == 1 || m == 0 || n == 0)
         return t;
     if (m >= n) { /* cut rows first: each column cut re-reads A (m x k) */
-        t.row_tiles = t.row_units < want ? t.row_units : want;
-        if (t.row_tiles < want)
-            t.col_tiles = (want + t.row_tiles - 1) / t.row_tiles;
+        if (t.row_units >= want) {
+            t.row_tiles = balanced_tiles(t.row_units, (size_t)threads, want);
+            return t;
+        }
+        t.row_tiles = t.row_units;
+        t.col_tiles = (want + t.row_tiles - 1) / t.row_tiles;
         if (t.col_tiles > t.col_units)
             t.col_tiles = t.col_units;
     } else { /* fewer rows than columns (a 7x7 map): each row cut would re-read B, the larger */
-        t.col_tiles = t.col_units < want ? t.col_units : want;
-        if (t.col_tiles < want)
-            t.row_tiles = (want + t.col_tiles - 1) / t.col_tiles;
+        if (t.col_units >= want) {
+            t.col_tiles = balanced_tiles(t.col_units, (size_t)threads, want);
+            return t;
+        }
+        t.col_tiles = t.col_units;
+        t.row_tiles = (want + t.col_tiles - 1) / t.col_tiles;
         if (t.row_tiles > t.row_units)
             t.row_tiles = t.row_units;
     }
     return t;
-}
-
-/* Unit boundary b of `units` dealt into `tiles` parts, in elements (at most `size`). */
-static size_t tile_edge(size_t b, size_t tiles, size_t units, size_t unit, size_t size)
-{
-    /* 64-bit: b * units passes 2^32 on a 32-bit size_t for a large batch */
-    const uint64_t e = (uint64_t)b * units / tiles * unit;
-    return e < size ? (size_t)e : size;
 }
 
 void pd_gemm_tile(const pd_gemm_tiles *t, size_t m, size_t n, size_t task, size_t *i0, size_t *i1,

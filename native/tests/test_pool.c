@@ -48,6 +48,24 @@ static void tiles_case(int32_t threads, size_t m, size_t n, size_t ru, size_t cu
     }
     CHECK(covered == m * n, "threads %d m %zu n %zu: tiles cover %zu of %zu", (int)threads, m, n,
           covered, m * n);
+    /* Cut along one side into at least 4 tiles a thread's worth of units, the tiles dealt to
+     * the threads in turn give none more than its even share, rounded up. */
+    const size_t want = 4 * (size_t)threads;
+    const int by_rows = t.col_tiles == 1 && t.row_units >= want, by_cols = t.row_tiles == 1 && t.col_units >= want;
+    if (threads > 1 && (by_rows || by_cols)) {
+        size_t load[64] = {0}, busiest = 0;
+        for (size_t task = 0; task < tasks; task++) {
+            size_t i0, i1, c0, c1;
+            pd_gemm_tile(&t, m, n, task, &i0, &i1, &c0, &c1);
+            load[task % (size_t)threads] += by_rows ? (i1 - i0 + ru - 1) / ru : (c1 - c0 + cu - 1) / cu;
+        }
+        for (int32_t th = 0; th < threads; th++)
+            busiest = load[th] > busiest ? load[th] : busiest;
+        const size_t units = by_rows ? t.row_units : t.col_units;
+        CHECK(busiest == (units + (size_t)threads - 1) / (size_t)threads,
+              "threads %d m %zu n %zu: %zu units dealt in %zu tiles, %zu to the busiest thread", (int)threads, m,
+              n, units, tasks, busiest);
+    }
     CHECK(most_r == 0 || most_r - least_r <= 1, "threads %d m %zu n %zu: row tiles of %zu to %zu units",
           (int)threads, m, n, least_r, most_r);
     CHECK(most_c == 0 || most_c - least_c <= 1, "threads %d m %zu n %zu: column tiles of %zu to %zu units",
@@ -64,4 +82,6 @@ void pd_test_gemm_tiles(void)
                 tiles_case(threads, sizes[a], sizes[b], 12, 16);
     tiles_case(2, 0, 5, 12, 16);
     tiles_case(64, 100000, 3, 12, 16);
+    tiles_case(2, 49, 320, 12, 16); /* MobileNetV2's 7x7 project: 20 panels, not 8 + 12 */
+    tiles_case(2, 49, 960, 12, 16);
 }
