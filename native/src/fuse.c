@@ -15,15 +15,14 @@
  * pixel's taps and its border or interior case), so results are bit for bit
  * those of the unfused run.
  *
- * A residual block's elementwise binary layer (the add of the block's input)
- * joins the group when it reads the project output and nothing else does:
- * the project GEMM writes a band's rows into thread scratch and the binary
- * kernel adds them to the same rows of the other input, in the layer's
- * operand order, straight into the block's output.  Elementwise, a row of it
- * is the same value as in the whole (run.c cuts it by rows too), so the bytes
- * are the unfused ones; the project output never reaches memory and needs no
- * arena bytes, and the add's pass over two tensors is gone (MobileNetV2's 10
- * adds: about 0.2 ms at 2 threads, where each ran as a layer of its own).
+ * With several threads, a residual block's elementwise binary layer (the add
+ * of the block's input) joins the group when it reads the project output and
+ * nothing else does: the project GEMM writes a band's rows into thread
+ * scratch and the binary kernel adds them to the same rows of the other
+ * input, in the layer's operand order, straight into the block's output.
+ * Elementwise, a row of it is the same value as in the whole (run.c cuts it
+ * by rows too), so the bytes are the unfused ones, and the project output
+ * needs no arena bytes (joins_group below says when and why).
  *
  * A block without expansion (depthwise -> project) is fused the same way: the
  * depthwise conv reads its input in place, band by band.  The expand layer
@@ -234,10 +233,15 @@ static group_bytes group_scratch(const pd_net *net, int32_t l, int32_t n)
 /* Whether layer k is an elementwise binary layer a group whose last layer
  * writes y can end with: it reads y (that alone reads y) and one other
  * tensor of y's shape that is computed (no constant), and writes that shape,
- * all of the group's precision (q8: uint8, else float32). */
+ * all of the group's precision (q8: uint8, else float32).  Only with several
+ * threads: there each add was a layer of its own, cut by rows over the
+ * threads, and MobileNetV2 float32 at 2 threads ran 3.62 -> 3.58 ms with the
+ * adds in their groups (5 of 5 alternating rounds); at one thread it ran
+ * 0.02-0.13 ms slower (8 of 8 pairs of processes, one on each core), int8
+ * no faster, as an earlier try had found. */
 static int joins_group(const pd_net *net, const int32_t *reads, int32_t k, int32_t y, int q8)
 {
-    if (k >= net->n_layers)
+    if (net->threads < 2 || k >= net->n_layers)
         return 0;
     const pd_layer_desc *b = &net->layers[k];
     if (b->op != PD_OP_BINARY || b->n_inputs != 2 || reads[y] != 1 || (b->inputs[0] == y) == (b->inputs[1] == y))
