@@ -115,6 +115,15 @@ static inline pd_dims pd_tensor_dims(const pd_tensor_desc *t)
     return d;
 }
 
+/* Rows [r0, r1) of a (h, w, c) tensor of dims d, r1 <= d.h: their dims, and in
+ * *at the element offset of row r0 (an elementwise layer cut by rows). */
+static inline pd_dims pd_rows_of(pd_dims d, size_t r0, size_t r1, size_t *at)
+{
+    *at = r0 * (size_t)d.w * (size_t)d.c;
+    d.h = (int32_t)(r1 - r0);
+    return d;
+}
+
 /* validate.c: tensors, inputs, outputs and the dataflow between layers
  * (indices in range, every tensor written once before it is read).  Sets
  * net->elems. */

@@ -462,9 +462,9 @@ static void binary_rows(const group *g, size_t r0, size_t r1, const unsigned cha
 {
     const pd_layer_desc *b = g->b;
     const pd_tensor_desc *ta = &g->net->tensors[b->inputs[0]], *tb = &g->net->tensors[b->inputs[1]];
-    pd_dims d = pd_tensor_dims(ta);
-    const size_t at = r0 * (size_t)d.w * (size_t)d.c * g->esize;
-    d.h = (int32_t)(r1 - r0);
+    size_t at;
+    const pd_dims d = pd_rows_of(pd_tensor_dims(ta), r0, r1, &at);
+    at *= g->esize; /* in bytes */
     const int proj_first = b->inputs[0] == g->p->output;
     const unsigned char *other = (const unsigned char *)data_of(g->net, b->inputs[proj_first ? 1 : 0]) + at;
     const unsigned char *lhs = proj_first ? proj : other, *rhs = proj_first ? other : proj;

@@ -223,6 +223,23 @@ static size_t balanced_tiles(size_t units, size_t threads, size_t want)
     return best;
 }
 
+/* Tiles along the side cut first (units of it, into *tiles) and the other
+ * (other_units, into *other_tiles): evenly dealt tiles of the first when it
+ * has want units or more, else one tile a unit and the other side cut until
+ * there are want tiles (or a tile a unit). */
+static void cut(size_t units, size_t other_units, size_t threads, size_t want, size_t *tiles,
+                size_t *other_tiles)
+{
+    if (units >= want) {
+        *tiles = balanced_tiles(units, threads, want);
+        return;
+    }
+    *tiles = units;
+    *other_tiles = (want + units - 1) / units;
+    if (*other_tiles > other_units)
+        *other_tiles = other_units;
+}
+
 pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row_unit, size_t col_unit)
 {
     pd_gemm_tiles t = {.row_tiles = 1, .col_tiles = 1, .row_unit = row_unit, .col_unit = col_unit};
@@ -231,25 +248,10 @@ pd_gemm_tiles pd_plan_gemm_tiles(int32_t threads, size_t m, size_t n, size_t row
     const size_t want = threads > 1 ? 4 * (size_t)threads : 1;
     if (want == 1 || m == 0 || n == 0)
         return t;
-    if (m >= n) { /* cut rows first: each column cut re-reads A (m x k) */
-        if (t.row_units >= want) {
-            t.row_tiles = balanced_tiles(t.row_units, (size_t)threads, want);
-            return t;
-        }
-        t.row_tiles = t.row_units;
-        t.col_tiles = (want + t.row_tiles - 1) / t.row_tiles;
-        if (t.col_tiles > t.col_units)
-            t.col_tiles = t.col_units;
-    } else { /* fewer rows than columns (a 7x7 map): each row cut would re-read B, the larger */
-        if (t.col_units >= want) {
-            t.col_tiles = balanced_tiles(t.col_units, (size_t)threads, want);
-            return t;
-        }
-        t.col_tiles = t.col_units;
-        t.row_tiles = (want + t.col_tiles - 1) / t.col_tiles;
-        if (t.row_tiles > t.row_units)
-            t.row_tiles = t.row_units;
-    }
+    if (m >= n) /* cut rows first: each column cut re-reads A (m x k) */
+        cut(t.row_units, t.col_units, (size_t)threads, want, &t.row_tiles, &t.col_tiles);
+    else /* fewer rows than columns (a 7x7 map): each row cut would re-read B, the larger */
+        cut(t.col_units, t.row_units, (size_t)threads, want, &t.col_tiles, &t.row_tiles);
     return t;
 }
 

@@ -168,10 +168,8 @@ static void binary_task(void *p, size_t t, int32_t worker)
     const binary_job *j = p;
     (void)worker;
     const size_t r0 = t * j->part, rows = (size_t)j->d.h;
-    const size_t r1 = rows - r0 < j->part ? rows : r0 + j->part;
-    const size_t at = r0 * (size_t)j->d.w * (size_t)j->d.c;
-    pd_dims d = j->d;
-    d.h = (int32_t)(r1 - r0);
+    size_t at;
+    const pd_dims d = pd_rows_of(j->d, r0, rows - r0 < j->part ? rows : r0 + j->part, &at);
     j->net->kernels->q8->binary(j->kind, 1, d, j->a + at, j->za, d, j->b + at, j->zb, j->rq, j->y + at);
 }
 

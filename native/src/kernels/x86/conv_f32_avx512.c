@@ -92,26 +92,29 @@ static inline __attribute__((always_inline)) void tile(
  * 12-pixel tile holding 3 pixels did the work of 12 (the image stem's
  * interior rows are 111 pixels wide, cut into pieces by the 96-pixel conv
  * tiles of the fused group).  Each pixel's sum is the same in every variant. */
+static inline __attribute__((always_inline)) void tail(const pd_window_shape *s, const float *x, const float *w,
+                                                        const float *bias, const pd_act_params *act, float *y,
+                                                        int32_t oh, int32_t ow0, size_t mr, size_t j0,
+                                                        int nb)
+{
+    if (mr > 8)
+        tile(12, s, x, w, bias, act, y, oh, ow0, mr, j0, nb);
+    else if (mr > 4)
+        tile(8, s, x, w, bias, act, y, oh, ow0, mr, j0, nb);
+    else
+        tile(4, s, x, w, bias, act, y, oh, ow0, mr, j0, nb);
+}
+
 static void tile2(const pd_window_shape *s, const float *x, const float *w, const float *bias,
                   const pd_act_params *act, float *y, int32_t oh, int32_t ow0, size_t mr, size_t j0)
 {
-    if (mr > 8)
-        tile(12, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
-    else if (mr > 4)
-        tile(8, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
-    else
-        tile(4, s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
+    tail(s, x, w, bias, act, y, oh, ow0, mr, j0, 2);
 }
 
 static void tile1(const pd_window_shape *s, const float *x, const float *w, const float *bias,
                   const pd_act_params *act, float *y, int32_t oh, int32_t ow0, size_t mr, size_t j0)
 {
-    if (mr > 8)
-        tile(12, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
-    else if (mr > 4)
-        tile(8, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
-    else
-        tile(4, s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
+    tail(s, x, w, bias, act, y, oh, ow0, mr, j0, 1);
 }
 
 /* [lo, hi): the outputs along an axis whose window lies inside the input. */
