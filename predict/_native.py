@@ -23,15 +23,13 @@ work); every buffer the C net points into is kept alive by the NativeNet.
 """
 
 import math
-import os
 import re
-import threading
-import weakref
 
 import numpy as np
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.forksafe import ForkSafeLock
 from predict.layout import pack_panels16, q8_shape
 
 # The pd_version() this module was written against (native/src/status.c).
@@ -102,18 +100,6 @@ _CPU_FEATURES = {"avx2": lib.PD_CPU_AVX2, "avx512": lib.PD_CPU_AVX512,
 _FAMILY_NEEDS = {"ref": (), "avx2": ("avx2",), "avx512": ("avx2", "avx512"), "neon": ("neon",),
                  "neondot": ("neon", "neondot")}
 
-# NativeNets alive in this process: a forked child gives each a fresh lock, since one held by
-# another thread at fork time would stay held in the child, where that thread does not exist.
-_LIVE = weakref.WeakSet()
-
-
-def _after_fork_in_child():
-    for net in list(_LIVE):
-        net._lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 if lib.pd_version() != EXPECTED_VERSION:
     raise ImportError(
@@ -514,7 +500,7 @@ class NativeNet:
     """
 
     def __init__(self, header, arrays, max_batch=1, outputs=None, threads=1):
-        self._lock = threading.RLock()  # profile() runs under it
+        self._lock = ForkSafeLock(reentrant=True)  # profile() runs under it
         self._channels_first = False    # the layout the C net reads its inputs in
         self._pixel_table = None        # the table input 0's pixels go through, or None
         self._net = None
@@ -564,7 +550,6 @@ class NativeNet:
         self._in_ptrs = ffi.new("void *[]", max(1, len(input_ids)))
         self._out_ptrs = ffi.new("void *[]", max(1, len(output_ids)))
         self._err = err
-        _LIVE.add(self)
 
     def _check(self, status, err, what):
         if status == lib.PD_OK:

@@ -35,7 +35,6 @@ import importlib
 import io
 import os
 import struct
-import threading
 import warnings
 from dataclasses import dataclass
 
@@ -43,6 +42,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from predict.errors import ImageError, InputError, PredictError
+from predict.forksafe import ForkSafeLock
 from predict.resample import resize_image
 
 __all__ = [
@@ -89,17 +89,7 @@ _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 # warnings.catch_warnings swaps a process-wide filter list; two threads doing it
 # at once can restore each other's state.  Our own uses take turns (the
 # guarded call only parses a header, so the wait is short).
-_WARNINGS_LOCK = threading.Lock()
-
-
-def _after_fork_in_child():
-    # Held by another thread at fork time, the lock would stay held in the child forever.
-    global _WARNINGS_LOCK
-    _WARNINGS_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_WARNINGS_LOCK = ForkSafeLock()
 
 
 # The Pillow plugins that register DECODED_FORMATS.  Importing only these, not

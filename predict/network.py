@@ -20,13 +20,12 @@ activation arena.
 import copy
 import math
 import os
-import threading
-import weakref
 
 import numpy as np
 
 from predict import graph
 from predict.errors import InputError, ModelFormatError, NativeError
+from predict.forksafe import ForkSafeLock
 from predict.format import read_pnet
 from predict.image import DEFAULT_MAX_PIXELS, pixel_table, preprocess_pixels
 from predict.ranking import top_indices
@@ -95,20 +94,6 @@ def _check_activation_memory(path, needed, max_batch, limit, exact):
             f"(Limits.max_activation_bytes); load it with a smaller max_batch or higher limits")
 
 
-# Networks alive in this process, so that a forked child can give each fresh locks.
-_LIVE = weakref.WeakSet()
-
-
-def _after_fork_in_child():
-    """A lock held by another thread at fork time stays held forever in the child, where that
-    thread does not exist; the child gets fresh ones. The C network itself needs nothing: a
-    run rewrites the arena from its inputs, and the core keeps no other state."""
-    for net in list(_LIVE):
-        net._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _native():
@@ -186,14 +171,13 @@ class Network:
         self._tensors = header["tensors"]
         self._inputs = [(io["name"], io["tensor"]) for io in header["inputs"]]
         self._outputs = [(io["name"], io["tensor"]) for io in header["outputs"]]
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._extra_nets = {}  # output tensor indices -> NativeNet exposing them, built on demand
         self._pixels = None    # the preprocess spec's pixel table, made on first use
         self._activation_limit = limit
         self._net = self._checked(_native().NativeNet(header, model.arrays, max_batch=max_batch,
                                                       threads=threads), model.path, max_batch)
         self.threads = threads
-        _LIVE.add(self)
         self.path = model.path
         self.sha256 = model.sha256
         self.max_batch = max_batch

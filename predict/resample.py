@@ -21,8 +21,6 @@ are checked here, and the C call releases the GIL.
 """
 
 import math
-import os
-import threading
 from array import array
 
 import numpy as np
@@ -31,6 +29,7 @@ from PIL import Image
 
 from predict._core import ffi, lib
 from predict.errors import InputError, NativeError
+from predict.forksafe import ForkSafeLock
 from predict.pillow_memory import pixel_view
 
 __all__ = ["FILTERS", "MAX_OUTPUT_BYTES", "resample_u8", "resize_image"]
@@ -155,17 +154,7 @@ _PROBES = [
     (60, 40, (30, 30), (0, 0, 33, 40)),  # the image's width counts, not the box's: no
 ]
 _RULE = []   # [the rule the installed Pillow follows, or None], once found
-_RULE_LOCK = threading.Lock()
-
-
-def _after_fork_in_child():
-    # Held by another thread at fork time, the lock would stay held in the child forever.
-    global _RULE_LOCK
-    _RULE_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_RULE_LOCK = ForkSafeLock()
 
 
 def _noise(height, width):

@@ -465,11 +465,11 @@ def test_fork_while_another_thread_holds_the_network_still_gives_a_working_child
         expected = net.run(x)
         net.features(photo)                         # build the features network too
         held, release = threading.Event(), threading.Event()
-        from predict import image
+        from predict import image, resample
 
         def hold():
             # What a run in progress looks like at fork time: every lock of the network taken.
-            locks = [net._lock, net._net._lock, image._WARNINGS_LOCK]
+            locks = [net._lock, net._net._lock, image._WARNINGS_LOCK, resample._RULE_LOCK]
             locks += [extra._lock for extra in net._extra_nets.values()]
             with contextlib.ExitStack() as stack:
                 for lock in locks:
