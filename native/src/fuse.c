@@ -588,10 +588,7 @@ static void input_row(const prologue *p, size_t r, float *dst)
     if (p->pixels != NULL) {
         pd_pixels_f32_ref(c, w, p->pixels + r * w * c, p->table, dst);
     } else if (p->channels_first) {
-        const size_t hw = (size_t)p->in.h * w;
-        for (size_t i = 0; i < w; i++)
-            for (size_t ch = 0; ch < c; ch++)
-                dst[i * c + ch] = p->x[ch * hw + r * w + i];
+        p->net->kernels->channels_last_f32(c, w, (size_t)p->in.h * w, p->x + r * w, dst);
     } else {
         memcpy(dst, p->x + r * w * c, w * c * sizeof(float));
     }

@@ -345,7 +345,7 @@ static void copy_channels_last(const pd_net *net, const pd_tensor_desc *t, const
                 out[p * c + ch] = x[ch * hw + p];
         return;
     }
-    net->kernels->channels_last_f32(c, hw, (const float *)(const void *)x, y);
+    net->kernels->channels_last_f32(c, hw, hw, (const float *)(const void *)x, y);
 }
 
 int32_t pd_net_set_input_channels_first(pd_net *net, int32_t input, int32_t channels_first, char *err,

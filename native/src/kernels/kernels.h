@@ -204,9 +204,10 @@ typedef void (*pd_shuffle_f32_fn)(size_t pixels, size_t c, size_t groups, const 
 typedef void (*pd_slice_f32_fn)(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0,
                                 int32_t w0, int32_t c0, float *y);
 
-/* One sample from channels first to channels last: y[p*c + ch] = x[ch*hw + p]
- * for p < hw, ch < c (an NCHW input copied into the arena). */
-typedef void (*pd_channels_last_f32_fn)(size_t c, size_t hw, const float *x, float *y);
+/* n pixels from channels first to channels last: y[p*c + ch] = x[ch*stride + p]
+ * for p < n, ch < c: a sample of an NCHW input copied into the arena (n =
+ * stride = h * w), or one row of it (n = w) for the int8 input prologue. */
+typedef void (*pd_channels_last_f32_fn)(size_t c, size_t n, size_t stride, const float *x, float *y);
 
 /* Each sample permuted: output axis k (0 h, 1 w, 2 c) is input axis perm[k]. */
 typedef void (*pd_transpose_f32_fn)(size_t batch, pd_dims in, const float *x, const int32_t perm[3],

@@ -53,11 +53,11 @@ void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_
     }
 }
 
-void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y)
+void pd_channels_last_f32_ref(size_t c, size_t n, size_t stride, const float *x, float *y)
 {
-    for (size_t p = 0; p < hw; p++)
+    for (size_t p = 0; p < n; p++)
         for (size_t ch = 0; ch < c; ch++)
-            y[p * c + ch] = x[ch * hw + p];
+            y[p * c + ch] = x[ch * stride + p];
 }
 
 /* Interleaved 8-bit pixels (hw pixels of c channels) to float32 through one

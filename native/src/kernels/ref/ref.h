@@ -45,7 +45,7 @@ void pd_shuffle_f32_ref(size_t pixels, size_t c, size_t groups, const float *x, 
 void pd_slice_f32_ref(size_t batch, pd_dims in, const float *x, pd_dims out, int32_t h0, int32_t w0,
                       int32_t c0, float *y);
 void pd_transpose_f32_ref(size_t batch, pd_dims in, const float *x, const int32_t perm[3], float *y);
-void pd_channels_last_f32_ref(size_t c, size_t hw, const float *x, float *y);
+void pd_channels_last_f32_ref(size_t c, size_t n, size_t stride, const float *x, float *y);
 void pd_resample_h_u8_ref(int32_t rows, const uint8_t *x, size_t x_stride, int32_t in_w,
                           int32_t x_px, int32_t c, const int32_t *win, const int32_t *w,
                           int32_t kstride, uint8_t *y, size_t y_stride, int32_t out_w);

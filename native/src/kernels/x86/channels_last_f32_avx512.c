@@ -12,10 +12,10 @@
 #include "kernels/ref/ref.h"
 #include "kernels/x86/x86.h"
 
-void pd_channels_last_f32_avx512(size_t c, size_t hw, const float *x, float *y)
+void pd_channels_last_f32_avx512(size_t c, size_t n, size_t stride, const float *x, float *y)
 {
     if (c != 3) {
-        pd_channels_last_f32_ref(c, hw, x, y);
+        pd_channels_last_f32_ref(c, n, stride, x, y);
         return;
     }
     /* Output register k (0..2) holds floats 16k .. 16k+15 of the 48: float f
@@ -33,16 +33,16 @@ void pd_channels_last_f32_avx512(size_t c, size_t hw, const float *x, float *y)
         rg[k] = _mm512_loadu_si512((const void *)i_rg);
         tb[k] = _mm512_loadu_si512((const void *)i_tb);
     }
-    const float *r = x, *g = x + hw, *b = x + 2 * hw;
+    const float *r = x, *g = x + stride, *b = x + 2 * stride;
     size_t p = 0;
-    for (; p + 16 <= hw; p += 16) {
+    for (; p + 16 <= n; p += 16) {
         const __m512 vr = _mm512_loadu_ps(r + p), vg = _mm512_loadu_ps(g + p), vb = _mm512_loadu_ps(b + p);
         float *out = y + 3 * p;
         for (int k = 0; k < 3; k++)
             _mm512_storeu_ps(out + 16 * k,
                              _mm512_permutex2var_ps(_mm512_permutex2var_ps(vr, rg[k], vg), tb[k], vb));
     }
-    for (; p < hw; p++) {
+    for (; p < n; p++) {
         y[3 * p] = r[p];
         y[3 * p + 1] = g[p];
         y[3 * p + 2] = b[p];

@@ -9,7 +9,7 @@
 #if PD_BUILD_X86
 void pd_gemm_f32_avx2(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                       const float *bias, float *c, size_t ldc, const pd_act_params *act);
-void pd_channels_last_f32_avx512(size_t c, size_t hw, const float *x, float *y);
+void pd_channels_last_f32_avx512(size_t c, size_t n, size_t stride, const float *x, float *y);
 void pd_conv_f32_avx2(const pd_kernels *k, const pd_window_shape *s, const float *x, const float *w,
                       const float *bias, const pd_act_params *act, float *y, size_t p0, size_t p1,
                       float *scratch);
