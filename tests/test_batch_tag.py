@@ -125,3 +125,53 @@ def test_the_local_runtime_never_imports_dask(model, collection, tmp_path):
     env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_shard_gives_the_same_rows_decoded_inline_or_by_a_thread(model, collection, tmp_path):
+    """Job.decoders 0 (decoding on the inference thread, what a worker per core does) and 1 (a
+    decoding thread ahead, where cores are spare): the same rows in the same order, broken,
+    missing and partial-batch photos included."""
+    import dataclasses
+
+    from predict.batch.worker import Job, tag_shard
+
+    _, good, broken = collection
+    paths = good[:9] + list(broken.values()) + [str(tmp_path / "gone.jpg")] + good[9:12]
+    with predict.load(model) as net:
+        job = Job(model, net.sha256, top=3, batch=4)
+    assert job.decoders == 0
+    inline = tag_shard(paths, job)["rows"]
+    threaded = tag_shard(paths, dataclasses.replace(job, decoders=1))["rows"]
+    assert [r[0] for r in inline] == [r[0] for r in threaded] == paths
+    for a, b in zip(inline, threaded):
+        assert a[1:5] == b[1:5]   # classes, scores, features, error; not the timings
+    assert sum(r[4] is not None for r in inline) == len(broken) + 1
+
+
+def test_the_local_pool_decodes_on_a_thread_only_with_cores_to_spare(monkeypatch, model,
+                                                                   collection, tmp_path):
+    import predict.batch.tagging as tagging
+
+    seen = []
+
+    def run(make_executor, shards, task, job, **kwargs):
+        seen.append(job.decoders)
+        return {"crashes": 0, "isolated": 0}
+
+    monkeypatch.setattr(tagging.runner, "run", run)
+    monkeypatch.setattr(tagging, "default_workers", lambda: 4)
+    photo = collection[1][0]
+    for workers in (None, 4, 2):
+        tag([photo], model, str(tmp_path / "t.sqlite"), workers=workers, progress=False)
+    assert seen == [0, 0, 1]
+
+
+def test_reading_ahead_is_only_a_hint(tmp_path):
+    """posix_fadvise on the next photos: a FIFO does not block it, a missing file is silent."""
+    from predict.batch.worker import _read_ahead
+
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    _read_ahead(str(fifo))     # with a blocking open, this would wait for a writer forever
+    _read_ahead(str(tmp_path / "missing.jpg"))
+    _read_ahead(str(tmp_path))

@@ -10,6 +10,7 @@ hands each result to the sink, and the progress bar and summary report.
     {'photos': 1204, 'tagged': 1201, 'failed': 3, 'skipped': 0, ...}
 """
 
+import dataclasses
 import math
 import os
 import time
@@ -156,6 +157,8 @@ def tag(sources, model, db, *, top=5, features=False, workers=None, scheduler=No
                 else:
                     slots = workers or default_workers()
                     make_executor = process_pool(slots)
+                    # a decoding thread per worker only pays where cores are left over
+                    job = dataclasses.replace(job, decoders=int(slots < default_workers()))
             else:
                 slots = workers or default_workers()
             shards = make_shards(iter_photos(sources), shard_size, skip, counts)

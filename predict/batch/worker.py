@@ -2,11 +2,16 @@
 
 ``tag_shard(paths, job)`` is the task the runner submits.  A worker process
 loads the network once, on its first shard, and keeps it for every later one
-(``_networks``, keyed by the model's checksum).  Inside a shard, photos are
-decoded by a thread (``predict.image.preprocess_pixels``: JPEG draft mode at a
-reduced scale, resized once) up to two batches ahead while the C core runs
-the current batch: Pillow and the C core both release the GIL, so decoding
-and inference overlap.
+(``_networks``, keyed by the model's checksum).  Photos are decoded by
+``predict.image.preprocess_pixels`` (JPEG draft mode at a reduced scale,
+resized once) and run through the network in batches.  Where this worker has
+a core to itself beside the others (``Job.decoders`` 1: the driver's local
+pool has fewer workers than cores), a thread decodes up to two batches ahead
+while the C core runs the current batch: Pillow and the C core both release
+the GIL, so decoding and inference overlap.  Where every core already runs a
+worker (``decoders`` 0, the default), the other workers keep the cores busy
+and a second busy thread per worker only adds switching: the worker decodes
+each batch itself, asking the kernel to read the next batch's files ahead.
 
 A photo that cannot be read or decoded, or is too large, becomes a row with
 its error; the rest of the shard goes on.  Only a failure of the whole worker
@@ -26,6 +31,7 @@ batch's inference.  The driver turns rows into sink records.
 
 import os
 import socket
+import stat
 import threading
 import time
 from collections import deque
@@ -66,7 +72,7 @@ class Job:
     features: bool = False
     batch: int = 16
     max_pixels: int = DEFAULT_MAX_PIXELS
-    decoders: int = 1
+    decoders: int = 0   # decoding threads beside inference (0: decode on the inference thread)
     predictor_path: str = None
     predictor_sha256: str = None
 
@@ -189,16 +195,38 @@ def _infer(net, job, samples, rows, learned=None, tensor=None):
                    features, None, decode_ms, share)
 
 
-def tag_shard(paths, job):
-    """Tags a shard of photos; returns ``{"worker": "host:pid", "rows": [row per path]}``.
+def _read_ahead(path):
+    """Asks the kernel to start reading ``path`` (a cold disk or a network share then
+    overlaps the decoding of the photos before it).  Only a hint: errors are the decoder's."""
+    # O_NONBLOCK: a FIFO among the photos must not hang the worker in a mere hint.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError, TypeError):
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
-    Rows are in the order of ``paths``; see the module docstring for a row.
-    """
-    net = _network(job)
-    learned, tensor = _predictor(job, net)
-    spec = _check_spec(net.preprocess_spec)
+
+def _decoded_inline(paths, spec, job):
+    """(i, path, (sample, error, ms)) for each photo, decoded on this thread."""
+    advise = hasattr(os, "posix_fadvise")
+    for start in range(0, len(paths), job.batch):
+        if advise:
+            for path in paths[start + job.batch:start + 2 * job.batch]:
+                _read_ahead(path)
+        for i in range(start, min(start + job.batch, len(paths))):
+            yield i, paths[i], _decode(paths[i], spec, job.max_pixels)
+
+
+def _decoded_threaded(paths, spec, job):
+    """The same, decoded by job.decoders threads up to two batches ahead."""
     pool = _decoders(job.decoders)
-    rows = [None] * len(paths)
     queued = deque()
     upcoming = iter(enumerate(paths))
 
@@ -211,11 +239,24 @@ def tag_shard(paths, job):
             queued.append((i, path, pool.submit(_decode, path, spec, job.max_pixels)))
 
     read_ahead()
-    batch = []
     while queued:
         i, path, future = queued.popleft()
         read_ahead()
-        sample, error, decode_ms = future.result()
+        yield i, path, future.result()
+
+
+def tag_shard(paths, job):
+    """Tags a shard of photos; returns ``{"worker": "host:pid", "rows": [row per path]}``.
+
+    Rows are in the order of ``paths``; see the module docstring for a row.
+    """
+    net = _network(job)
+    learned, tensor = _predictor(job, net)
+    spec = _check_spec(net.preprocess_spec)
+    rows = [None] * len(paths)
+    decoded = (_decoded_threaded if job.decoders > 0 else _decoded_inline)(paths, spec, job)
+    batch = []
+    for i, path, (sample, error, decode_ms) in decoded:
         if error is not None:
             rows[i] = (path, None, None, None, error, decode_ms, None)
             continue
