@@ -213,6 +213,39 @@ def test_depthwise_simd_shapes_match_numpy(seed, isa, monkeypatch):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.parametrize("k, stride, dil, pads", [(3, 1, 1, (1, 1, 1, 1)), (3, 1, 1, (0, 0, 0, 0)),
+                                                  (3, 1, 1, (2, 0, 1, 2)), (5, 1, 1, (2, 2, 2, 2)),
+                                                  (3, 2, 1, (1, 1, 1, 1)), (3, 1, 2, (2, 1, 2, 1)),
+                                                  (3, (2, 1), 1, (1, 1, 1, 1))])
+@pytest.mark.parametrize("w", [1, 2, 3, 4, 5, 8, 13])
+@pytest.mark.parametrize("isa", ISAS)
+def test_depthwise_of_32_channels_matches_numpy(k, stride, dil, pads, w, isa, monkeypatch):
+    """32 channels (MobileNetV2's first depthwise layer): the VNNI kernel loads two adjacent
+    pixels' taps at once where every column they read is inside the input; every width from
+    one pixel up, padding on either side, odd widths (a last pixel alone), and the strides and
+    dilations that must not take that path, equal the numpy twin byte for byte."""
+    if isa not in _native.runnable_isas():
+        pytest.skip(f"this CPU or build cannot run {isa}")
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
+    rng = np.random.default_rng(k * 1000 + w * 10 + sh + sw + dil)
+    c, h = 32, 6
+    ext = (k - 1) * dil + 1
+    w = max(w, ext - pads[1] - pads[3])
+    arrays = [rng.integers(-127, 128, (k, k, c)).astype(np.int8),
+              rng.integers(-2**20, 2**20, c).astype(np.int32)]
+    layer = {"op": "depthwise", "name": "op", "inputs": [0], "output": 1, "weight": 0, "bias": 1,
+             "act": NONE, "quant": _stage(rng, arrays, c), "kernel": [k, k], "strides": [sh, sw],
+             "dilations": [dil, dil], "pads": list(pads)}
+    ho = graph.window_output_size(h, k, sh, dil, pads[0], pads[2])
+    wo = graph.window_output_size(w, k, sw, dil, pads[1], pads[3])
+    header = _io({"tensors": [_tensor("x", [c, h, w], 0.1, int(rng.integers(0, 256))),
+                              _tensor("y", [c, ho, wo], 0.2, 7)], "layers": [layer]})
+    x = rng.integers(0, 256, (2, h, w, c)).astype(np.uint8)
+    got, want = _run(header, arrays, [x])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 @pytest.mark.parametrize("rows", [1, 7, 14, 29, 56])
 @pytest.mark.parametrize("isa", ISAS)
 def test_depthwise_rows_split_over_threads_match_numpy(rows, isa, monkeypatch):

@@ -75,6 +75,19 @@ static inline __attribute__((always_inline)) void tap_rows(
         tp[t] = zrow; /* zero weights there */
 }
 
+/* Whether output pixels ow and ow + 1 of a PAIR 1 step can take each tap as
+ * one 64-byte load: with exactly 32 channels, no stride or dilation across,
+ * and every column they read inside the input (so also when ow is a row's
+ * last pixel and the upper half goes unstored), pixel ow + 1's tap kw is the
+ * input pixel right after pixel ow's (MobileNetV2's first depthwise layer,
+ * 112x112x32), where the general pair step assembles each tap from two masked
+ * half loads at pointers it works out tap by tap. */
+static inline int adjacent_pair(const int KW, const pd_window_shape *s, size_t c, int64_t iw0)
+{
+    return c == 32 && s->stride_w == 1 && s->dilation_w == 1 && iw0 >= 0 &&
+           iw0 + KW < s->in.w;
+}
+
 /* Channels [c0, c0 + count) of rows [r0, r1): 64 channels per step (PAIR 0,
  * or 2 when count is 64: unmasked loads and stores), or with PAIR 1 (count <=
  * 32) 32 channels of two adjacent output pixels, so a block of 32
@@ -127,21 +140,30 @@ static inline __attribute__((always_inline)) void block(
         for (int32_t ow = 0; ow < s->out.w; ow += PAIR == 1 ? 2 : 1, out += PAIR == 1 ? 2 * c : c) {
             const int second = PAIR == 1 && ow + 1 < s->out.w;
             const uint8_t *tp[4 * MAX_GROUPS], *tq[4 * MAX_GROUPS];
-            tap_rows(KH, KW, s, rows, c, zrow, ow, tp);
-            if (PAIR == 1)
-                tap_rows(KH, KW, s, rows, c, zrow, second ? ow + 1 : ow, tq);
+            const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+            const int whole = PAIR == 1 && adjacent_pair(KW, s, c, iw0);
+            if (whole) { /* tp[t]: 64 bytes, pixel ow's tap then pixel ow + 1's */
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++)
+                        tp[kh * KW + kw] = rows[kh] != NULL ? rows[kh] + (size_t)(iw0 + kw) * c : zrow;
+                for (int t = taps; t < 4 * groups; t++)
+                    tp[t] = zrow;
+            } else {
+                tap_rows(KH, KW, s, rows, c, zrow, ow, tp);
+                if (PAIR == 1)
+                    tap_rows(KH, KW, s, rows, c, zrow, second ? ow + 1 : ow, tq);
+            }
+#define TAP(t) (whole ? _mm512_loadu_si512((const void *)tp[t]) \
+                      : load_tap(PAIR, mask, tp[t], PAIR == 1 ? tq[t] : NULL))
             /* scalars, not arrays: GCC keeps these in registers */
             __m512i acc0 = start[0], acc1 = start[1], acc2 = start[2], acc3 = start[3];
             /* whole groups of 4 taps; a last group of one tap (3x3: 9 = 4 + 4 + 1)
              * interleaves that row with zeros instead of 3 rows of z_in bytes
              * (its weights are zero there) */
-            const int whole = taps % 4 == 1 ? groups - 1 : groups;
+            const int full = taps % 4 == 1 ? groups - 1 : groups;
             _Pragma("GCC unroll 7")
-            for (int g = 0; g < whole; g++) {
-                const __m512i t0 = load_tap(PAIR, mask, tp[4 * g], PAIR == 1 ? tq[4 * g] : NULL);
-                const __m512i t1 = load_tap(PAIR, mask, tp[4 * g + 1], PAIR == 1 ? tq[4 * g + 1] : NULL);
-                const __m512i t2 = load_tap(PAIR, mask, tp[4 * g + 2], PAIR == 1 ? tq[4 * g + 2] : NULL);
-                const __m512i t3 = load_tap(PAIR, mask, tp[4 * g + 3], PAIR == 1 ? tq[4 * g + 3] : NULL);
+            for (int g = 0; g < full; g++) {
+                const __m512i t0 = TAP(4 * g), t1 = TAP(4 * g + 1), t2 = TAP(4 * g + 2), t3 = TAP(4 * g + 3);
                 const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
                 const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
                 acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, lo23), wv[g][0]);
@@ -149,15 +171,16 @@ static inline __attribute__((always_inline)) void block(
                 acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, hi23), wv[g][2]);
                 acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, hi23), wv[g][3]);
             }
-            if (whole < groups) {
-                const __m512i t0 = load_tap(PAIR, mask, tp[4 * whole], PAIR == 1 ? tq[4 * whole] : NULL);
+            if (full < groups) {
+                const __m512i t0 = TAP(4 * full);
                 const __m512i zz = _mm512_setzero_si512();
                 const __m512i lo01 = _mm512_unpacklo_epi8(t0, zz), hi01 = _mm512_unpackhi_epi8(t0, zz);
-                acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, zz), wv[whole][0]);
-                acc1 = _mm512_dpbusd_epi32(acc1, _mm512_unpackhi_epi16(lo01, zz), wv[whole][1]);
-                acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, zz), wv[whole][2]);
-                acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, zz), wv[whole][3]);
+                acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, zz), wv[full][0]);
+                acc1 = _mm512_dpbusd_epi32(acc1, _mm512_unpackhi_epi16(lo01, zz), wv[full][1]);
+                acc2 = _mm512_dpbusd_epi32(acc2, _mm512_unpacklo_epi16(hi01, zz), wv[full][2]);
+                acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, zz), wv[full][3]);
             }
+#undef TAP
             __m512i v0, v1, v2, v3;
             if (fast) {
                 v0 = rq16_clamp(rq16_fast(acc0, &p[0]), &clamp);
