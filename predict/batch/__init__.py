@@ -8,7 +8,7 @@ export``.  One job per file:
 
 - ``source``: the photos, streamed;      ``shards``: grouping, skipping done ones;
 - ``runner``: shards in flight over any ``concurrent.futures.Executor``;
-- ``worker``: one shard in a worker process (network cached, decode/infer overlap);
+- ``worker``: one shard in a worker process (network cached, photos decoded, batched);
 - ``faults``: what a dead worker means;  ``local`` / ``cluster``: the executors;
 - ``sink_sqlite``: the results database; ``export``: its exports;
 - ``progress``: the bar and the summary; ``tagging``: all of it together.
