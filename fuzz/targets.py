@@ -107,17 +107,24 @@ def run_network(net):
 def pnet_file(data):
     """The .pnet file a pnet input stands for.
 
-    A random change to a file almost always breaks its SHA-256, and the reader stops there; so
+    A random change to a file almost always breaks its checksum, and the reader stops there; so
     an input whose first byte is odd is a file without its last 32 bytes, and gets a correct
-    checksum here, letting the mutations reach the header and blob checks. An even first byte
+    checksum here (the tree checksum or a plain SHA-256, as the flags in the preamble say, the
+    reader's rule), letting the mutations reach the header and blob checks. An even first byte
     means the rest is the file as it is, checksum included.
     """
     import hashlib
 
+    from predict import checksum
+    from predict.format import FLAG_TREE_CHECKSUM
+
     if not data:
         return b""
     body = data[1:]
-    return body + hashlib.sha256(body).digest() if data[0] & 1 else body
+    if not data[0] & 1:
+        return body
+    tree = len(body) >= 16 and int.from_bytes(body[12:16], "little") & FLAG_TREE_CHECKSUM
+    return body + (checksum.sha256_tree(body) if tree else hashlib.sha256(body).digest())
 
 
 def pnet_input(file_bytes):
@@ -228,9 +235,19 @@ def onnx(data):
         load_pnet(f.read())
 
 
-# A predictor file ends in the SHA-256 of what precedes it, as a .pnet does: its inputs
-# stand for files the same way.
-predictor_file = pnet_file
+# A predictor file ends in the SHA-256 of what precedes it, as a .pnet ends in its checksum:
+# its inputs stand for files the same way.
+def predictor_file(data):
+    """The predictor file a predictor input stands for: as ``pnet_file``, with a plain SHA-256
+    (a predictor file has no flags and no tree checksum)."""
+    import hashlib
+
+    if not data:
+        return b""
+    body = data[1:]
+    return body + hashlib.sha256(body).digest() if data[0] & 1 else body
+
+
 predictor_input = pnet_input
 
 

@@ -438,6 +438,7 @@ def _cpu_info():
         isa = f"none: {e}"
     return {"machine": platform.machine(), "cpu_features": _native.cpu_features(),
             "runnable_isas": _native.runnable_isas(), "isa": isa, "sha256": checksum.implementation(),
+            "sha256_tree": checksum.tree_implementation(),
             "forced_by": "PREDICT_ISA" if os.environ.get("PREDICT_ISA") else None}
 
 
@@ -461,7 +462,8 @@ def _info(args):
         print(f"cpu         {cpu['machine']}, features: {', '.join(cpu['cpu_features']) or 'none'}")
         print(f"  kernels   {cpu['isa']}" + (" (forced by PREDICT_ISA)" if cpu["forced_by"] else "")
               + f"; this CPU runs: {', '.join(cpu['runnable_isas'])}")
-        print(f"  sha256    {cpu['sha256']} (the model checksum)")
+        print(f"  checksum  {cpu['sha256_tree']} (the model checksum: a SHA-256 tree; plain "
+              f"SHA-256 with {cpu['sha256']})")
     return 0
 
 

@@ -89,9 +89,46 @@ def test_file_sha256_and_a_model_file(tmp_path):
     sha, _ = write_tiny(path)
     data = path.read_bytes()
     assert checksum.file_sha256(path) == hashlib.sha256(data).hexdigest()
-    assert sha == hashlib.sha256(data[:-32]).hexdigest() == data[-32:].hex()
+    assert sha == checksum.sha256_tree(data[:-32]).hex() == data[-32:].hex()
     with read_pnet(path) as model:
         assert model.sha256 == sha
+
+
+def tree_by_hashlib(data):
+    leaves = b"".join(hashlib.sha256(data[i:i + checksum.TREE_CHUNK]).digest()
+                      for i in range(0, len(data), checksum.TREE_CHUNK))
+    return hashlib.sha256(checksum.TREE_TAG + leaves).digest()
+
+
+def expected_tree(isa):
+    """The lane kernels run where the CPU has no SHA instructions, the widest one by default,
+    capped by PREDICT_ISA."""
+    features = _native.cpu_features()
+    if isa == "ref" or "sha256" in features:
+        return expected_implementation(isa)
+    if "avx512" in features and isa in (None, "avx512"):
+        return "avx512x16"
+    if "avx2" in features:
+        return "avx2x8"
+    return "neonx4" if "neon" in features else "ref"
+
+
+def test_tree_against_hashlib_around_chunk_and_lane_group_edges(isa):
+    """No whole chunk, fewer whole chunks than lanes, whole groups of 4, 8 and 16, groups and a
+    remainder, a partial last chunk; at odd starts."""
+    assert checksum.tree_implementation() == expected_tree(isa)
+    chunk = checksum.TREE_CHUNK
+    data = np.random.default_rng(4).integers(0, 256, 41 * chunk + 8, dtype=np.uint8).tobytes()
+    view = memoryview(data)
+    for whole in (0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 24, 32, 33, 40):
+        for extra, start in ((0, 0), (1, 3), (chunk - 1, 1), (777, 7)):
+            part = view[start:start + whole * chunk + extra]
+            assert checksum.sha256_tree(part) == tree_by_hashlib(part), (whole, extra)
+
+
+def test_the_tree_of_nothing_is_the_hash_of_the_tag():
+    assert checksum.sha256_tree(b"") == hashlib.sha256(b"PNET-SHA256-T16K").digest()
+    assert checksum.TREE_CHUNK == 16384
 
 
 def test_the_choice_follows_predict_isa_at_every_call(monkeypatch):

@@ -242,9 +242,12 @@ def test_info_cpu_names_the_kernels(capsys, monkeypatch):
     assert main(["info", "--cpu", "--json"]) == 0
     cpu = json.loads(capsys.readouterr().out)
     assert cpu["runnable_isas"][0] == "ref" and cpu["isa"] == cpu["runnable_isas"][-1]
+    assert cpu["sha256_tree"] in ("ref", "shani", "armv8", "avx512x16", "avx2x8", "neonx4")
     monkeypatch.setenv("PREDICT_ISA", "ref")
     assert main(["info", "--cpu"]) == 0
-    assert "kernels   ref (forced by PREDICT_ISA)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kernels   ref (forced by PREDICT_ISA)" in out
+    assert "checksum  ref (the model checksum: a SHA-256 tree; plain SHA-256 with ref)" in out
 
 
 def test_classify_with_threads(model, photos, capsys):

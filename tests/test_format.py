@@ -15,9 +15,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from predict import format as fmt
+from predict import _native, format as fmt
 from predict.errors import ModelFormatError
-from test_graph import tiny_model, with_blobs
+from test_graph import NONE, Builder, tiny_model, window, with_blobs
 
 
 def align(n):
@@ -40,13 +40,21 @@ def split(raw):
     return header, raw[align(24 + header_len):-32]
 
 
-def assemble(header_bytes, data, *, magic=fmt.MAGIC, version=fmt.VERSION, flags=0,
-             header_len=None, pad_byte=0):
-    """A file from raw parts, with a correct checksum over whatever they say."""
+def tree_sha256(body):
+    """The tree checksum by its definition (docs/format.md), with hashlib."""
+    leaves = b"".join(hashlib.sha256(body[i:i + 16384]).digest()
+                      for i in range(0, len(body), 16384))
+    return hashlib.sha256(b"PNET-SHA256-T16K" + leaves).digest()
+
+
+def assemble(header_bytes, data, *, magic=fmt.MAGIC, version=fmt.VERSION,
+             flags=fmt.FLAG_TREE_CHECKSUM, header_len=None, pad_byte=0):
+    """A file from raw parts, with a correct checksum over whatever they say (the tree checksum
+    when flags has its bit, else a plain SHA-256, as older files have)."""
     header_len = len(header_bytes) if header_len is None else header_len
     body = fmt.PREAMBLE.pack(magic, version, flags, header_len) + header_bytes
     body += bytes([pad_byte]) * (align(len(body)) - len(body)) + data
-    return body + hashlib.sha256(body).digest()
+    return body + (tree_sha256(body) if flags & 1 else hashlib.sha256(body).digest())
 
 
 def forge(path, mutate=None, data=None, header_bytes=None, **kw):
@@ -82,10 +90,51 @@ def test_round_trip(model):
         assert m.sha256 == sha
 
 
-def test_checksum_is_the_sha256_of_all_but_the_last_32_bytes(model):
+def test_checksum_is_the_tree_sha256_of_all_but_the_last_32_bytes(model):
     path, _, _, sha = model
     raw = path.read_bytes()
-    assert sha == hashlib.sha256(raw[:-32]).hexdigest() == raw[-32:].hex()
+    assert fmt.PREAMBLE.unpack_from(raw)[2] == fmt.FLAG_TREE_CHECKSUM
+    assert sha == tree_sha256(raw[:-32]).hex() == raw[-32:].hex()
+
+
+def test_a_file_with_the_older_plain_sha256_still_loads(model):
+    """Files written before the tree checksum (flags 0) keep loading, with their own identity."""
+    path, _, arrays, _ = model
+    forge(path, flags=0)
+    raw = path.read_bytes()
+    assert raw[-32:] == hashlib.sha256(raw[:-32]).digest()
+    with fmt.read_pnet(path) as m:
+        assert m.sha256 == raw[-32:].hex()
+        for got, want in zip(m.arrays, arrays):
+            np.testing.assert_array_equal(got, want)
+    flipped = bytearray(raw)
+    flipped[100] ^= 1
+    path.write_bytes(bytes(flipped))
+    refused(path, "checksum mismatch")
+
+
+@pytest.mark.parametrize("isa", _native.runnable_isas())
+def test_a_file_of_many_chunks_is_checked_in_every_chunk(tmp_path, monkeypatch, isa):
+    """37 chunks of 16 KiB: whole lane groups, a remainder (the overlapping group) and a
+    partial last chunk, hashed with each path this CPU runs. The stored checksum is the tree's by
+    definition, and a flipped byte in any chunk is refused."""
+    monkeypatch.setenv("PREDICT_ISA", isa)
+    b = Builder(5)
+    x = b.input([64, 4, 4])
+    y = b.layer("conv", [x], [256, 4, 4], **window(), groups=1, weight=b.blob([256, 3, 3, 64]),
+                bias=b.blob([256]), act=NONE)
+    path = tmp_path / "big.pnet"
+    sha = fmt.write_pnet(path, b.header([y]), b.arrays)
+    raw = path.read_bytes()
+    assert 36 * 16384 < len(raw) - 32 < 37 * 16384
+    assert sha == tree_sha256(raw[:-32]).hex()
+    with fmt.read_pnet(path) as m:
+        assert m.sha256 == sha
+    for at in (100, 16384 * 5 + 7, 16384 * 17, 16384 * 33 + 5, len(raw) - 40):
+        flipped = bytearray(raw)
+        flipped[at] ^= 0x10
+        path.write_bytes(bytes(flipped))
+        refused(path, "checksum mismatch")
 
 
 def test_arrays_are_read_only_views_into_the_mapping(model):
@@ -111,7 +160,7 @@ def test_layout_is_aligned_and_zero_padded(model):
     path, _, arrays, _ = model
     raw = path.read_bytes()
     magic, version, flags, header_len = fmt.PREAMBLE.unpack_from(raw)
-    assert (magic, version, flags) == (fmt.MAGIC, 1, 0)
+    assert (magic, version, flags) == (fmt.MAGIC, 1, fmt.FLAG_TREE_CHECKSUM)
     data_start = align(24 + header_len)
     assert not any(raw[24 + header_len:data_start])
     header, data = split(raw)
@@ -352,7 +401,9 @@ def test_forged_headers_with_valid_checksums_are_refused(model, mutate, fragment
     ({"magic": b"\x89PNG\r\n\x1a\n"}, "not a .pnet file (starts with b'\\x89PNG"),
     ({"version": 2}, "format version 2 is not supported (this reader knows version 1)"),
     ({"version": 0}, "format version 0 is not supported"),
-    ({"flags": 1}, "flags 0x00000001 are not supported (must be 0)"),
+    ({"flags": 2}, "flags 0x00000002 are not supported (this reader knows 0x00000001, the tree "
+                   "checksum)"),
+    ({"flags": 3}, "flags 0x00000003 are not supported"),
     ({"header_len": 2**64 - 1}, "header_len 18446744073709551615 is more than the limit of "
                                 "67108864 bytes"),
 ])

@@ -33,7 +33,7 @@ from predict import format as fmt
 from predict.errors import ConversionError, ImageError, InputError, ModelFormatError, NativeError
 from predict.errors import PredictError
 from predict.image import preprocess
-from test_format import align, assemble, split
+from test_format import align, assemble, split, tree_sha256
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -150,7 +150,7 @@ def flip_header_bits(model, x, count, rng):
     for position in rng.integers(24, 24 + header_len, count):
         flipped = bytearray(body)
         flipped[position] ^= 1 << int(rng.integers(0, 8))
-        model.write_bytes(bytes(flipped) + hashlib.sha256(flipped).digest())
+        model.write_bytes(bytes(flipped) + tree_sha256(bytes(flipped)))
         try:
             net = predict.load(model)
         except ModelFormatError:

@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import predict  # noqa: E402
 from converters.onnx_import import convert_onnx, convert_onnx_file  # noqa: E402
 from conformance.pnet_runner import run_converted  # noqa: E402
+from test_format import tree_sha256  # noqa: E402
 from predict.errors import ConversionError, UnsupportedModelError  # noqa: E402
 
 BATCH = 3
@@ -375,8 +376,8 @@ def test_file_round_trip_with_labels_features_and_provenance(tmp_path):
         convert_onnx(str(src), features="no such tensor")
     sha = convert_onnx_file(str(src), str(dst), labels=["a", "b", "c"], features="g",
                             provenance={"source": "unit test", "license": "MIT"})
-    # The returned checksum is the file's: SHA-256 of all but its last 32 bytes.
-    assert sha == hashlib.sha256(dst.read_bytes()[:-32]).hexdigest()
+    # The returned checksum is the file's: the tree checksum of all but its last 32 bytes.
+    assert sha == tree_sha256(dst.read_bytes()[:-32]).hex() == dst.read_bytes()[-32:].hex()
     x = m.input()
     with predict.load(str(dst), max_batch=BATCH) as net:
         assert net.sha256 == sha

@@ -306,6 +306,22 @@ void pd_sha256(const void *data, size_t n, unsigned char digest[32]);
  * "shani" (x86 SHA extensions) or "armv8" (aarch64 SHA2 instructions). */
 const char *pd_sha256_impl(void);
 
+/* The tree checksum of .pnet files (docs/format.md): the SHA-256 of the
+ * 16-byte tag "PNET-SHA256-T16K" followed by the 32-byte SHA-256 digests of
+ * the data's chunks of PD_SHA256_TREE_CHUNK bytes (the last one shorter;
+ * none for empty data), in order.  One SHA-256 is a chain of blocks that no
+ * CPU can hash faster than its rounds run one after another; the chunks are
+ * independent, so a CPU without SHA-256 instructions hashes 4, 8 or 16 of them
+ * at once in SIMD lanes (NEON, AVX2, AVX-512) and loads a model several times
+ * faster.  The digest is the same on every path; PREDICT_ISA=ref forces the
+ * portable C, one chunk at a time. */
+#define PD_SHA256_TREE_CHUNK 16384
+void pd_sha256_tree(const void *data, size_t n, unsigned char digest[32]);
+
+/* How pd_sha256_tree hashes now: pd_sha256_impl()'s name for one chunk at a
+ * time, or "avx2x8", "avx512x16", "neonx4" for the lane kernels. */
+const char *pd_sha256_tree_impl(void);
+
 /* Resampling of 8-bit images that gives exactly the bytes of Pillow's
  * Image.resize(size, filter, box=box, reducing_gap=None) on an "L" or "RGB"
  * image (Pillow's libImaging/Resample.c algorithm: separable, weights in

@@ -11,13 +11,13 @@
 #include "core.h"
 #include "kernels/sha256.h"
 
-static const uint32_t initial[8] = {
+const uint32_t pd_sha256_h0[8] = {
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
 void pd_sha256_init(pd_sha256_state *s)
 {
-    memcpy(s->h, initial, sizeof initial);
+    memcpy(s->h, pd_sha256_h0, sizeof pd_sha256_h0);
     s->length = 0;
     memset(s->pending, 0, sizeof s->pending);
 }

@@ -138,6 +138,96 @@ static void api_against_ref(const char *isa, const char *impl, const unsigned ch
           isa ? isa : "default", n, streamed ? " streamed" : "", g, w);
 }
 
+/* A lane kernel against the reference, lane by lane: random chaining values,
+ * 1..5 blocks, strides 0 (every lane the same blocks), 64 (adjacent) and odd
+ * ones, at unaligned starts. */
+static void lanes_against_ref(const pd_sha256_lanes_kernel *k)
+{
+    const size_t strides[] = {0, 64, 67, 131, 1000};
+    const size_t lanes = k->lanes;
+    unsigned char *buf = malloc(3 + 16 * 1000 + 5 * 64);
+    if (buf == NULL) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    for (size_t si = 0; si < sizeof strides / sizeof strides[0]; si++)
+        for (size_t blocks = 1; blocks <= 5; blocks++) {
+            const size_t stride = strides[si], start = blocks % 4;
+            fill_bytes(buf, 3 + 16 * 1000 + 5 * 64);
+            uint32_t h[8 * PD_SHA256_MAX_LANES], want[8];
+            for (size_t i = 0; i < 8 * lanes; i++)
+                h[i] = pd_test_rand();
+            uint32_t h_in[8 * PD_SHA256_MAX_LANES];
+            memcpy(h_in, h, sizeof h);
+            k->blocks(h, buf + start, stride, blocks);
+            for (size_t l = 0; l < lanes; l++) {
+                for (size_t j = 0; j < 8; j++)
+                    want[j] = h_in[j * lanes + l];
+                pd_sha256_blocks_ref(want, buf + start + l * stride, blocks);
+                for (size_t j = 0; j < 8; j++)
+                    CHECK(h[j * lanes + l] == want[j],
+                          "%s lanes: stride %zu, %zu blocks: lane %zu word %zu is %08x, ref %08x",
+                          k->name, stride, blocks, l, j, (unsigned)h[j * lanes + l], (unsigned)want[j]);
+            }
+        }
+    free(buf);
+}
+
+/* The tree checksum as predict.h defines it, from one-chunk SHA-256s. */
+static void tree_by_definition(const unsigned char *p, size_t n, unsigned char d[32])
+{
+    pd_sha256_state root;
+    pd_sha256_init(&root);
+    pd_sha256_update(&root, "PNET-SHA256-T16K", 16);
+    for (size_t at = 0; at < n; at += PD_SHA256_TREE_CHUNK) {
+        unsigned char leaf[32];
+        const size_t len = n - at < PD_SHA256_TREE_CHUNK ? n - at : PD_SHA256_TREE_CHUNK;
+        pd_sha256(p + at, len, leaf);
+        pd_sha256_update(&root, leaf, 32);
+    }
+    pd_sha256_final(&root, d);
+}
+
+/* pd_sha256_tree with every PREDICT_ISA against the definition (hashed with
+ * the reference) on lengths around the chunk and lane-group edges: no whole
+ * chunk, fewer whole chunks than lanes, whole groups, groups and a remainder
+ * (the overlapping group), and a partial last chunk. */
+static void tree_against_definition(const char *want_default)
+{
+    const size_t chunk = PD_SHA256_TREE_CHUNK;
+    const size_t max = 70 * chunk + 2;
+    unsigned char *buf = malloc(max);
+    if (buf == NULL) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    fill_bytes(buf, max);
+    unsetenv("PREDICT_ISA");
+    CHECK(strcmp(pd_sha256_tree_impl(), want_default) == 0, "the tree hashes with %s by default, "
+          "expected %s", pd_sha256_tree_impl(), want_default);
+    const char *isas[] = {NULL, "ref", "avx2", "avx512", "neon", "neondot"};
+    for (size_t whole = 0; whole <= 69; whole += whole < 18 ? 1 : 7)
+        for (size_t extra = 0; extra < 3; extra++) {
+            const size_t n = whole * chunk + (extra == 0 ? 0 : extra == 1 ? 1 : chunk - 1);
+            unsigned char want[32];
+            setenv("PREDICT_ISA", "ref", 1);
+            tree_by_definition(buf + 1, n, want);
+            for (size_t j = 0; j < sizeof isas / sizeof isas[0]; j++) {
+                if (isas[j] != NULL)
+                    setenv("PREDICT_ISA", isas[j], 1);
+                else
+                    unsetenv("PREDICT_ISA");
+                unsigned char got[32];
+                pd_sha256_tree(buf + 1, n, got);
+                CHECK(memcmp(got, want, 32) == 0, "tree of %zu bytes with %s (PREDICT_ISA=%s) "
+                      "differs from its definition", n, pd_sha256_tree_impl(),
+                      isas[j] ? isas[j] : "(unset)");
+            }
+        }
+    unsetenv("PREDICT_ISA");
+    free(buf);
+}
+
 void pd_test_sha256(void)
 {
     pd_test_family = "sha256";
@@ -182,4 +272,17 @@ void pd_test_sha256(void)
     }
     unsetenv("PREDICT_ISA");
     free(buf);
+
+    const pd_sha256_lanes_kernel *lk, *widest = NULL;
+    for (size_t i = 0; (lk = pd_sha256_lanes_at(i, &supported)) != NULL; i++) {
+        printf("sha256   %-6s x%zu lanes %s\n", lk->name, lk->lanes,
+               supported ? "tested" : "skipped: this CPU lacks it");
+        if (!supported)
+            continue;
+        widest = lk;
+        lanes_against_ref(lk);
+    }
+    /* The CPU's SHA instructions beat the lanes; without them the widest lanes run. */
+    const int has_sha = (pd_cpu_features_cached() & PD_CPU_SHA256) != 0;
+    tree_against_definition(has_sha || widest == NULL ? best->name : widest->impl);
 }
