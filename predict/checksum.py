@@ -10,9 +10,9 @@ forces the portable C. The digests are those of ``hashlib.sha256``; the C calls 
 GIL.
 
 ``sha256_tree`` is the .pnet checksum (docs/format.md): a SHA-256 over the SHA-256s of 16 KiB
-chunks. The chunks are independent, so CPUs without SHA instructions (this Xeon, the Raspberry
-Pi 4, armv7) hash 16, 8 or 4 of them at once in SIMD lanes, several times faster than one
-SHA-256 chain could go there.
+chunks. The chunks are independent, so CPUs without SHA instructions (Xeons before Ice Lake,
+the Raspberry Pi 4, armv7) hash 16, 8 or 4 of them at once in SIMD lanes, several times faster
+than one SHA-256 chain could go there.
 
     >>> sha256(b"abc").hex()[:16]
     'ba7816bf8f01cfea'
