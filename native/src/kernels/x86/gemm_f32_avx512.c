@@ -1,19 +1,21 @@
 /* gemm_f32_avx512.c: the float32 GEMM of kernels.h with AVX-512F.
  *
- * A 12 x 16 micro-kernel: one zmm holds a whole PANELS16 row, so each k step
- * is one load of B and 12 broadcast FMAs into 12 accumulators (of 32
- * registers).  Partial panels use a lane mask, never a separate code path.
- * The last rows of a GEMM take an 8-, 5- or 4-row variant, so a short tail
- * does not pay for 12 rows.  Every variant sums a row in the same order (bias,
+ * A 12 x 32 micro-kernel (tile12x2): one zmm holds a whole PANELS16 row, so
+ * each k step is two loads of B and 12 broadcasts of A, each feeding two FMAs,
+ * into 24 accumulators (of 32 registers); a lone or partial panel takes the
+ * 12 x 16 one (tile), with a lane mask, never a separate code path.  The
+ * last rows of a GEMM take an 8-, 5- or 4-row variant, so a short tail does
+ * not pay for 12 rows.  Every variant sums a row in the same order (bias,
  * then k ascending, one FMA each), so a sample's result does not depend on
- * the batch it is in or the tile that computed it.  Loops as in BLIS (pd_gemm_f32_avx512 below); the
- * output stage is applied in registers for none /
- * relu / clip / leakyrelu, by the reference otherwise. */
+ * the batch it is in or the tile that computed it.  Loops as in BLIS
+ * (pd_gemm_f32_avx512 below); the output stage is applied in registers for
+ * none / relu / clip / leakyrelu, by the reference otherwise. */
 #include "kernels/kernels.h"
 
 #if PD_BUILD_X86
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/ref/ref.h"
 #include "kernels/x86/x86.h"
@@ -22,6 +24,7 @@
 #define KC 512 /* most k per block; k is cut in equal blocks, so a panel slice is at most 32 KiB */
 #define NC 256 /* columns per block: KC x NC floats of B are at most 512 KiB, in L2 */
 #define MC 48  /* rows per pass over a column block (7x7 maps' 49 rows in one pass) */
+/* packed_rows copies a 12-row tile of A to the stack: 12 x (KC + 16) floats, 25 KiB */
 #define SHORT_K 64 /* up to this k, two panels per tile (tile12x2) */
 
 static inline int inreg(const pd_act_params *act)
@@ -51,7 +54,7 @@ static inline __m512 act16(__m512 x, const pd_act_params *act)
 static inline __attribute__((always_inline)) void tile(
     const int MR, size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
     size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc, const pd_act_params *act,
-    int first, int last, const float *pf)
+    int first, int last)
 {
     const float *rows[12];
     _Pragma("GCC unroll 12")
@@ -63,24 +66,11 @@ static inline __attribute__((always_inline)) void tile(
     for (int r = 0; r < MR; r++)
         acc[r] = first ? start : _mm512_maskz_loadu_ps(mask, c + (size_t)(r < (int)mr ? r : 0) * ldc);
     const float *bp = b + p0 * bw;
-    if (pf != NULL) {
-        /* the same loop, fetching one 64-byte row of the next panel per k:
-         * weights come from memory (a net's weights outgrow the caches), and
-         * this spreads the next panel's misses over this panel's FMAs */
-        for (size_t p = p0; p < p1; p++, bp += bw, pf += 16) {
-            _mm_prefetch((const char *)pf, _MM_HINT_T1);
-            const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
-            _Pragma("GCC unroll 12")
-            for (int r = 0; r < MR; r++)
-                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
-        }
-    } else {
-        for (size_t p = p0; p < p1; p++, bp += bw) {
-            const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
-            _Pragma("GCC unroll 12")
-            for (int r = 0; r < MR; r++)
-                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
-        }
+    for (size_t p = p0; p < p1; p++, bp += bw) {
+        const __m512 bv = _mm512_maskz_loadu_ps(mask, bp);
+        _Pragma("GCC unroll 12")
+        for (int r = 0; r < MR; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
     }
     const int in = inreg(act);
     _Pragma("GCC unroll 12")
@@ -155,30 +145,30 @@ static void narrow4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr,
 
 static void tile12(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                    size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                   const pd_act_params *act, int first, int last, const float *pf)
+                   const pd_act_params *act, int first, int last)
 {
-    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
+    tile(12, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
 static void tile8(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last, const float *pf)
+                  const pd_act_params *act, int first, int last)
 {
-    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
+    tile(8, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
 static void tile5(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last, const float *pf)
+                  const pd_act_params *act, int first, int last)
 {
-    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
+    tile(5, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
 static void tile4(size_t p0, size_t p1, const float *a, size_t lda, size_t mr, const float *b,
                   size_t bw, __mmask16 mask, const float *bias, float *c, size_t ldc,
-                  const pd_act_params *act, int first, int last, const float *pf)
+                  const pd_act_params *act, int first, int last)
 {
-    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last, pf);
+    tile(4, p0, p1, a, lda, mr, b, bw, mask, bias, c, ldc, act, first, last);
 }
 
 /* 12 rows x two panels (32 columns; the second maybe narrower, mask1): each
@@ -222,12 +212,10 @@ static void tile12x2(size_t p0, size_t p1, const float *a, size_t lda, const flo
     }
 }
 
-/* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1).  With
- * next (the following panel's rows [p0, p1), or NULL) the first tile
- * prefetches it. */
+/* Rows [0, m) of columns [j0, j0 + bw) (one panel) over k in [p0, p1). */
 static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
                        const float *b, size_t j0, size_t bw, const float *bias, float *c,
-                       size_t ldc, const pd_act_params *act, const float *next)
+                       size_t ldc, const pd_act_params *act)
 {
     const __mmask16 mask = (__mmask16)((1u << bw) - 1u);
     const float *panel = b + j0 * k;
@@ -250,19 +238,17 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
         }
         return;
     }
-    const float *pf = next; /* the first tile's, then none */
     /* m = 12q + 1 (a 7x7 map has 49 pixels): the last 13 rows as 8 + 5
      * rather than 12 + a 4-row tile holding 3 duplicates. */
     const size_t full = m % 12 == 1 && m > 12 ? m - 13 : m;
-    for (; i0 + 12 <= full; i0 += 12, pf = NULL)
+    for (; i0 + 12 <= full; i0 += 12)
         tile12(p0, p1, a + i0 * lda, lda, 12, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-               first, last, pf);
+               first, last);
     if (full != m) {
         tile8(p0, p1, a + i0 * lda, lda, 8, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act, first,
-              last, pf);
+              last);
         tile5(p0, p1, a + (i0 + 8) * lda, lda, 5, panel, bw, mask, pb, c + (i0 + 8) * ldc + j0, ldc,
-              act, first, last, NULL);
-        pf = NULL;
+              act, first, last);
         i0 = m;
     }
     while (i0 < m) {
@@ -271,15 +257,14 @@ static void panel_rows(size_t m, size_t k, size_t p0, size_t p1, const float *a,
         const size_t rows = rest < mr ? rest : mr;
         if (mr == 12)
             tile12(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                   first, last, pf);
+                   first, last);
         else if (mr == 8)
             tile8(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                  first, last, pf);
+                  first, last);
         else
             tile4(p0, p1, a + i0 * lda, lda, rows, panel, bw, mask, pb, c + i0 * ldc + j0, ldc, act,
-                  first, last, pf);
+                  first, last);
         i0 += rows;
-        pf = NULL;
     }
 }
 
@@ -340,12 +325,64 @@ static void few_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, c
             few_rows_x4(3, k, a, lda, b + j0 * k, pb, c + j0, ldc, act);
     }
     for (; j0 < n; j0 += 16)
-        panel_rows(m, k, 0, k, a, lda, b, j0, n - j0 < 16 ? n - j0 : 16, bias, c, ldc, act, NULL);
+        panel_rows(m, k, 0, k, a, lda, b, j0, n - j0 < 16 ? n - j0 : 16, bias, c, ldc, act);
 }
 
-/* BLIS loop order without packing A: columns in blocks of NC (a KC x NC block
- * of B stays in L2), k in blocks of KC, then rows of 12 (their KC floats stay
- * in L1) against every panel of the block. */
+/* Rows [0, rows) of columns [jc, jend) over k in [p0, p1), k > SHORT_K: each
+ * tile of 12 rows is copied once to a stack buffer (12 x kc floats, rows 64
+ * bytes longer than kc) and run against every panel of the block, two
+ * panels per broadcast of A (tile12x2), then the rows left over panel by
+ * panel.  BLIS's order: the A tile stays in L1, B streams from L2.
+ *
+ * Against the panel by panel order with A read in place (each panel's slice
+ * in L1, A streamed past it), on a Cascade Lake Xeon: m784_k256_n256 and
+ * m784_k512_n512 from 76-78% to 100-104% of 16 FMAs a cycle, and
+ * m196_k1024_n1024 from 62% to 98%.  Two things: a 12 x 1 tile loads 13
+ * times per 12 FMAs (12 broadcasts and B), more than two load ports feed
+ * two FMA ports, where 12 x 2 loads 14 times per 24; and rows of A lying a
+ * multiple of 4 KiB apart (k = 1024) all map to one L1 set, 12 lines in 8
+ * ways, each evicted before its 16 floats are used, which the buffer's
+ * longer rows avoid.  The sums are the same, in the same order, as every
+ * other tile's (bias, then k ascending). */
+static void packed_rows(size_t rows, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
+                        const float *b, size_t jc, size_t jend, const float *bias, float *c,
+                        size_t ldc, const pd_act_params *act)
+{
+    float tile_a[12 * (KC + 16)];
+    const size_t kc = p1 - p0, stride = kc + 16;
+    const int first = p0 == 0, last = p1 == k;
+    /* 12q + 1 rows (a 7x7 map): the last 13 go to panel_rows, as 8 + 5 */
+    const size_t whole = rows % 12 == 1 && rows > 12 ? rows - 13 : rows / 12 * 12;
+    for (size_t r0 = 0; r0 < whole; r0 += 12) {
+        for (size_t r = 0; r < 12; r++)
+            memcpy(tile_a + r * stride, a + (r0 + r) * lda + p0, kc * sizeof(float));
+        size_t j0 = jc;
+        for (; j0 + 24 < jend; j0 += 32) { /* a narrow last panel goes alone */
+            const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
+            tile12x2(0, kc, tile_a, stride, b + j0 * k + p0 * 16, b + (j0 + 16) * k + p0 * bw1, bw1,
+                     (__mmask16)((1u << bw1) - 1u), bias != NULL ? bias + j0 : NULL,
+                     c + r0 * ldc + j0, ldc, act, first, last);
+        }
+        for (; j0 < jend; j0 += 16) {
+            const size_t bw = jend - j0 < 16 ? jend - j0 : 16;
+            const float *slice = b + j0 * k + p0 * bw; /* the panel's rows [p0, p1) */
+            const float *pb = bias != NULL ? bias + j0 : NULL;
+            float *ci = c + r0 * ldc + j0;
+            if (bw <= 8)
+                narrow12(0, kc, tile_a, stride, 12, slice, bw, pb, ci, ldc, act, first, last);
+            else
+                tile12(0, kc, tile_a, stride, 12, slice, bw, (__mmask16)((1u << bw) - 1u), pb, ci,
+                       ldc, act, first, last);
+        }
+    }
+    for (size_t j0 = jc; whole < rows && j0 < jend; j0 += 16)
+        panel_rows(rows - whole, k, p0, p1, a + whole * lda, lda, b, j0,
+                   jend - j0 < 16 ? jend - j0 : 16, bias, c + whole * ldc, ldc, act);
+}
+
+/* BLIS's loop order: columns in blocks of NC (a KC x NC block of B stays in
+ * L2), k in blocks of KC, then rows: in tiles of 12 copied out (packed_rows)
+ * when k is long; when it is short, read in place, two panels at a time. */
 void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                         const float *bias, float *c, size_t ldc, const pd_act_params *act)
 {
@@ -362,34 +399,31 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
             for (size_t i0 = 0; i0 < m; i0 += rows) {
                 /* a short remainder joins the last block (panel_rows splits it well) */
                 rows = m - i0 < MC + 12 ? m - i0 : MC;
+                if (k > SHORT_K) {
+                    packed_rows(rows, k, p0, p1, a + i0 * lda, lda, b, jc, jend, bias,
+                                c + i0 * ldc, ldc, act);
+                    continue;
+                }
+                /* short k: two panels at a time for the 12-row tiles */
+                const size_t whole = rows / 12 * 12;
                 size_t j0 = jc;
-                if (k <= SHORT_K) {
-                    /* short k: two panels at a time for the 12-row tiles */
-                    const size_t whole = rows / 12 * 12;
-                    for (; j0 + 24 < jend; j0 += 32) { /* a narrow last panel goes alone */
-                        const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
-                        for (size_t r0 = 0; r0 < whole; r0 += 12)
-                            tile12x2(p0, p1, a + (i0 + r0) * lda, lda, b + j0 * k, b + (j0 + 16) * k,
-                                     bw1, (__mmask16)((1u << bw1) - 1u),
-                                     bias != NULL ? bias + j0 : NULL, c + (i0 + r0) * ldc + j0, ldc,
-                                     act, p0 == 0, p1 == k);
-                        if (whole < rows) {
-                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b, j0,
-                                       16, bias, c + (i0 + whole) * ldc, ldc, act, NULL);
-                            panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b,
-                                       j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act, NULL);
-                        }
+                for (; j0 + 24 < jend; j0 += 32) { /* a narrow last panel goes alone */
+                    const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
+                    for (size_t r0 = 0; r0 < whole; r0 += 12)
+                        tile12x2(p0, p1, a + (i0 + r0) * lda, lda, b + j0 * k, b + (j0 + 16) * k,
+                                 bw1, (__mmask16)((1u << bw1) - 1u),
+                                 bias != NULL ? bias + j0 : NULL, c + (i0 + r0) * ldc + j0, ldc,
+                                 act, p0 == 0, p1 == k);
+                    if (whole < rows) {
+                        panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b, j0,
+                                   16, bias, c + (i0 + whole) * ldc, ldc, act);
+                        panel_rows(rows - whole, k, p0, p1, a + (i0 + whole) * lda, lda, b,
+                                   j0 + 16, bw1, bias, c + (i0 + whole) * ldc, ldc, act);
                     }
                 }
-                for (; j0 < jend; j0 += 16) {
-                    /* the next panel's slice, while this one is computed: only
-                     * on the first pass over the panels (later row blocks find
-                     * them in L2) and when k is long enough to hide it */
-                    const float *next = i0 == 0 && k > SHORT_K && j0 + 16 < n ? b + (j0 + 16) * k + p0 *
-                                        (n - j0 - 16 < 16 ? n - j0 - 16 : 16) : NULL;
+                for (; j0 < jend; j0 += 16)
                     panel_rows(rows, k, p0, p1, a + i0 * lda, lda, b, j0,
-                               jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act, next);
-                }
+                               jend - j0 < 16 ? jend - j0 : 16, bias, c + i0 * ldc, ldc, act);
             }
         }
     }
