@@ -22,11 +22,13 @@ GEMM efficiency: a chain of 1x1 convolutions (a pure GEMM) timed in predict, as 
 this machine's float32 FMA peak, 16 multiply-adds per cycle per core (Zen 4: two 256-bit FMAs
 per cycle, a 512-bit one counting as two) times the clock measured by bench/peak.c (a chain of
 dependent integer adds retires one per cycle: adds per second is the clock; the same tool counts
-the FMAs 12 independent chains retire per cycle, to check the 16). The whole network's
+the FMAs 12 independent chains retire per cycle, to check the 16, with AVX2 and with AVX-512:
+a Xeon with two 512-bit FMA units retires up to 32, so there 16 is half its peak). The whole network's
 efficiency is its multiply-adds over its 1-thread latency, against the same peak. int8: the same
 chains in int8 (uint8 activations, q8panels16 weights, requantized outputs) against 64 uint8 x
 int8 multiply-adds per cycle per core (one 512-bit vpdpbusd; peak.c counts what 12 independent
-vpdpbusd chains retire, to check the 64) times the same clock; shown when the CPU has VNNI.
+vpdpbusd chains retire, to check the 64; such a Xeon retires up to 128) times the same clock;
+shown when the CPU has VNNI.
 
 It prints a table with ratios (predict / onnxruntime: below 1 is faster, smaller) and writes
 bench/results/<date>-<cpu>.json.
@@ -425,7 +427,9 @@ def print_table(res):
         print(f"  per-round medians, {t} thread(s): " +
               ", ".join(f"{e} {lo:.2f}-{hi:.2f} ms" for e, (lo, hi) in spread.items()))
     print(f"\nclock {p['clock_hz'] / 1e9:.2f} GHz (dependent adds), FMA {p['fma_per_cycle']:.1f} "
-          f"float32 multiply-adds/cycle measured; peak used {res['peak_gmacs']:.1f} GMAC/s (16/cycle)")
+          f"float32 multiply-adds/cycle measured with AVX2"
+          + (f", {p['fma512_per_cycle']:.1f} with AVX-512" if p.get("fma512_per_cycle") else "")
+          + f"; peak used {res['peak_gmacs']:.1f} GMAC/s (16/cycle)")
     for k, v in res["gemm"].items():
         print(f"  GEMM {k}: {v['gmacs']:.1f} GMAC/s = {100 * v['fraction_of_peak']:.0f}% of peak")
     print(f"  MobileNetV2 float32, 1 thread: {100 * res['network_fraction_of_peak']:.0f}% of peak")

@@ -7,6 +7,10 @@
  * fma:   12 independent chains of 8-wide FMAs (AVX2; more chains than the
  *        latency x throughput product, so the FMA ports are the limit), counted
  *        as float32 multiply-adds per second.
+ * fma512: the same with 16-wide FMAs (AVX-512F, when the CPU has it, checked
+ *        at run time like vnni): a core with two 512-bit FMA units (Xeons of
+ *        Skylake-SP and later, most of them) does 32 a cycle where AVX2 tops at
+ *        16, and Zen 4 splits each into two 256-bit halves (16 either way).
  * vnni:  12 independent chains of 512-bit vpdpbusd (AVX-512 VNNI, when the CPU
  *        has it: checked at run time, the function alone is compiled for it),
  *        counted as uint8 x int8 multiply-adds per second (64 per instruction).
@@ -103,7 +107,42 @@ static double vnni_if_supported(uint64_t iters)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") ? vnni_per_second(iters) : 0.0;
 }
+
+__attribute__((target("avx512f"))) static double fma512_per_second(uint64_t iters)
+{
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    __m512 c0 = _mm512_set1_ps(0), c1 = _mm512_set1_ps(1), c2 = _mm512_set1_ps(2);
+    __m512 c3 = _mm512_set1_ps(3), c4 = _mm512_set1_ps(4), c5 = _mm512_set1_ps(5);
+    __m512 c6 = _mm512_set1_ps(6), c7 = _mm512_set1_ps(7), c8 = _mm512_set1_ps(8);
+    __m512 c9 = _mm512_set1_ps(9), c10 = _mm512_set1_ps(10), c11 = _mm512_set1_ps(11);
+    double t0 = now();
+    for (uint64_t it = 0; it < iters; it++) {
+#define G(c) c = _mm512_fmadd_ps(c, a, b)
+        G(c0); G(c1); G(c2); G(c3); G(c4); G(c5); G(c6); G(c7); G(c8); G(c9); G(c10); G(c11);
+        __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5), "+v"(c6),
+                         "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+    }
+    double t = now() - t0;
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    if (_mm512_reduce_add_ps(s) == 12345.0f)
+        puts("");
+    return (double)iters * 12.0 * 16.0 / t;
+}
+
+static double fma512_if_supported(uint64_t iters)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? fma512_per_second(iters) : 0.0;
+}
 #else
+static double fma512_if_supported(uint64_t iters)
+{
+    (void)iters;
+    return 0.0;
+}
+
 static double vnni_if_supported(uint64_t iters)
 {
     (void)iters;
@@ -113,11 +152,14 @@ static double vnni_if_supported(uint64_t iters)
 
 int main(void)
 {
-    double best_hz = 0, best_fma = 0, best_vnni = 0;
+    double best_hz = 0, best_fma = 0, best_fma512 = 0, best_vnni = 0;
     for (int r = 0; r < 5; r++) { /* best of 5: interference only ever slows it */
         double hz = adds_per_second(2000000);
         double fma = fmas_per_second(20000000);
         double vnni = vnni_if_supported(10000000);
+        double fma512 = fma512_if_supported(10000000);
+        if (fma512 > best_fma512)
+            best_fma512 = fma512;
         if (hz > best_hz)
             best_hz = hz;
         if (fma > best_fma)
@@ -126,7 +168,8 @@ int main(void)
             best_vnni = vnni;
     }
     printf("{\"clock_hz\": %.0f, \"fma_per_second\": %.0f, \"fma_per_cycle\": %.3f, "
+           "\"fma512_per_second\": %.0f, \"fma512_per_cycle\": %.3f, "
            "\"vnni_per_second\": %.0f, \"vnni_per_cycle\": %.3f}\n", best_hz, best_fma,
-           best_fma / best_hz, best_vnni, best_vnni / best_hz);
+           best_fma / best_hz, best_fma512, best_fma512 / best_hz, best_vnni, best_vnni / best_hz);
     return 0;
 }
