@@ -14,6 +14,7 @@
 #define PD_NEON_INTRINSICS
 #include "kernels/arm/neon.h"
 #include "kernels/sha256.h"
+#include "kernels/sha256_lanes.h"
 
 #define ROR(x, n) vsriq_n_u32(vshlq_n_u32(x, 32 - (n)), x, n)
 #define XOR3(a, b, c) veorq_u32(veorq_u32(a, b), c)
@@ -66,36 +67,7 @@ void pd_sha256_lanes_neon(uint32_t *h, const unsigned char *p, size_t stride, si
     for (size_t blk = 0; blk < n; blk++, p += 64) {
         uint32x4_t w[16];
         load_words(w, p, stride);
-        uint32x4_t a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], hh = s[7];
-        for (int t = 0; t < 64; t += 16) {
-            if (t > 0)
-                for (int i = 0; i < 16; i++)
-                    SCHEDULE(w, i);
-            ROUND(a, b, c, d, e, f, g, hh, w[0], t + 0);
-            ROUND(hh, a, b, c, d, e, f, g, w[1], t + 1);
-            ROUND(g, hh, a, b, c, d, e, f, w[2], t + 2);
-            ROUND(f, g, hh, a, b, c, d, e, w[3], t + 3);
-            ROUND(e, f, g, hh, a, b, c, d, w[4], t + 4);
-            ROUND(d, e, f, g, hh, a, b, c, w[5], t + 5);
-            ROUND(c, d, e, f, g, hh, a, b, w[6], t + 6);
-            ROUND(b, c, d, e, f, g, hh, a, w[7], t + 7);
-            ROUND(a, b, c, d, e, f, g, hh, w[8], t + 8);
-            ROUND(hh, a, b, c, d, e, f, g, w[9], t + 9);
-            ROUND(g, hh, a, b, c, d, e, f, w[10], t + 10);
-            ROUND(f, g, hh, a, b, c, d, e, w[11], t + 11);
-            ROUND(e, f, g, hh, a, b, c, d, w[12], t + 12);
-            ROUND(d, e, f, g, hh, a, b, c, w[13], t + 13);
-            ROUND(c, d, e, f, g, hh, a, b, w[14], t + 14);
-            ROUND(b, c, d, e, f, g, hh, a, w[15], t + 15);
-        }
-        s[0] = vaddq_u32(s[0], a);
-        s[1] = vaddq_u32(s[1], b);
-        s[2] = vaddq_u32(s[2], c);
-        s[3] = vaddq_u32(s[3], d);
-        s[4] = vaddq_u32(s[4], e);
-        s[5] = vaddq_u32(s[5], f);
-        s[6] = vaddq_u32(s[6], g);
-        s[7] = vaddq_u32(s[7], hh);
+        PD_SHA256_LANE_BLOCK(uint32x4_t, vaddq_u32, s, w);
     }
     for (int j = 0; j < 8; j++)
         vst1q_u32(h + 4 * j, s[j]);

@@ -8,6 +8,7 @@
  * offset l * stride from the block's word t, and byte-swapped to big-endian
  * with vpshufb (AVX-512 BW). */
 #include "kernels/sha256.h"
+#include "kernels/sha256_lanes.h"
 
 #if PD_BUILD_X86
 #pragma GCC target("avx512f,avx512bw")
@@ -75,36 +76,7 @@ void pd_sha256_lanes_avx512(uint32_t *h, const unsigned char *p, size_t stride, 
         for (int t = 0; t < 16; t++)
             w[t] = _mm512_shuffle_epi8(_mm512_i32gather_epi32(offsets, (const void *)(p + 4 * t), 1),
                                        byteswap);
-        __m512i a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], hh = s[7];
-        for (int t = 0; t < 64; t += 16) {
-            if (t > 0)
-                for (int i = 0; i < 16; i++)
-                    SCHEDULE(w, i);
-            ROUND(a, b, c, d, e, f, g, hh, w[0], t + 0);
-            ROUND(hh, a, b, c, d, e, f, g, w[1], t + 1);
-            ROUND(g, hh, a, b, c, d, e, f, w[2], t + 2);
-            ROUND(f, g, hh, a, b, c, d, e, w[3], t + 3);
-            ROUND(e, f, g, hh, a, b, c, d, w[4], t + 4);
-            ROUND(d, e, f, g, hh, a, b, c, w[5], t + 5);
-            ROUND(c, d, e, f, g, hh, a, b, w[6], t + 6);
-            ROUND(b, c, d, e, f, g, hh, a, w[7], t + 7);
-            ROUND(a, b, c, d, e, f, g, hh, w[8], t + 8);
-            ROUND(hh, a, b, c, d, e, f, g, w[9], t + 9);
-            ROUND(g, hh, a, b, c, d, e, f, w[10], t + 10);
-            ROUND(f, g, hh, a, b, c, d, e, w[11], t + 11);
-            ROUND(e, f, g, hh, a, b, c, d, w[12], t + 12);
-            ROUND(d, e, f, g, hh, a, b, c, w[13], t + 13);
-            ROUND(c, d, e, f, g, hh, a, b, w[14], t + 14);
-            ROUND(b, c, d, e, f, g, hh, a, w[15], t + 15);
-        }
-        s[0] = _mm512_add_epi32(s[0], a);
-        s[1] = _mm512_add_epi32(s[1], b);
-        s[2] = _mm512_add_epi32(s[2], c);
-        s[3] = _mm512_add_epi32(s[3], d);
-        s[4] = _mm512_add_epi32(s[4], e);
-        s[5] = _mm512_add_epi32(s[5], f);
-        s[6] = _mm512_add_epi32(s[6], g);
-        s[7] = _mm512_add_epi32(s[7], hh);
+        PD_SHA256_LANE_BLOCK(__m512i, _mm512_add_epi32, s, w);
     }
     for (int j = 0; j < 8; j++)
         _mm512_storeu_si512((void *)(h + 16 * j), s[j]);
