@@ -235,7 +235,7 @@ static void quantize_case(size_t n, float scale, int32_t zero)
 void pd_test_q8(void)
 {
     pd_test_seed(8);
-    static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13};
+    static const size_t ms[] = {1, 2, 3, 5, 6, 7, 8, 13, 17};
     static const size_t ns[] = {1, 3, 16, 17, 31, 64, 67, 129};
     static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 27, 64, 97};
     int mode = 0;

@@ -6,8 +6,9 @@
  * does not saturate (unlike vpmaddubsw), and int32 adds wrap like the
  * reference's uint32 sum, so the accumulators equal the reference's.  The
  * micro-kernel is 4 rows x 4 panels (16 accumulators, 4 weight rows and one
- * broadcast of 32 registers: one load per vpdpbusd at most); the last rows
- * and panels take smaller variants.  The output stage
+ * broadcast of 32 registers: one load per vpdpbusd at most); a block of one
+ * or two panels takes 8 rows at a time (tall), the last rows and panels
+ * smaller variants.  The output stage
  * (rq_avx512.h) runs in registers, 16 channels at a time; the float one
  * (pd_gemm_q8f_avx512vnni) converts 8 sums at a time to double, multiplies by
  * the exact double M and narrows to float32: the same two IEEE roundings as
@@ -116,46 +117,15 @@ static inline __attribute__((always_inline)) void fast_row(const int NP, const s
         rq_lut(st->rq, cr, cols);
 }
 
-static inline __attribute__((always_inline)) void tile(
-    const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
-    size_t cols, const int32_t *bias, const stage *st, void *out, size_t ldc, const int8_t *pf)
+/* The output stage of an MR x NP tile (MR <= 4) from its named accumulators
+ * (those past MR or NP are ignored) into out (uint8_t, or float with
+ * st->fout), ldc apart. */
+static inline __attribute__((always_inline)) void finish(
+    const int MR, const int NP, const stage *st, __m512i c00, __m512i c01, __m512i c02, __m512i c03,
+    __m512i c10, __m512i c11, __m512i c12, __m512i c13, __m512i c20, __m512i c21, __m512i c22,
+    __m512i c23, __m512i c30, __m512i c31, __m512i c32, __m512i c33, size_t cols, void *out, size_t ldc)
 {
     uint8_t *c = out;
-    __m512i start[NP_MAX];
-    for (int j = 0; j < NP_MAX; j++) {
-        const size_t left = j < NP ? cols - (size_t)j * 16 : 0;
-        const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
-        start[j] = bias != NULL && j < NP ? _mm512_maskz_loadu_epi32(mask, bias + j * 16)
-                                          : _mm512_setzero_si512();
-    }
-    __m512i c00 = start[0], c01 = start[1], c02 = start[2], c03 = start[3];
-    __m512i c10 = start[0], c11 = start[1], c12 = start[2], c13 = start[3];
-    __m512i c20 = start[0], c21 = start[1], c22 = start[2], c23 = start[3];
-    __m512i c30 = start[0], c31 = start[1], c32 = start[2], c33 = start[3];
-    const size_t full = k / 4, panel = 16 * kp;
-    const int8_t *bp = b;
-    const uint8_t *ap = a;
-#define FULL(r) load4(ap + (size_t)(r) * lda)
-#define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
-    if (pf != NULL) {
-        /* the next block's weights, a 64-byte row of each of its panels per
-         * k group, while this block's first rows are computed (as the float
-         * GEMM does: a net's weights come from memory) */
-        for (size_t g = 0; g < full; g++, bp += 64, ap += 4, pf += 64) {
-            _mm_prefetch((const char *)pf, _MM_HINT_T1);
-            _mm_prefetch((const char *)(pf + panel), _MM_HINT_T1);
-            _mm_prefetch((const char *)(pf + 2 * panel), _MM_HINT_T1);
-            _mm_prefetch((const char *)(pf + 3 * panel), _MM_HINT_T1);
-            STEP(FULL);
-        }
-    } else {
-        for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
-            STEP(FULL);
-    }
-    if (k % 4 != 0)
-        STEP(TAIL);
-#undef FULL
-#undef TAIL
     if (!st->fout && st->fast) {
         /* rq16_fast for every channel, and one narrowing for the panels
          * (packs work per 128-bit lane, a dword permute restores the
@@ -200,6 +170,114 @@ static inline __attribute__((always_inline)) void tile(
         if (st->rq->lut != NULL)
             rq_lut(st->rq, cr, cols);
     }
+}
+
+static inline __attribute__((always_inline)) void tile(
+    const int MR, const int NP, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp,
+    size_t cols, const int32_t *bias, const stage *st, void *out, size_t ldc, const int8_t *pf)
+{
+    __m512i start[NP_MAX];
+    for (int j = 0; j < NP_MAX; j++) {
+        const size_t left = j < NP ? cols - (size_t)j * 16 : 0;
+        const __mmask16 mask = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        start[j] = bias != NULL && j < NP ? _mm512_maskz_loadu_epi32(mask, bias + j * 16)
+                                          : _mm512_setzero_si512();
+    }
+    __m512i c00 = start[0], c01 = start[1], c02 = start[2], c03 = start[3];
+    __m512i c10 = start[0], c11 = start[1], c12 = start[2], c13 = start[3];
+    __m512i c20 = start[0], c21 = start[1], c22 = start[2], c23 = start[3];
+    __m512i c30 = start[0], c31 = start[1], c32 = start[2], c33 = start[3];
+    const size_t full = k / 4, panel = 16 * kp;
+    const int8_t *bp = b;
+    const uint8_t *ap = a;
+#define FULL(r) load4(ap + (size_t)(r) * lda)
+#define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
+    if (pf != NULL) {
+        /* the next block's weights, a 64-byte row of each of its panels per
+         * k group, while this block's first rows are computed (as the float
+         * GEMM does: a net's weights come from memory) */
+        for (size_t g = 0; g < full; g++, bp += 64, ap += 4, pf += 64) {
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + panel), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + 2 * panel), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + 3 * panel), _MM_HINT_T1);
+            STEP(FULL);
+        }
+    } else {
+        for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
+            STEP(FULL);
+    }
+    if (k % 4 != 0)
+        STEP(TAIL);
+#undef FULL
+#undef TAIL
+    finish(MR, NP, st, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32,
+           c33, cols, out, ldc);
+}
+
+/* 8 rows x NP <= 2 panels: a block of 32 columns or fewer (MobileNetV2's
+ * projections to 24 and 32 channels, its stem, the 32-column tails) has 8
+ * accumulators in a 4-row tile, fewer than vpdpbusd's latency times its
+ * throughput keeps busy; 8 rows give 16 chains.  Each row's sums are those
+ * of the 4-row tiles, and its output stage is theirs (finish). */
+static inline __attribute__((always_inline)) void tall(const int NP, size_t k, const uint8_t *a,
+                                                       size_t lda, const int8_t *b, size_t kp,
+                                                       size_t cols, const int32_t *bias,
+                                                       const stage *st, void *out, size_t ldc)
+{
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    if (bias != NULL) {
+        const size_t left = NP > 1 ? cols - 16 : 0;
+        s0 = _mm512_maskz_loadu_epi32((__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1u), bias);
+        if (NP > 1)
+            s1 = _mm512_maskz_loadu_epi32((__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u), bias + 16);
+    }
+    __m512i c00 = s0, c01 = s1, c10 = s0, c11 = s1, c20 = s0, c21 = s1, c30 = s0, c31 = s1;
+    __m512i c40 = s0, c41 = s1, c50 = s0, c51 = s1, c60 = s0, c61 = s1, c70 = s0, c71 = s1;
+    const size_t full = k / 4, panel = 16 * kp;
+    const int8_t *bp = b;
+    const uint8_t *ap = a;
+#define ROW(r, LOAD)                                                   \
+    do {                                                               \
+        const __m512i av = _mm512_set1_epi32(LOAD(r));                 \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, av, w0);                \
+        if (NP > 1)                                                    \
+            c##r##1 = _mm512_dpbusd_epi32(c##r##1, av, w1);            \
+    } while (0)
+#define STEP8(LOAD)                                                                         \
+    do {                                                                                    \
+        const __m512i w0 = _mm512_loadu_si512((const void *)bp);                            \
+        const __m512i w1 = NP > 1 ? _mm512_loadu_si512((const void *)(bp + panel)) : w0;    \
+        ROW(0, LOAD); ROW(1, LOAD); ROW(2, LOAD); ROW(3, LOAD);                             \
+        ROW(4, LOAD); ROW(5, LOAD); ROW(6, LOAD); ROW(7, LOAD);                             \
+    } while (0)
+#define FULL(r) load4(ap + (size_t)(r) * lda)
+#define TAIL(r) load_tail(ap + (size_t)(r) * lda, k % 4)
+    for (size_t g = 0; g < full; g++, bp += 64, ap += 4)
+        STEP8(FULL);
+    if (k % 4 != 0)
+        STEP8(TAIL);
+#undef FULL
+#undef TAIL
+#undef STEP8
+#undef ROW
+    const size_t size = st->fout ? sizeof(float) : 1;
+    finish(4, NP, st, c00, c01, c01, c01, c10, c11, c11, c11, c20, c21, c21, c21, c30, c31, c31, c31,
+           cols, out, ldc);
+    finish(4, NP, st, c40, c41, c41, c41, c50, c51, c51, c51, c60, c61, c61, c61, c70, c71, c71, c71,
+           cols, (unsigned char *)out + 4 * ldc * size, ldc);
+}
+
+static void tall8x1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
+                    const int32_t *bias, const stage *st, void *c, size_t ldc)
+{
+    tall(1, k, a, lda, b, kp, cols, bias, st, c, ldc);
+}
+
+static void tall8x2(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
+                    const int32_t *bias, const stage *st, void *c, size_t ldc)
+{
+    tall(2, k, a, lda, b, kp, cols, bias, st, c, ldc);
 }
 
 typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t kp, size_t cols,
@@ -261,7 +339,12 @@ static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, con
          * next block (its panels past n are not read: prefetches never fault,
          * but only the next block's own rows are asked for when it is whole) */
         const int8_t *next = k > 64 && j0 + 16 * NP_MAX + 16 * NP_MAX <= n ? b + (j0 + 16 * NP_MAX) * kp : NULL;
-        for (size_t i = 0; i < m; i += 4, next = NULL) {
+        size_t i = 0;
+        if (np <= 2) /* (next is NULL: this is the last block) */
+            for (; i + 8 <= m; i += 8)
+                (np == 1 ? tall8x1 : tall8x2)(k, a + i * lda, lda, bj, kp, cols, biasj, &st,
+                                              (unsigned char *)c + (i * ldc + j0) * size, ldc);
+        for (; i < m; i += 4, next = NULL) {
             const size_t rows = m - i < 4 ? m - i : 4;
             tiles[4 - rows][np - 1](k, a + i * lda, lda, bj, kp, cols, biasj, &st,
                                     (unsigned char *)c + (i * ldc + j0) * size, ldc, next);
