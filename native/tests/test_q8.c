@@ -252,6 +252,13 @@ void pd_test_q8(void)
         conv_case(7, 7, 16, 48, 5, 2, 2, 1, md);
         conv_case(5, 11, 4, 20, 1, 2, 0, 2, md);
         conv_case(4, 4, 1, 1, 1, 1, 1, 1, md);
+        /* windows of at most 64 bytes (AVX-512 builds their rows in a register):
+         * a stem without padding, 5x5 x 2, 7x7 x 1, 63 and 64 bytes */
+        conv_case(13, 13, 3, 32, 3, 2, 0, 1, md);
+        conv_case(12, 10, 2, 5, 5, 1, 2, 1, md);
+        conv_case(9, 9, 1, 3, 7, 2, 3, 1, md);
+        conv_case(6, 6, 7, 9, 3, 1, 1, 1, md);
+        conv_case(10, 10, 1, 4, 8, 1, 0, 1, md);
     }
     /* the family's depthwise, and on AVX-512 also the kernel without VNNI that
      * CPUs lacking VNNI run (this CPU has AVX-512 if the family runs here) */

@@ -159,6 +159,27 @@ void pd_conv_q8_ref(const struct pd_q8_kernels *k, const pd_window_shape *s, con
                     int32_t z_in, const int8_t *w, const int32_t *bias, const pd_requant *rq,
                     uint8_t *y, size_t p0, size_t p1, uint8_t *scratch);
 
+/* The im2col rows of output pixels [p0, p1) for channels [c0, c0 + cg) of
+ * group-sized windows, kp bytes each (padding cells z, the tail past the
+ * window zero): what pd_conv_q8_ref hands the GEMM. */
+typedef void (*pd_im2col_q8_fn)(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg,
+                                uint8_t z, size_t p0, size_t p1, size_t kp, uint8_t *col);
+
+void pd_im2col_q8_ref(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
+                      size_t p0, size_t p1, size_t kp, uint8_t *col);
+
+/* One row of pd_im2col_q8_ref: output pixel (oh, ow), any shape. */
+void pd_im2col_q8_pixel_ref(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg,
+                            uint8_t z, int32_t oh, int32_t ow, size_t kp, uint8_t *row);
+
+/* The output columns [*lo, *hi) whose windows lie inside the input's columns. */
+void pd_im2col_q8_columns(const pd_window_shape *s, int32_t *lo, int32_t *hi);
+
+/* pd_conv_q8_ref with another im2col (a family's faster one, same bytes). */
+void pd_conv_q8_with(const struct pd_q8_kernels *k, pd_im2col_q8_fn im2col, const pd_window_shape *s,
+                     const uint8_t *x, int32_t z_in, const int8_t *w, const int32_t *bias,
+                     const pd_requant *rq, uint8_t *y, size_t p0, size_t p1, uint8_t *scratch);
+
 void pd_depthwise_q8_ref(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
                          const int32_t *bias, const pd_requant *rq, uint8_t *y, int32_t r0,
                          int32_t r1);

@@ -55,8 +55,8 @@ static inline void fill_bytes(uint8_t *dst, uint8_t v, size_t n)
 /* The im2col row of output pixel (oh, ow) for channels [c0, c0 + cg): the
  * general case.  With no dilation the kw taps of one kernel row are
  * adjacent pixels: one copy when all of them are inside the input. */
-static void im2col_pixel(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
-                         int32_t oh, int32_t ow, size_t kp, uint8_t *row)
+void pd_im2col_q8_pixel_ref(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg,
+                            uint8_t z, int32_t oh, int32_t ow, size_t kp, uint8_t *row)
 {
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
     const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
@@ -98,6 +98,19 @@ static void im2col_pixel(const pd_window_shape *s, const uint8_t *x, int32_t c0,
     fill_bytes(start + kdim, 0, kp - kdim);
 }
 
+void pd_im2col_q8_columns(const pd_window_shape *s, int32_t *lo, int32_t *hi)
+{
+    const int64_t span = (int64_t)(s->kernel_w - 1) * s->dilation_w;
+    const int64_t first = ((int64_t)s->pad_left + s->stride_w - 1) / s->stride_w;
+    int64_t last = (int64_t)s->in.w - 1 - span + s->pad_left >= 0
+                       ? ((int64_t)s->in.w - 1 - span + s->pad_left) / s->stride_w + 1
+                       : 0;
+    if (last > s->out.w)
+        last = s->out.w;
+    *lo = (int32_t)(first < last ? first : last);
+    *hi = (int32_t)last;
+}
+
 /* Kernel rows the fast loop of im2col keeps source pointers for. */
 #define FAST_KH 16
 
@@ -106,23 +119,17 @@ static void im2col_pixel(const pd_window_shape *s, const uint8_t *x, int32_t c0,
  * with no dilation across and every channel (an image stem: 3x3 RGB rows of
  * 9 bytes), take a loop that only copies: the source rows and which of them
  * are padding are found once per output row.  The others, and every pixel
- * of other shapes, take im2col_pixel; both write the same bytes. */
-static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
-                   size_t p0, size_t p1, size_t kp, uint8_t *col)
+ * of other shapes, take pd_im2col_q8_pixel_ref; both write the same bytes. */
+void pd_im2col_q8_ref(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32_t cg, uint8_t z,
+                      size_t p0, size_t p1, size_t kp, uint8_t *col)
 {
     const size_t kdim = (size_t)s->kernel_h * (size_t)s->kernel_w * (size_t)cg;
     const size_t in_c = (size_t)s->in.c, row_bytes = (size_t)s->kernel_w * (size_t)cg;
     const int fast = s->dilation_w == 1 && (int32_t)in_c == cg && row_bytes <= 16 &&
                      s->kernel_h <= FAST_KH;
     const uint8_t *x_end = x + (size_t)s->in.h * (size_t)s->in.w * in_c;
-    /* the output columns [ow_lo, ow_hi) whose taps are all inside the input */
-    const int64_t span = (int64_t)(s->kernel_w - 1) * s->dilation_w;
-    int64_t ow_lo = ((int64_t)s->pad_left + s->stride_w - 1) / s->stride_w;
-    int64_t ow_hi = (int64_t)s->in.w - 1 - span + s->pad_left >= 0
-                        ? ((int64_t)s->in.w - 1 - span + s->pad_left) / s->stride_w + 1
-                        : 0;
-    if (ow_hi > s->out.w)
-        ow_hi = s->out.w;
+    int32_t ow_lo, ow_hi;
+    pd_im2col_q8_columns(s, &ow_lo, &ow_hi);
     int32_t oh = (int32_t)(p0 / (size_t)s->out.w), ow = (int32_t)(p0 % (size_t)s->out.w);
     size_t p = p0;
     while (p < p1) {
@@ -137,7 +144,7 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
             for (; p < stop; p++, ow++) {
                 uint8_t *row = col + (p - p0) * kp;
                 if (ow < ow_lo || ow >= ow_hi) {
-                    im2col_pixel(s, x, c0, cg, z, oh, ow, kp, row);
+                    pd_im2col_q8_pixel_ref(s, x, c0, cg, z, oh, ow, kp, row);
                     continue;
                 }
                 const size_t off = (size_t)((int64_t)ow * s->stride_w - s->pad_left) * in_c;
@@ -153,7 +160,7 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
             }
         } else {
             for (; p < stop; p++, ow++)
-                im2col_pixel(s, x, c0, cg, z, oh, ow, kp, col + (p - p0) * kp);
+                pd_im2col_q8_pixel_ref(s, x, c0, cg, z, oh, ow, kp, col + (p - p0) * kp);
         }
         oh++;
         ow = 0;
@@ -163,6 +170,13 @@ static void im2col(const pd_window_shape *s, const uint8_t *x, int32_t c0, int32
 void pd_conv_q8_ref(const pd_q8_kernels *k, const pd_window_shape *s, const uint8_t *x,
                     int32_t z_in, const int8_t *w, const int32_t *bias, const pd_requant *rq,
                     uint8_t *y, size_t p0, size_t p1, uint8_t *scratch)
+{
+    pd_conv_q8_with(k, pd_im2col_q8_ref, s, x, z_in, w, bias, rq, y, p0, p1, scratch);
+}
+
+void pd_conv_q8_with(const pd_q8_kernels *k, pd_im2col_q8_fn im2col, const pd_window_shape *s,
+                     const uint8_t *x, int32_t z_in, const int8_t *w, const int32_t *bias,
+                     const pd_requant *rq, uint8_t *y, size_t p0, size_t p1, uint8_t *scratch)
 {
     const size_t cout = (size_t)s->out.c;
     const int32_t cg = s->in.c / s->groups;

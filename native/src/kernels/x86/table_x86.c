@@ -44,6 +44,7 @@ void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)
 {
     pd_q8_fill_avx2(k, cpu);
+    k->conv = pd_conv_q8_avx512;
     k->depthwise = pd_depthwise_q8_avx512;
     k->binary = pd_binary_q8_avx512;
     k->quantize = pd_quantize_avx512;

@@ -38,12 +38,16 @@ void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda
 
 /* int8 (kernels/q8.h) */
 struct pd_requant;
+struct pd_q8_kernels;
 void pd_gemm_q8_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                            const int8_t *b, const int32_t *bias, const struct pd_requant *rq,
                            uint8_t *c, size_t ldc);
 void pd_gemm_q8f_avx512vnni(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                             const int8_t *b, const int32_t *bias, const struct pd_requant *rq, float *c,
                             size_t ldc);
+void pd_conv_q8_avx512(const struct pd_q8_kernels *k, const pd_window_shape *s, const uint8_t *x,
+                       int32_t z_in, const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
+                       uint8_t *y, size_t p0, size_t p1, uint8_t *scratch);
 void pd_depthwise_q8_avx512(const pd_window_shape *s, const uint8_t *x, int32_t z_in,
                             const int8_t *w, const int32_t *bias, const struct pd_requant *rq,
                             uint8_t *y, int32_t r0, int32_t r1);
