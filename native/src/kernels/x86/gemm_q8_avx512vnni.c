@@ -215,6 +215,46 @@ static inline __attribute__((always_inline)) void tile(
            c33, cols, out, ldc);
 }
 
+/* The fast output stage of 4 rows of one panel (cols <= 16), narrowed
+ * together: one narrowing for 64 bytes where fast_row narrows 16. */
+static inline __attribute__((always_inline)) void fast_rows4(const stage *st, __m512i a0, __m512i a1,
+                                                             __m512i a2, __m512i a3, uint8_t *c,
+                                                             size_t ldc, size_t cols)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[0]), &st->clamp);
+    const __m512i v1 = rq16_clamp(rq16_fast(a1, &st->p[0]), &st->clamp);
+    const __m512i v2 = rq16_clamp(rq16_fast(a2, &st->p[0]), &st->clamp);
+    const __m512i v3 = rq16_clamp(rq16_fast(a3, &st->p[0]), &st->clamp);
+    const __m512i b = _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3)); /* row r: lane r */
+    const __mmask16 mask = (__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1u);
+    _mm_mask_storeu_epi8(c, mask, _mm512_castsi512_si128(b));
+    _mm_mask_storeu_epi8(c + ldc, mask, _mm512_extracti32x4_epi32(b, 1));
+    _mm_mask_storeu_epi8(c + 2 * ldc, mask, _mm512_extracti32x4_epi32(b, 2));
+    _mm_mask_storeu_epi8(c + 3 * ldc, mask, _mm512_extracti32x4_epi32(b, 3));
+    for (int r = 0; r < 4 && st->rq->lut != NULL; r++)
+        rq_lut(st->rq, c + (size_t)r * ldc, cols);
+}
+
+/* The same for 2 rows of two panels (16 < cols <= 32): row r in bytes
+ * [32 r, 32 r + 32) of one narrowing. */
+static inline __attribute__((always_inline)) void fast_rows2(const stage *st, __m512i a00, __m512i a01,
+                                                             __m512i a10, __m512i a11, uint8_t *c,
+                                                             size_t ldc, size_t cols)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i v0 = rq16_clamp(rq16_fast(a00, &st->p[0]), &st->clamp);
+    const __m512i v1 = rq16_clamp(rq16_fast(a01, &st->p[1]), &st->clamp);
+    const __m512i v2 = rq16_clamp(rq16_fast(a10, &st->p[0]), &st->clamp);
+    const __m512i v3 = rq16_clamp(rq16_fast(a11, &st->p[1]), &st->clamp);
+    const __m512i b = _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3));
+    const __mmask32 mask = (__mmask32)(cols >= 32 ? 0xffffffffu : (1u << cols) - 1u);
+    _mm256_mask_storeu_epi8(c, mask, _mm512_castsi512_si256(b));
+    _mm256_mask_storeu_epi8(c + ldc, mask, _mm512_extracti64x4_epi64(b, 1));
+    for (int r = 0; r < 2 && st->rq->lut != NULL; r++)
+        rq_lut(st->rq, c + (size_t)r * ldc, cols);
+}
+
 /* 8 rows x NP <= 2 panels: a block of 32 columns or fewer (MobileNetV2's
  * projections to 24 and 32 channels, its stem, the 32-column tails) has 8
  * accumulators in a 4-row tile, fewer than vpdpbusd's latency times its
@@ -261,6 +301,19 @@ static inline __attribute__((always_inline)) void tall(const int NP, size_t k, c
 #undef TAIL
 #undef STEP8
 #undef ROW
+    if (!st->fout && st->fast) {
+        uint8_t *c = out;
+        if (NP == 1) {
+            fast_rows4(st, c00, c10, c20, c30, c, ldc, cols);
+            fast_rows4(st, c40, c50, c60, c70, c + 4 * ldc, ldc, cols);
+        } else {
+            fast_rows2(st, c00, c01, c10, c11, c, ldc, cols);
+            fast_rows2(st, c20, c21, c30, c31, c + 2 * ldc, ldc, cols);
+            fast_rows2(st, c40, c41, c50, c51, c + 4 * ldc, ldc, cols);
+            fast_rows2(st, c60, c61, c70, c71, c + 6 * ldc, ldc, cols);
+        }
+        return;
+    }
     const size_t size = st->fout ? sizeof(float) : 1;
     finish(4, NP, st, c00, c01, c01, c01, c10, c11, c11, c11, c20, c21, c21, c21, c30, c31, c31, c31,
            cols, out, ldc);
