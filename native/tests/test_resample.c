@@ -130,6 +130,10 @@ void pd_test_resample(void)
             horizontal_case(3, in_w, 1, 1, out_w, kstride);
             horizontal_case(2, in_w, 3, 3, out_w, kstride);
             horizontal_case(2, in_w, 4, 3, out_w, kstride);
+            /* blocks of 4 rows (and a remainder), where kernels share a window's
+             * weights across rows and pair windows of up to 4 taps */
+            horizontal_case(9, in_w, 4, 3, out_w, kstride);
+            horizontal_case(5, in_w, 3, 3, out_w, kstride);
             vertical_case(in_w, 1 + (int32_t)(pd_test_rand() % 100), out_w, kstride);
             vertical_case(in_w, widths[(i + 5) % 15] * 3, out_w, kstride);
         }

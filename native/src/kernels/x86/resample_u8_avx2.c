@@ -118,17 +118,116 @@ static inline void pixel1(const uint8_t *src, int32_t pairs, size_t pair, const 
     store_rgb(dst, _mm_cvtsi128_si32(b), last);
 }
 
+/* Whether every weight of the out_w windows splits as w = hi * 2^11 + lo with
+ * lo in [0, 2^11) and hi an int16 (|w| < 2^25: any normalized filter's). */
+static int split_weights(const int32_t *w, int32_t kstride, int32_t out_w)
+{
+    for (size_t i = 0; i < (size_t)out_w * (size_t)kstride; i++)
+        if (w[i] < -(1 << 25) || w[i] >= (1 << 25))
+            return 0;
+    return 1;
+}
+
+/* The int16 pairs (lo, hi halves of w = hi * 2^11 + lo) of taps (0, 1) and (2, 3) of
+ * two windows, window a in the low 128 bits, b in the high: *lo01 holds (lo0, lo1) in
+ * every dword of a lane, *lo23 (lo2, lo3), *hi01 and *hi23 likewise. */
+static inline void pair_weights(const int32_t *wa, const int32_t *wb, __m256i *lo01, __m256i *lo23,
+                                __m256i *hi01, __m256i *hi23)
+{
+    const __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wa)),
+                                              _mm_loadu_si128((const __m128i *)wb), 1);
+    const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi32((1 << 11) - 1));
+    const __m256i hi = _mm256_srai_epi32(w, 11);
+    const __m256i lo16 = _mm256_packs_epi32(lo, lo), hi16 = _mm256_packs_epi32(hi, hi);
+    *lo01 = _mm256_shuffle_epi32(lo16, 0x00);
+    *lo23 = _mm256_shuffle_epi32(lo16, 0x55);
+    *hi01 = _mm256_shuffle_epi32(hi16, 0x00);
+    *hi23 = _mm256_shuffle_epi32(hi16, 0x55);
+}
+
+/* The sums of two windows of at most 4 taps over one row of RGBX pixels (16
+ * bytes read at each of a and b): R G B 0 of window a in the low 128 bits, of
+ * b in the high.  vpmaddwd on the 16-bit halves of the weights, where the
+ * reference multiplies 32-bit lanes: sum(x w) = 2^11 sum(x hi) + sum(x lo),
+ * the same 32-bit value (both sides wrap alike). */
+static inline __m256i sums2(const uint8_t *a, const uint8_t *b, __m256i lo01, __m256i lo23, __m256i hi01,
+                            __m256i hi23)
+{
+    const __m256i taps01 = _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, -1, -1, -1, -1,
+                                            0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, -1, -1, -1, -1);
+    const __m256i taps23 = _mm256_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, -1, -1, -1, -1,
+                                            8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, -1, -1, -1, -1);
+    const __m256i px = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                               _mm_loadu_si128((const __m128i *)b), 1);
+    const __m256i p01 = _mm256_shuffle_epi8(px, taps01), p23 = _mm256_shuffle_epi8(px, taps23);
+    const __m256i lo = _mm256_add_epi32(_mm256_madd_epi16(p01, lo01), _mm256_madd_epi16(p23, lo23));
+    const __m256i hi = _mm256_add_epi32(_mm256_madd_epi16(p01, hi01), _mm256_madd_epi16(p23, hi23));
+    return _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo);
+}
+
+/* The low 6 bytes of v. */
+static inline void store6(uint8_t *dst, long long v)
+{
+    const uint64_t u = (uint64_t)v;
+    const uint32_t lo = (uint32_t)u;
+    const uint16_t hi = (uint16_t)(u >> 32);
+    memcpy(dst, &lo, 4);
+    memcpy(dst + 4, &hi, 2);
+}
+
+/* Output pixels i and i + 1 of 4 rows of RGBX pixels, each window at most 4
+ * taps with 16 bytes to read: 6 bytes a row, 8 stored unless the pair ends
+ * the row (the 2 past it are the next pixel's, written after). */
+static inline void pair4(const uint8_t *row, size_t x_stride, const int32_t *win, const int32_t *w,
+                         int32_t kstride, int32_t i, uint8_t *dst, size_t y_stride, int last)
+{
+    __m256i lo01, lo23, hi01, hi23;
+    pair_weights(w + (size_t)i * (size_t)kstride, w + (size_t)(i + 1) * (size_t)kstride, &lo01, &lo23,
+                 &hi01, &hi23);
+    const uint8_t *a = row + (size_t)win[2 * i] * 4, *b = row + (size_t)win[2 * i + 2] * 4;
+    const __m256i half = _mm256_set1_epi32(1 << (PD_RESAMPLE_BITS - 1));
+#define ROW(q) _mm256_srai_epi32(_mm256_add_epi32(sums2(a + (size_t)(q) * x_stride, b + (size_t)(q) * x_stride, \
+                                                     lo01, lo23, hi01, hi23), half), PD_RESAMPLE_BITS)
+    const __m256i r0 = ROW(0), r1 = ROW(1), r2 = ROW(2), r3 = ROW(3);
+#undef ROW
+    /* bytes: low lane rows 0-3 of pixel i as RGB0, high lane of pixel i + 1 */
+    const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r0, r1), _mm256_packs_epi32(r2, r3));
+    const __m128i pi = _mm256_castsi256_si128(bytes), pj = _mm256_extracti128_si256(bytes, 1);
+    const __m128i rgb = _mm_setr_epi8(0, 1, 2, 4, 5, 6, -1, -1, 8, 9, 10, 12, 13, 14, -1, -1);
+    const __m128i rows01 = _mm_shuffle_epi8(_mm_unpacklo_epi32(pi, pj), rgb);
+    const __m128i rows23 = _mm_shuffle_epi8(_mm_unpackhi_epi32(pi, pj), rgb);
+    if (last) {
+        store6(dst, _mm_cvtsi128_si64(rows01));
+        store6(dst + y_stride, _mm_extract_epi64(rows01, 1));
+        store6(dst + 2 * y_stride, _mm_cvtsi128_si64(rows23));
+        store6(dst + 3 * y_stride, _mm_extract_epi64(rows23, 1));
+    } else {
+        _mm_storel_epi64((__m128i *)dst, rows01);
+        _mm_storeh_pd((double *)(void *)(dst + y_stride), _mm_castsi128_pd(rows01));
+        _mm_storel_epi64((__m128i *)(dst + 2 * y_stride), rows23);
+        _mm_storeh_pd((double *)(void *)(dst + 3 * y_stride), _mm_castsi128_pd(rows23));
+    }
+}
+
 static void rows_rgb(int32_t rows, const uint8_t *x, size_t x_stride, size_t row_bytes, int32_t x_px,
                      const int32_t *win, const int32_t *w, int32_t kstride, uint8_t *y,
                      size_t y_stride, int32_t out_w)
 {
     const __m256i mask = spread_mask(x_px);
     const size_t pair = 2 * (size_t)x_px;
+    const int madd = x_px == 4 && split_weights(w, kstride, out_w);
     for (int32_t r = 0; r < rows; r += 4) {
         const int32_t block = rows - r < 4 ? rows - r : 4;
         const uint8_t *row = x + (size_t)r * x_stride;
         uint8_t *out = y + (size_t)r * y_stride;
         for (int32_t i = 0; i < out_w; i++) {
+            /* two windows of at most 4 taps whose 16 bytes are inside the row */
+            if (madd && block == 4 && i + 1 < out_w && win[2 * i + 1] <= 4 && win[2 * i + 3] <= 4 &&
+                (size_t)win[2 * i] * 4 + 16 <= row_bytes && (size_t)win[2 * i + 2] * 4 + 16 <= row_bytes) {
+                pair4(row, x_stride, win, w, kstride, i, out + (size_t)i * 3, y_stride, i + 2 == out_w);
+                i++;
+                continue;
+            }
             const int32_t first = win[2 * i], n = win[2 * i + 1];
             const int32_t *wi = w + (size_t)i * (size_t)kstride;
             const uint8_t *src = row + (size_t)first * (size_t)x_px;
