@@ -215,18 +215,26 @@ static inline __attribute__((always_inline)) void tile(
            c33, cols, out, ldc);
 }
 
+/* Four vectors of sums through the fast output stage with the channel
+ * parameters of panels j0 .. j3, as 64 bytes in the order of the four. */
+static inline __m512i fast_bytes(const stage *st, __m512i a0, int j0, __m512i a1, int j1, __m512i a2, int j2,
+                                 __m512i a3, int j3)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[j0]), &st->clamp);
+    const __m512i v1 = rq16_clamp(rq16_fast(a1, &st->p[j1]), &st->clamp);
+    const __m512i v2 = rq16_clamp(rq16_fast(a2, &st->p[j2]), &st->clamp);
+    const __m512i v3 = rq16_clamp(rq16_fast(a3, &st->p[j3]), &st->clamp);
+    return _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3));
+}
+
 /* The fast output stage of 4 rows of one panel (cols <= 16), narrowed
  * together: one narrowing for 64 bytes where fast_row narrows 16. */
 static inline __attribute__((always_inline)) void fast_rows4(const stage *st, __m512i a0, __m512i a1,
                                                              __m512i a2, __m512i a3, uint8_t *c,
                                                              size_t ldc, size_t cols)
 {
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[0]), &st->clamp);
-    const __m512i v1 = rq16_clamp(rq16_fast(a1, &st->p[0]), &st->clamp);
-    const __m512i v2 = rq16_clamp(rq16_fast(a2, &st->p[0]), &st->clamp);
-    const __m512i v3 = rq16_clamp(rq16_fast(a3, &st->p[0]), &st->clamp);
-    const __m512i b = _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3)); /* row r: lane r */
+    const __m512i b = fast_bytes(st, a0, 0, a1, 0, a2, 0, a3, 0); /* row r: 16 bytes at 16 r */
     const __mmask16 mask = (__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1u);
     _mm_mask_storeu_epi8(c, mask, _mm512_castsi512_si128(b));
     _mm_mask_storeu_epi8(c + ldc, mask, _mm512_extracti32x4_epi32(b, 1));
@@ -242,12 +250,7 @@ static inline __attribute__((always_inline)) void fast_rows2(const stage *st, __
                                                              __m512i a10, __m512i a11, uint8_t *c,
                                                              size_t ldc, size_t cols)
 {
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i v0 = rq16_clamp(rq16_fast(a00, &st->p[0]), &st->clamp);
-    const __m512i v1 = rq16_clamp(rq16_fast(a01, &st->p[1]), &st->clamp);
-    const __m512i v2 = rq16_clamp(rq16_fast(a10, &st->p[0]), &st->clamp);
-    const __m512i v3 = rq16_clamp(rq16_fast(a11, &st->p[1]), &st->clamp);
-    const __m512i b = _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3));
+    const __m512i b = fast_bytes(st, a00, 0, a01, 1, a10, 0, a11, 1);
     const __mmask32 mask = (__mmask32)(cols >= 32 ? 0xffffffffu : (1u << cols) - 1u);
     _mm256_mask_storeu_epi8(c, mask, _mm512_castsi512_si256(b));
     _mm256_mask_storeu_epi8(c + ldc, mask, _mm512_extracti64x4_epi64(b, 1));
