@@ -202,10 +202,12 @@ static inline void pair4(const uint8_t *row, size_t x_stride, const int32_t *win
         store6(dst + 2 * y_stride, _mm_cvtsi128_si64(rows23));
         store6(dst + 3 * y_stride, _mm_extract_epi64(rows23, 1));
     } else {
-        _mm_storel_epi64((__m128i *)dst, rows01);
-        _mm_storeh_pd((double *)(void *)(dst + y_stride), _mm_castsi128_pd(rows01));
-        _mm_storel_epi64((__m128i *)(dst + 2 * y_stride), rows23);
-        _mm_storeh_pd((double *)(void *)(dst + 3 * y_stride), _mm_castsi128_pd(rows23));
+        const uint64_t r0 = (uint64_t)_mm_cvtsi128_si64(rows01), r1 = (uint64_t)_mm_extract_epi64(rows01, 1);
+        const uint64_t r2 = (uint64_t)_mm_cvtsi128_si64(rows23), r3 = (uint64_t)_mm_extract_epi64(rows23, 1);
+        memcpy(dst, &r0, 8);
+        memcpy(dst + y_stride, &r1, 8);
+        memcpy(dst + 2 * y_stride, &r2, 8);
+        memcpy(dst + 3 * y_stride, &r3, 8);
     }
 }
 
