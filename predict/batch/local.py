@@ -58,10 +58,18 @@ def _init_worker(driver):
                      daemon=True).start()
 
 
+# What the fork server imports once, so that no worker imports it again: the
+# driver's main script ("__main__", when it was run from a path: every worker
+# would otherwise import it afresh, with everything it imports), the worker's
+# code, and the modules multiprocessing itself imports in each new process.
+_PRELOAD = ["__main__", "predict.batch.worker", "multiprocessing.popen_forkserver",
+            "multiprocessing.synchronize", "concurrent.futures.process", "runpy"]
+
+
 def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["predict.batch.worker"])
+        context.set_forkserver_preload(_PRELOAD)
         return context
     return multiprocessing.get_context("spawn")
 
