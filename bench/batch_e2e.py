@@ -14,8 +14,9 @@ scikit-learn at their own resolution, saved at JPEG quality 90: they carry photo
 detail, which is what a JPEG decoder spends its time on (an upscaled small photo would be
 unrealistically cheap to decode).
 
-predict tag is reported two ways: the whole run (starting its worker process and loading
-the model included, which a run of a few dozen photos feels) and per photo once running,
+predict tag is reported two ways: the whole run (the driver checking the model file,
+starting its worker process and the worker loading the model included, which a run of a
+few dozen photos feels) and per photo once running,
 measured as the extra time that twice the photos take (what a collection of millions gets).
 The naive whole run likewise starts with loading its model (the onnxruntime session).
 
