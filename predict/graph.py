@@ -158,10 +158,18 @@ def _list(value, where, field, min_len=0, max_len=None):
     return value
 
 
+def _plain_ints(value, lo):
+    """Whether every entry is a plain int in [lo, int32 max]: the common case, checked without
+    building a message per entry (a header has thousands of them; every load checks them)."""
+    return all(type(v) is int and lo <= v <= _INT32_MAX for v in value)
+
+
 def _ints(value, where, field, length, lo):
     _list(value, where, field)
     if len(value) != length:
         _fail(where, f"{field} must have {length} entries, has {len(value)}")
+    if _plain_ints(value, lo):
+        return list(value)
     return [_int(v, where, f"{field}[{i}]", lo=lo) for i, v in enumerate(value)]
 
 
@@ -169,7 +177,8 @@ def _shape(value, where, field, max_rank, max_elements):
     _list(value, where, field)
     if not 1 <= len(value) <= max_rank:
         _fail(where, f"{field} {_show(value)} must have 1 to {max_rank} dims")
-    dims = [_int(v, where, f"{field}[{i}]", lo=1) for i, v in enumerate(value)]
+    dims = (list(value) if _plain_ints(value, 1)
+            else [_int(v, where, f"{field}[{i}]", lo=1) for i, v in enumerate(value)])
     if math.prod(dims) > max_elements:
         _fail(where, f"{field} {dims} has {math.prod(dims)} elements, "
                      f"more than the limit of {max_elements}")
@@ -185,6 +194,8 @@ def _map(value, where, required, what="keys", optional=()):
     """`value` must be a map holding exactly the `required` string keys, plus any of `optional`."""
     if not isinstance(value, dict):
         _fail(where, f"must be a map, not {_type_name(value)}")
+    if all(k in required or k in optional for k in value) and all(k in value for k in required):
+        return value    # the common case; the checks below find what is wrong, for the message
     for key in value:
         if not isinstance(key, str):
             _fail(where, f"{what} must be strings, found {_show(key)}")
