@@ -195,6 +195,8 @@ def _to_core_layout(array):
 
 
 def _i32(value, what):
+    if type(value) is int and _INT32_MIN <= value <= _INT32_MAX:
+        return value    # the common case first: a header holds thousands of these
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise NativeError(f"{what}: expected an integer, got {value!r}", status="PD_ERR_ARGUMENT")
     if not _INT32_MIN <= int(value) <= _INT32_MAX:
