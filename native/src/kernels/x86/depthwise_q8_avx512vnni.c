@@ -128,7 +128,7 @@ static inline __attribute__((always_inline)) void block(
     const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     const __m512i zero32 = _mm512_set1_epi32(rq->zero);
-    const clamp32 clamp = clamp32_of(rq);
+    const clamp8 clamp = clamp8_of(rq);
     const int fast = p[0].fast && p[1].fast && p[2].fast && p[3].fast;
     for (int32_t oh = r0; oh < r1; oh++) {
         const uint8_t *rows[5];
@@ -181,19 +181,16 @@ static inline __attribute__((always_inline)) void block(
                 acc3 = _mm512_dpbusd_epi32(acc3, _mm512_unpackhi_epi16(hi01, zz), wv[full][3]);
             }
 #undef TAP
-            __m512i v0, v1, v2, v3;
+            __m512i bytes;
             if (fast) {
-                v0 = rq16_clamp(rq16_fast(acc0, &p[0]), &clamp);
-                v1 = rq16_clamp(rq16_fast(acc1, &p[1]), &clamp);
-                v2 = rq16_clamp(rq16_fast(acc2, &p[2]), &clamp);
-                v3 = rq16_clamp(rq16_fast(acc3, &p[3]), &clamp);
+                bytes = clamp8_bytes(narrow4(rq16_fast(acc0, &p[0]), rq16_fast(acc1, &p[1]),
+                                             rq16_fast(acc2, &p[2]), rq16_fast(acc3, &p[3])), &clamp);
             } else {
-                v0 = rq16_dwords(acc0, &p[0], lo64, hi64, zero32);
-                v1 = rq16_dwords(acc1, &p[1], lo64, hi64, zero32);
-                v2 = rq16_dwords(acc2, &p[2], lo64, hi64, zero32);
-                v3 = rq16_dwords(acc3, &p[3], lo64, hi64, zero32);
+                bytes = narrow4(rq16_dwords(acc0, &p[0], lo64, hi64, zero32),
+                                rq16_dwords(acc1, &p[1], lo64, hi64, zero32),
+                                rq16_dwords(acc2, &p[2], lo64, hi64, zero32),
+                                rq16_dwords(acc3, &p[3], lo64, hi64, zero32));
             }
-            const __m512i bytes = narrow4(v0, v1, v2, v3);
             if (PAIR == 2) {
                 _mm512_storeu_si512((void *)out, bytes);
                 rq_lut(rq, out, count);
@@ -248,7 +245,7 @@ static void block3s1(const pd_window_shape *s, const uint8_t *x, const uint8_t *
     const __m512i lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     const __m512i hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     const __m512i zero32 = _mm512_set1_epi32(rq->zero);
-    const clamp32 clamp = clamp32_of(rq);
+    const clamp8 clamp = clamp8_of(rq);
     const int fast = p[0].fast && p[1].fast && p[2].fast && p[3].fast;
     for (int32_t oh = r0; oh < r1; oh++) {
         const uint8_t *rows[3];
@@ -288,10 +285,10 @@ static void block3s1(const pd_window_shape *s, const uint8_t *x, const uint8_t *
             }
             __m512i bytes_a, bytes_b;
             if (fast) {
-                bytes_a = narrow4(rq16_clamp(rq16_fast(a0, &p[0]), &clamp), rq16_clamp(rq16_fast(a1, &p[1]), &clamp),
-                                  rq16_clamp(rq16_fast(a2, &p[2]), &clamp), rq16_clamp(rq16_fast(a3, &p[3]), &clamp));
-                bytes_b = narrow4(rq16_clamp(rq16_fast(b0, &p[0]), &clamp), rq16_clamp(rq16_fast(b1, &p[1]), &clamp),
-                                  rq16_clamp(rq16_fast(b2, &p[2]), &clamp), rq16_clamp(rq16_fast(b3, &p[3]), &clamp));
+                bytes_a = clamp8_bytes(narrow4(rq16_fast(a0, &p[0]), rq16_fast(a1, &p[1]), rq16_fast(a2, &p[2]),
+                                               rq16_fast(a3, &p[3])), &clamp);
+                bytes_b = clamp8_bytes(narrow4(rq16_fast(b0, &p[0]), rq16_fast(b1, &p[1]), rq16_fast(b2, &p[2]),
+                                               rq16_fast(b3, &p[3])), &clamp);
             } else {
                 bytes_a = narrow4(rq16_dwords(a0, &p[0], lo64, hi64, zero32), rq16_dwords(a1, &p[1], lo64, hi64, zero32),
                                   rq16_dwords(a2, &p[2], lo64, hi64, zero32), rq16_dwords(a3, &p[3], lo64, hi64, zero32));

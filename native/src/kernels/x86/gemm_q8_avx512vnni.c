@@ -48,7 +48,7 @@ static inline int32_t load_tail(const uint8_t *p, size_t r)
 typedef struct stage {
     rq16 p[NP_MAX];
     __m512i lo64, hi64, zero32;
-    clamp32 clamp;
+    clamp8 clamp;
     int fast; /* rq16_fast applies to every channel of the block */
     int fout; /* float output: fm holds each panel's M = m * 2^-n, 8 channels a vector */
     __m512d fm[NP_MAX][2];
@@ -108,11 +108,12 @@ static inline __attribute__((always_inline)) void fast_row(const int NP, const s
                                                            uint8_t *cr, size_t cols, __mmask64 mask)
 {
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[0]), &st->clamp);
-    const __m512i v1 = NP > 1 ? rq16_clamp(rq16_fast(a1, &st->p[1]), &st->clamp) : v0;
-    const __m512i v2 = NP > 2 ? rq16_clamp(rq16_fast(a2, &st->p[2]), &st->clamp) : v0;
-    const __m512i v3 = NP > 3 ? rq16_clamp(rq16_fast(a3, &st->p[3]), &st->clamp) : v0;
-    _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3)));
+    const __m512i v0 = rq16_fast(a0, &st->p[0]);
+    const __m512i v1 = NP > 1 ? rq16_fast(a1, &st->p[1]) : v0;
+    const __m512i v2 = NP > 2 ? rq16_fast(a2, &st->p[2]) : v0;
+    const __m512i v3 = NP > 3 ? rq16_fast(a3, &st->p[3]) : v0;
+    const __m512i bytes = clamp8_bytes(narrow4(v0, v1, v2, v3), &st->clamp);
+    _mm512_mask_storeu_epi8(cr, mask, _mm512_permutexvar_epi32(order, bytes));
     if (st->rq->lut != NULL)
         rq_lut(st->rq, cr, cols);
 }
@@ -221,11 +222,11 @@ static inline __m512i fast_bytes(const stage *st, __m512i a0, int j0, __m512i a1
                                  __m512i a3, int j3)
 {
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i v0 = rq16_clamp(rq16_fast(a0, &st->p[j0]), &st->clamp);
-    const __m512i v1 = rq16_clamp(rq16_fast(a1, &st->p[j1]), &st->clamp);
-    const __m512i v2 = rq16_clamp(rq16_fast(a2, &st->p[j2]), &st->clamp);
-    const __m512i v3 = rq16_clamp(rq16_fast(a3, &st->p[j3]), &st->clamp);
-    return _mm512_permutexvar_epi32(order, narrow4(v0, v1, v2, v3));
+    const __m512i v0 = rq16_fast(a0, &st->p[j0]);
+    const __m512i v1 = rq16_fast(a1, &st->p[j1]);
+    const __m512i v2 = rq16_fast(a2, &st->p[j2]);
+    const __m512i v3 = rq16_fast(a3, &st->p[j3]);
+    return _mm512_permutexvar_epi32(order, clamp8_bytes(narrow4(v0, v1, v2, v3), &st->clamp));
 }
 
 /* The fast output stage of 4 rows of one panel (cols <= 16), narrowed
@@ -371,7 +372,7 @@ static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, con
     st.lo64 = _mm512_set1_epi64((long long)rq->lo - rq->zero);
     st.hi64 = _mm512_set1_epi64((long long)rq->hi - rq->zero);
     st.zero32 = _mm512_set1_epi32(rq->zero);
-    st.clamp = clamp32_of(rq);
+    st.clamp = clamp8_of(rq);
     /* Blocks of up to 4 panels (64 columns); their weights stay in L1/L2
      * while every row passes. */
     for (size_t j0 = 0; j0 < n; j0 += 16 * NP_MAX) {
