@@ -61,9 +61,13 @@ def _init_worker(driver):
 # What the fork server imports once, so that no worker imports it again: the
 # driver's main script ("__main__", when it was run from a path: every worker
 # would otherwise import it afresh, with everything it imports), the worker's
-# code, and the modules multiprocessing itself imports in each new process.
-_PRELOAD = ["__main__", "predict.batch.worker", "multiprocessing.popen_forkserver",
-            "multiprocessing.synchronize", "concurrent.futures.process", "runpy"]
+# code with the C core (loading it and its cffi module took 9 ms in each
+# worker) and Pillow's JPEG plugin (which image.py otherwise imports at a
+# worker's first photo), and the modules multiprocessing itself imports in
+# each new process.
+_PRELOAD = ["__main__", "predict.batch.worker", "predict._native", "PIL.JpegImagePlugin",
+            "multiprocessing.popen_forkserver", "multiprocessing.synchronize",
+            "concurrent.futures.process", "runpy"]
 
 
 def _context():
