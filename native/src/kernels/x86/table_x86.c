@@ -39,6 +39,7 @@ void pd_q8_fill_avx2(pd_q8_kernels *k, int32_t cpu)
     k->gemm = pd_gemm_q8_avx2;
     k->depthwise = pd_depthwise_q8_avx2;
     k->gemm_f32 = pd_gemm_q8f_avx2;
+    k->binary = pd_binary_q8_avx2;
 }
 
 void pd_q8_fill_avx512(pd_q8_kernels *k, int32_t cpu)

@@ -65,6 +65,8 @@ void pd_gemm_q8_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
 void pd_depthwise_q8_avx2(const pd_window_shape *s, const uint8_t *x, int32_t z_in, const int8_t *w,
                           const int32_t *bias, const struct pd_requant *rq, uint8_t *y, int32_t r0,
                           int32_t r1);
+void pd_binary_q8_avx2(int32_t kind, size_t batch, pd_dims ad, const uint8_t *a, int32_t za,
+                       pd_dims bd, const uint8_t *b, int32_t zb, const struct pd_requant *rq, uint8_t *y);
 void pd_gemm_q8f_avx2(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
                       const int32_t *bias, const struct pd_requant *rq, float *c, size_t ldc);
 #endif
