@@ -34,7 +34,12 @@ static inline __m256i bcast_row(const uint8_t *p, size_t r)
     else
         for (size_t i = 0; i < r; i++)
             v |= (uint32_t)p[i] << (8 * i);
-    return _mm256_cvtepu8_epi16(_mm_set1_epi32((int)v));
+    /* broadcast the 4 bytes, then one in-lane vpshufb zero-extends them to
+     * int16 (vpmovzxbw of a vpshufd took two shuffles, on the port that the
+     * weights' widening already keeps busy) */
+    const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1,
+                                            0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1);
+    return _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), spread);
 }
 
 /* The 8 int32 sums of channels c..c+3 (acc0) and c+4..c+7 (acc1), each as two halves. */
