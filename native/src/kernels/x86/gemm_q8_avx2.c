@@ -49,8 +49,8 @@ static inline __m256i fold(__m256i acc0, __m256i acc1)
 }
 
 typedef struct stage {
-    rq8x p[2]; /* channels 0..7 and 8..15 of the block */
-    int fast;  /* every shift of the block >= 33: rq8x_fast */
+    rq8x p[2];    /* channels 0..7 and 8..15 of the block */
+    __m256i b[2]; /* their biases (0 past the block's columns) */
     const pd_requant *rq;
     int fout;  /* float output: real[j] is channel j's M = m * 2^-n */
     double real[16];
@@ -66,24 +66,18 @@ static rq8x rq8x_load(const pd_requant *rq, size_t j, size_t count)
                      _mm256_loadu_si256((const __m256i *)(const void *)n), rq);
 }
 
-/* Row r's 16 sums (s0: channels 0..7, s1: 8..15) through the output stage into cr. */
-static inline void finish_row(const stage *st, __m256i s0, __m256i s1, void *out, size_t cols)
+/* A row's 16 sums (s0: channels 0..7, s1: 8..15) as float32 into fr. */
+static void float_row(const stage *st, __m256i s0, __m256i s1, float *fr, size_t cols)
 {
-    if (st->fout) {
-        int32_t sums[16];
-        _mm256_storeu_si256((__m256i *)(void *)sums, s0);
-        _mm256_storeu_si256((__m256i *)(void *)(sums + 8), s1);
-        float *fr = out;
-        for (size_t j = 0; j < cols; j++)
-            fr[j] = pd_rq_float(sums[j], st->real[j]);
-        return;
-    }
-    const __m256i v0 = st->fast ? rq8x_fast(s0, &st->p[0]) : rq8x_general(s0, &st->p[0]);
-    const __m256i v1 = st->fast ? rq8x_fast(s1, &st->p[1]) : rq8x_general(s1, &st->p[1]);
-    /* int32 in [0, 255] -> 16 bytes in channel order */
-    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xd8);
-    const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    uint8_t *cr = out;
+    int32_t sums[16];
+    _mm256_storeu_si256((__m256i *)(void *)sums, s0);
+    _mm256_storeu_si256((__m256i *)(void *)(sums + 8), s1);
+    for (size_t j = 0; j < cols; j++)
+        fr[j] = pd_rq_float(sums[j], st->real[j]);
+}
+
+static inline void store_bytes(const stage *st, __m128i bytes, uint8_t *cr, size_t cols)
+{
     if (cols == 16) {
         _mm_storeu_si128((__m128i *)(void *)cr, bytes);
     } else {
@@ -92,6 +86,38 @@ static inline void finish_row(const stage *st, __m256i s0, __m256i s1, void *out
         memcpy(cr, tmp, cols);
     }
     rq8x_lut(st->rq, cr, cols);
+}
+
+/* The output stage of MR (1 or 2) rows of 16 sums (row r: sr0 channels 0..7,
+ * sr1 8..15, biases not yet added): requantized with the FAST or the general
+ * rule, both rows narrowed together, into out (ldc apart). */
+static inline __attribute__((always_inline)) void finish(const int MR, const int FAST, const stage *st,
+                                                         __m256i s00, __m256i s01, __m256i s10,
+                                                         __m256i s11, void *out, size_t ldc,
+                                                         size_t cols)
+{
+    s00 = _mm256_add_epi32(s00, st->b[0]);
+    s01 = _mm256_add_epi32(s01, st->b[1]);
+    s10 = _mm256_add_epi32(s10, st->b[0]);
+    s11 = _mm256_add_epi32(s11, st->b[1]);
+    if (st->fout) {
+        float_row(st, s00, s01, out, cols);
+        if (MR > 1)
+            float_row(st, s10, s11, (float *)out + ldc, cols);
+        return;
+    }
+    const __m256i v00 = FAST ? rq8x_fast(s00, &st->p[0]) : rq8x_general(s00, &st->p[0]);
+    const __m256i v01 = FAST ? rq8x_fast(s01, &st->p[1]) : rq8x_general(s01, &st->p[1]);
+    const __m256i v10 = MR > 1 ? (FAST ? rq8x_fast(s10, &st->p[0]) : rq8x_general(s10, &st->p[0])) : v00;
+    const __m256i v11 = MR > 1 ? (FAST ? rq8x_fast(s11, &st->p[1]) : rq8x_general(s11, &st->p[1])) : v01;
+    /* int32 in [0, 255]; per 128-bit lane the packs give row 0's channels
+     * 0..3, 8..11, row 1's 0..3, 8..11 (low lane) and 4..7, 12..15 (high) */
+    const __m256i w = _mm256_packus_epi16(_mm256_packs_epi32(v00, v01), _mm256_packs_epi32(v10, v11));
+    const __m256i rows = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    uint8_t *c = out;
+    store_bytes(st, _mm256_castsi256_si128(rows), c, cols);
+    if (MR > 1)
+        store_bytes(st, _mm256_extracti128_si256(rows, 1), c + ldc, cols);
 }
 
 /* One k group of MR (1 or 2) rows: A is the group's broadcast operand of row r. */
@@ -116,8 +142,8 @@ static inline void finish_row(const stage *st, __m256i s0, __m256i s1, void *out
     } while (0)
 
 static inline __attribute__((always_inline)) void tile(
-    const int MR, size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-    const int32_t *bias, const stage *st, void *out, size_t ldc, size_t size)
+    const int MR, const int FAST, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
+    size_t cols, const stage *st, void *out, size_t ldc)
 {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00;
     __m256i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
@@ -128,29 +154,24 @@ static inline __attribute__((always_inline)) void tile(
         GROUP(bcast_row(a + 4 * g, 4), bcast_row(a1 + 4 * g, 4));
     if (k % 4 != 0) /* the panel's weights past k are zero; A's bytes past k are not read */
         GROUP(bcast_row(a + 4 * full, k % 4), bcast_row(a1 + 4 * full, k % 4));
-    int32_t start[16] = {0};
-    if (bias != NULL)
-        memcpy(start, bias, (cols < 16 ? cols : 16) * sizeof(int32_t));
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)start);
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(start + 8));
-    finish_row(st, _mm256_add_epi32(b0, fold(c00, c01)), _mm256_add_epi32(b1, fold(c02, c03)), out, cols);
-    if (MR > 1)
-        finish_row(st, _mm256_add_epi32(b0, fold(c10, c11)), _mm256_add_epi32(b1, fold(c12, c13)),
-                   (unsigned char *)out + ldc * size, cols);
+    finish(MR, FAST, st, fold(c00, c01), fold(c02, c03), fold(c10, c11), fold(c12, c13), out, ldc, cols);
 }
 #undef GROUP
 
-static void tile2(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-                  const int32_t *bias, const stage *st, void *c, size_t ldc, size_t size)
-{
-    tile(2, k, a, lda, b, cols, bias, st, c, ldc, size);
-}
+typedef void (*tile_fn)(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
+                        const stage *st, void *c, size_t ldc);
 
-static void tile1(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,
-                  const int32_t *bias, const stage *st, void *c, size_t ldc, size_t size)
-{
-    tile(1, k, a, lda, b, cols, bias, st, c, ldc, size);
-}
+#define TILE(NAME, MR, FAST)                                                                   \
+    static void NAME(size_t k, const uint8_t *a, size_t lda, const int8_t *b, size_t cols,    \
+                     const stage *st, void *c, size_t ldc)                                    \
+    {                                                                                         \
+        tile(MR, FAST, k, a, lda, b, cols, st, c, ldc);                                       \
+    }
+TILE(tile2_fast, 2, 1)
+TILE(tile1_fast, 1, 1)
+TILE(tile2_general, 2, 0)
+TILE(tile1_general, 1, 0)
+#undef TILE
 
 /* c is uint8_t (fout 0) or float (fout 1). */
 static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, const int8_t *b,
@@ -165,18 +186,23 @@ static void gemm(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, con
         const size_t cols = n - j0 < 16 ? n - j0 : 16;
         st.p[0] = rq8x_load(rq, j0, cols);
         st.p[1] = rq8x_load(rq, j0 + 8, cols > 8 ? cols - 8 : 0);
-        st.fast = 1;
+        int32_t start[16] = {0};
+        if (bias != NULL)
+            memcpy(start, bias + j0, cols * sizeof(int32_t));
+        st.b[0] = _mm256_loadu_si256((const __m256i *)(const void *)start);
+        st.b[1] = _mm256_loadu_si256((const __m256i *)(const void *)(start + 8));
+        int fast = 1;
         for (size_t j = 0; j < cols; j++)
-            st.fast &= rq->shift[j0 + j] >= 33;
+            fast &= rq->shift[j0 + j] >= 33;
         for (size_t j = 0; fout && j < cols; j++)
             st.real[j] = pd_rq_real(rq->mult[j0 + j], rq->shift[j0 + j]);
+        const tile_fn two = fast ? tile2_fast : tile2_general, one = fast ? tile1_fast : tile1_general;
         const int8_t *bj = b + j0 * kp;
-        const int32_t *biasj = bias != NULL ? bias + j0 : NULL;
         size_t i = 0;
         for (; i + 2 <= m; i += 2)
-            tile2(k, a + i * lda, lda, bj, cols, biasj, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc, size);
+            two(k, a + i * lda, lda, bj, cols, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc);
         if (i < m)
-            tile1(k, a + i * lda, lda, bj, cols, biasj, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc, size);
+            one(k, a + i * lda, lda, bj, cols, &st, (unsigned char *)c + (i * ldc + j0) * size, ldc);
     }
 }
 
