@@ -5,8 +5,8 @@
  * (x + 2^(n-1)) >> n, clamped.  _mm256_mul_epi32 forms the exact int64
  * products of the even lanes, and of the odd ones after a 64-bit shift
  * (|q - z| <= 255 and |m| < 2^31); the arithmetic right shift AVX2 lacks is
- * made of a logical one, x >> n = ((x ^ s) >>> n) ^ s with s the sign, and
- * the clamp to [lo, hi] - zero is done in int64, as rq_avx2.h does.  Inputs
+ * made of a logical one and the clamp to [lo, hi] - zero is done in int64
+ * (rq_avx2.h's sra64 and clamp64).  Inputs
  * of the same dims only (no broadcast); others, and mul, run the reference. */
 #include "kernels/kernels.h"
 
@@ -29,18 +29,6 @@ static inline __m256i load8(const uint8_t *p, size_t n)
     else
         memcpy(&v, p, n);
     return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v));
-}
-
-static inline __m256i sra64(__m256i x, __m256i n)
-{
-    const __m256i s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
-    return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, s), n), s);
-}
-
-static inline __m256i clamp64(__m256i x, __m256i lo, __m256i hi)
-{
-    x = _mm256_blendv_epi8(x, lo, _mm256_cmpgt_epi64(lo, x));
-    return _mm256_blendv_epi8(x, hi, _mm256_cmpgt_epi64(x, hi));
 }
 
 static void add_sub(int32_t kind, size_t n, const uint8_t *a, int32_t za, const uint8_t *b, int32_t zb,

@@ -49,19 +49,27 @@ static inline rq8x rq8x_from(__m256i m, __m256i n, const pd_requant *rq)
     return p;
 }
 
+/* x >> n per int64 lane, arithmetic: ((x ^ s) >>> n) ^ s with s the sign. */
+static inline __m256i sra64(__m256i x, __m256i n)
+{
+    const __m256i s = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, s), n), s);
+}
+
+/* x clamped to [lo, hi] per int64 lane. */
+static inline __m256i clamp64(__m256i x, __m256i lo, __m256i hi)
+{
+    x = _mm256_blendv_epi8(x, lo, _mm256_cmpgt_epi64(lo, x));
+    return _mm256_blendv_epi8(x, hi, _mm256_cmpgt_epi64(x, hi));
+}
+
 /* clamp(zero + rq(x), lo, hi) per lane, as int32 in [0, 255], any shift. */
 static inline __m256i rq8x_general(__m256i x, const rq8x *p)
 {
     __m256i e = _mm256_add_epi64(_mm256_mul_epi32(x, p->m_even), p->r_even);
     __m256i o = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->m_odd), p->r_odd);
-    const __m256i se = _mm256_cmpgt_epi64(_mm256_setzero_si256(), e);
-    const __m256i so = _mm256_cmpgt_epi64(_mm256_setzero_si256(), o);
-    e = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(e, se), p->n_even), se);
-    o = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(o, so), p->n_odd), so);
-    e = _mm256_blendv_epi8(e, p->lo64, _mm256_cmpgt_epi64(p->lo64, e));
-    e = _mm256_blendv_epi8(e, p->hi64, _mm256_cmpgt_epi64(e, p->hi64));
-    o = _mm256_blendv_epi8(o, p->lo64, _mm256_cmpgt_epi64(p->lo64, o));
-    o = _mm256_blendv_epi8(o, p->hi64, _mm256_cmpgt_epi64(o, p->hi64));
+    e = clamp64(sra64(e, p->n_even), p->lo64, p->hi64);
+    o = clamp64(sra64(o, p->n_odd), p->lo64, p->hi64);
     return _mm256_add_epi32(_mm256_blend_epi32(e, _mm256_slli_epi64(o, 32), 0xaa), p->zero32);
 }
 
