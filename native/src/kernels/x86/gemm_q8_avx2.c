@@ -88,8 +88,8 @@ static inline void store_bytes(const stage *st, __m128i bytes, uint8_t *cr, size
     rq8x_lut(st->rq, cr, cols);
 }
 
-/* The output stage of MR (1 or 2) rows of 16 sums (row r: sr0 channels 0..7,
- * sr1 8..15, biases not yet added): requantized with the FAST or the general
+/* The output stage of MR (1 or 2) rows of 16 sums (row r: s<r>0 channels
+ * 0..7, s<r>1 8..15, biases not yet added): requantized with the FAST or the general
  * rule, both rows narrowed together, into out (ldc apart). */
 static inline __attribute__((always_inline)) void finish(const int MR, const int FAST, const stage *st,
                                                          __m256i s00, __m256i s01, __m256i s10,
@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void finish(const int MR, const int
         store_bytes(st, _mm256_extracti128_si256(rows, 1), c + ldc, cols);
 }
 
-/* One k group of MR (1 or 2) rows: A is the group's broadcast operand of row r. */
+/* One k group of MR (1 or 2) rows: A0 and A1 are its broadcast operands of rows 0 and 1. */
 #define GROUP(A0, A1)                                                                            \
     do {                                                                                       \
         const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)bp)); \
