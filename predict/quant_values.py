@@ -21,6 +21,7 @@ __all__ = ["first_bad_value"]
 
 _EXP_ONE = 1 << 16
 _SHIFT_LO, _SHIFT_HI = 1, 62
+_INT32_MAX = 2**31 - 1
 
 
 # The requantization parameters are checked by numpy's min and max first, one reduction per row
@@ -44,8 +45,8 @@ def _first(values, lo, hi):
 
 def _params_problem(op, params):
     mult, shift = params[0], params[1]
-    if mult.size and int(mult.min()) < 0:
-        j = int(np.argmax(mult < 0))
+    j = _first_outside(mult, 0, _INT32_MAX)
+    if j is not None:
         return f"multiplier {j} is {int(mult[j])}, must be >= 0"
     j = _first_outside(shift, _SHIFT_LO, _SHIFT_HI)
     if j is not None:
