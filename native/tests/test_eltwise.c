@@ -1,6 +1,9 @@
 /* test_eltwise.c: binary ops (same shape, and b broadcast over h and w) and
  * global average pooling through the public API, the family against the
- * reference, exactly: one IEEE operation per element, sums in the same order. */
+ * reference, exactly: one IEEE operation per element, sums in the same order.
+ * Also the family's binary kernel called directly with the sample strides the
+ * core passes: 0 for one sample (fused blocks, row-split adds) and 0 for a
+ * constant broadcast over the batch. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +52,28 @@ static void binary(int32_t kind, pd_dims ad, pd_dims bd, int32_t act, int32_t ba
     free(want);
 }
 
+/* The family's binary_f32 against the reference's, a's sample stride a_stride
+ * (0: one sample, or a constant for every sample), b's the whole sample. */
+static void binary_direct(int32_t kind, pd_dims d, size_t batch, size_t a_stride, int32_t act)
+{
+    const size_t sample = (size_t)d.h * d.w * d.c, an = a_stride == 0 ? sample : batch * sample;
+    float *a = malloc(sizeof(float) * an), *b = malloc(sizeof(float) * batch * sample);
+    float *got = malloc(sizeof(float) * batch * sample), *want = malloc(sizeof(float) * batch * sample);
+    pd_test_fill(a, an);
+    pd_test_fill(b, batch * sample);
+    const pd_act_params p = {.kind = act, .alpha = 0.0f, .beta = 6.0f};
+    pd_kernels_ref()->binary_f32(kind, batch, d, a, a_stride, d, b, sample, &p, want);
+    pd_test_table->binary_f32(kind, batch, d, a, a_stride, d, b, sample, &p, got);
+    char what[160];
+    snprintf(what, sizeof what, "binary_f32 direct kind %d %dx%dx%d batch %zu a_stride %zu act %d", kind,
+             d.h, d.w, d.c, batch, a_stride, act);
+    expect_equal(got, want, batch * sample, what);
+    free(a);
+    free(b);
+    free(got);
+    free(want);
+}
+
 static void global_avgpool(pd_dims d, int32_t batch)
 {
     const size_t n = (size_t)batch * d.h * d.w * d.c, on = (size_t)batch * d.c;
@@ -84,6 +109,10 @@ void pd_test_eltwise(void)
             binary(kind, shapes[s], shapes[s], acts[(s + (size_t)kind) % 4], 1 + (int32_t)(s % 2));
             pd_dims per_channel = {1, 1, shapes[s].c};
             binary(kind, shapes[s], per_channel, acts[s % 4], 2);
+            const size_t sample = (size_t)shapes[s].h * shapes[s].w * shapes[s].c;
+            binary_direct(kind, shapes[s], 1, 0, acts[s % 4]);
+            binary_direct(kind, shapes[s], 2, 0, acts[(s + 1) % 4]);
+            binary_direct(kind, shapes[s], 2, sample, acts[(s + 2) % 4]);
         }
     }
     static const pd_dims pools[] = {{7, 7, 32}, {3, 5, 17}, {1, 1, 3}, {2, 2, 4}, {10, 1, 7}};

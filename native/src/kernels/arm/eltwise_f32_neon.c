@@ -41,7 +41,9 @@ void pd_binary_f32_neon(int32_t kind, size_t batch, pd_dims ad, const float *a, 
                         float *y)
 {
     const size_t sample = (size_t)ad.h * (size_t)ad.w * (size_t)ad.c;
-    if (bd.h != ad.h || bd.w != ad.w || bd.c != ad.c || a_stride != sample) {
+    /* a_stride matters only past the first sample: the fused blocks and the
+     * row-split adds pass one sample with stride 0 */
+    if (bd.h != ad.h || bd.w != ad.w || bd.c != ad.c || (batch > 1 && a_stride != sample)) {
         pd_binary_f32_ref(kind, batch, ad, a, a_stride, bd, b, b_stride, act, y);
         return;
     }
