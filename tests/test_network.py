@@ -36,11 +36,13 @@ def tiny_weights(seed=7):
     }
 
 
-def write_tiny(path, *, labels=LABELS, softmax=False, preprocess_spec=SPEC, features=True, seed=7):
+def write_tiny(path, *, labels=LABELS, softmax=False, preprocess_spec=SPEC, features=True, seed=7,
+               side=16):
     """conv 3x3 (3 -> 4, pad 1) + relu -> global avgpool -> flatten -> fc (4 -> 3)
-    [-> softmax], on a 3x16x16 input.  Returns (sha256, weights)."""
+    [-> softmax], on a 3 x side x side input (preprocess_spec's size must match).
+    Returns (sha256, weights)."""
     w = tiny_weights(seed)
-    tensors = [tensor("x", [3, 16, 16]), tensor("conv", [4, 16, 16]), tensor("pool", [4, 1, 1]),
+    tensors = [tensor("x", [3, side, side]), tensor("conv", [4, side, side]), tensor("pool", [4, 1, 1]),
                tensor("features", [4]), tensor("logits", [3])]
     layers = [
         {"op": "conv", "name": "conv1", "inputs": [0], "output": 1, "kernel": [3, 3],
@@ -412,16 +414,18 @@ def test_load_with_threads_gives_the_same_scores(tiny):
 
 @pytest.mark.parametrize("channels", ["RGB", "BGR"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_pixel_batches_give_the_float_batches_numbers_bit_for_bit(tmp_path, channels, threads):
+@pytest.mark.parametrize("side", [16, 64])
+def test_pixel_batches_give_the_float_batches_numbers_bit_for_bit(tmp_path, channels, threads, side):
+    """64 x 64 pixels are enough for the core to split their conversion over 2 threads."""
     from predict.image import preprocess_pixels
 
     path = tmp_path / "tiny.pnet"
-    write_tiny(path, preprocess_spec=dict(SPEC, channels=channels))
-    spec = dict(SPEC, channels=channels)
-    photos = [photo(i) for i in range(5)]
+    spec = dict(SPEC, channels=channels, size=[side, side], resize=side + 2)
+    write_tiny(path, preprocess_spec=spec, side=side)
+    photos = [photo(i, (side + 4, side + 8)) for i in range(5)]
     pixels = np.stack([preprocess_pixels(p, spec) for p in photos])
     floats = np.stack([preprocess(p, spec) for p in photos])
-    assert pixels.dtype == np.uint8 and pixels.shape == (5, 16, 16, 3)
+    assert pixels.dtype == np.uint8 and pixels.shape == (5, side, side, 3)
     with predict.load(path, max_batch=2, threads=threads) as net:
         for features in (False, True):
             p8, f8 = net.scores(pixels, features=features)

@@ -399,6 +399,39 @@ int32_t pd_net_set_profile(pd_net *net, double *seconds, int32_t n_layers, char 
     return PD_OK;
 }
 
+/* 8-bit pixels to the float input through the net's table (pd_net_set_input_pixels),
+ * rows split over the threads: with one thread a 224x224 photo's conversion
+ * would be serial work beside layers that all run in parallel. */
+typedef struct pixels_job {
+    const pd_net *net;
+    const uint8_t *x;
+    float *y;
+    size_t row, part, rows; /* elements of a row, rows per part, rows */
+} pixels_job;
+
+static void pixels_task(void *p, size_t t, int32_t worker)
+{
+    const pixels_job *j = p;
+    (void)worker;
+    const size_t r0 = t * j->part, r1 = j->rows - r0 < j->part ? j->rows : r0 + j->part;
+    const size_t c = (size_t)j->net->tensors[j->net->inputs[0]].c;
+    pd_pixels_f32_ref(c, (r1 - r0) * (j->row / c), j->x + r0 * j->row, j->net->pixel_table,
+                      j->y + r0 * j->row);
+}
+
+static void convert_pixels(const pd_net *net, const uint8_t *x, float *y)
+{
+    const pd_tensor_desc *d = &net->tensors[net->inputs[0]];
+    const size_t row = (size_t)d->w * (size_t)d->c, rows = (size_t)d->h;
+    const size_t part = pd_plan_elementwise_part(net->threads, rows, row, BINARY_PART_FLOATS);
+    if (part == 0) {
+        pd_pixels_f32_ref((size_t)d->c, rows * (size_t)d->w, x, net->pixel_table, y);
+        return;
+    }
+    pixels_job j = {.net = net, .x = x, .y = y, .row = row, .part = part, .rows = rows};
+    pd_pool_run(net->pool, (rows + part - 1) / part, pixels_task, &j);
+}
+
 /* Sample s of inputs through the whole net into outputs. */
 static void run_sample(const pd_net *net, size_t s, const void *const *inputs, void *const *outputs)
 {
@@ -410,10 +443,7 @@ static void run_sample(const pd_net *net, size_t s, const void *const *inputs, v
             continue; /* read in place by the input prologue (fuse.c) */
         if (i == 0 && net->pixel_table != NULL) {
             /* one byte a value: the sample holds elems bytes, not sample */
-            const pd_tensor_desc *d = &net->tensors[t];
-            const size_t c = (size_t)d->c, hw = (size_t)d->h * (size_t)d->w;
-            pd_pixels_f32_ref(c, hw, (const uint8_t *)inputs[i] + s * c * hw, net->pixel_table,
-                              tensor_arena(net, t));
+            convert_pixels(net, (const uint8_t *)inputs[i] + s * net->elems[t], tensor_arena(net, t));
         } else if (i < 32 && (net->channels_first >> i & 1u))
             copy_channels_last(net, &net->tensors[t], from, tensor_arena(net, t));
         else
