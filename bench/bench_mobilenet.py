@@ -4,7 +4,10 @@
 
 Rows: predict float32, predict int8, onnxruntime float32, onnxruntime int8 (its static QDQ
 quantization: per-channel int8 weights, uint8 activations, after quant_pre_process, calibrated on
-the sample photos). A row whose model cannot be made here prints "n/a". Figures, per engine:
+the sample photos). predict's int8 model is, like onnxruntime's, int8 in every layer (the default
+model's converter with --no-fallback, built once into --work; `make model-int8` keeps layers
+float32 for accuracy and runs slower). A row whose model cannot be made here prints "n/a".
+Figures, per engine:
 
 - latency at batch 1, 1 and 2 threads: median and p90 of every call, and the spread of the
   per-round medians. Engines are interleaved call by call (A B C D, A B C D, ..., the order
@@ -94,11 +97,12 @@ def build_models(work, int8_model, photos):
     if int8_model:
         models["predict-int8"] = int8_model
     else:
-        out = work / "mobilenet_v2_int8.pnet"
+        out = work / "mobilenet_v2_int8_fast.pnet"
         if not out.exists():
-            # The int8 converter's command line (branch int8); absent here means n/a.
+            # All int8, as onnxruntime's QDQ model is; absent here means n/a.
             r = subprocess.run([sys.executable, "-m", "converters.default_model", "-o", str(out),
-                                "--int8-from", str(f32)], cwd=ROOT, capture_output=True, text=True,
+                                "--int8-from", str(f32), "--no-fallback"], cwd=ROOT,
+                               capture_output=True, text=True,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
             if r.returncode != 0:
                 notes["predict-int8"] = "no int8 converter in this build"
