@@ -506,7 +506,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds per figure")
     ap.add_argument("--calls", type=int, default=10, help="batch-1 calls per engine per round")
     ap.add_argument("--work", default=str(ROOT / "build" / "bench"), help="models and tools")
-    ap.add_argument("--int8-model", help="a predict int8 .pnet of the same MobileNetV2")
+    ap.add_argument("--int8-model", help="a predict int8 .pnet of the same MobileNetV2 (default: "
+                    "the all-int8 one, built once into --work)")
     ap.add_argument("--out", help="the JSON result file (default bench/results/<date>-<cpu>.json)")
     ap.add_argument("--latency-only", action="store_true",
                     help="batch-1 latency ratios only (1 and 2 threads), printed, no result file")
