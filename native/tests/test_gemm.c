@@ -96,4 +96,9 @@ void pd_test_gemm(void)
     one(k, 5, 37, 1280, 0, 1, &none);
     one(k, 1, 1000, 1280, 0, 1, &none);
     one(k, 3, 200, 700, 2, 0, &acts[1]);
+    /* Rows 4 KiB apart (lda 1024 floats), which AVX-512 copies tile by tile, and
+     * 4 KiB apart with k short of the stride; then 12-row tiles read in place. */
+    one(k, 25, 40, 1024, 0, 1, &none);
+    one(k, 24, 33, 1020, 4, 0, &acts[1]);
+    one(k, 37, 70, 300, 5, 1, &acts[0]);
 }

@@ -24,7 +24,7 @@
 #define KC 512 /* most k per block; k is cut in equal blocks, so a panel slice is at most 32 KiB */
 #define NC 256 /* columns per block: KC x NC floats of B are at most 512 KiB, in L2 */
 #define MC 48  /* rows per pass over a column block (7x7 maps' 49 rows in one pass) */
-/* packed_rows copies a 12-row tile of A to the stack: 12 x (KC + 16) floats, 25 KiB */
+/* packed_rows may copy a 12-row tile of A to the stack: 12 x (KC + 16) floats, 25 KiB */
 #define SHORT_K 64 /* up to this k, two panels per tile (tile12x2) */
 
 static inline int inreg(const pd_act_params *act)
@@ -329,21 +329,22 @@ static void few_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, c
 }
 
 /* Rows [0, rows) of columns [jc, jend) over k in [p0, p1), k > SHORT_K: each
- * tile of 12 rows is copied once to a stack buffer (12 x kc floats, rows 64
- * bytes longer than kc) and run against every panel of the block, two
- * panels per broadcast of A (tile12x2), then the rows left over panel by
- * panel.  BLIS's order: the A tile stays in L1, B streams from L2.
+ * tile of 12 rows is run against every panel of the block, two panels per
+ * broadcast of A (tile12x2), then the rows left over panel by panel.
+ * BLIS's order: the A tile stays in L1, B streams from L2.
  *
- * Against the panel by panel order with A read in place (each panel's slice
- * in L1, A streamed past it), on a Cascade Lake Xeon: m784_k256_n256 and
- * m784_k512_n512 from 76-78% to 100-104% of 16 FMAs a cycle, and
- * m196_k1024_n1024 from 62% to 98%.  Two things: a 12 x 1 tile loads 13
- * times per 12 FMAs (12 broadcasts and B), more than two load ports feed
- * two FMA ports, where 12 x 2 loads 14 times per 24; and rows of A lying a
- * multiple of 4 KiB apart (k = 1024) all map to one L1 set, 12 lines in 8
- * ways, each evicted before its 16 floats are used, which the buffer's
- * longer rows avoid.  The sums are the same, in the same order, as every
- * other tile's (bias, then k ascending). */
+ * Against the panel by panel order (each panel's slice in L1, A streamed
+ * past it), on a Cascade Lake Xeon: m784_k256_n256 and m784_k512_n512 from
+ * 76-78% to 100-104% of 16 FMAs a cycle, and m196_k1024_n1024 from 62% to
+ * 98%.  A 12 x 1 tile loads 13 times per 12 FMAs (12 broadcasts and B), more
+ * than two load ports feed two FMA ports, where 12 x 2 loads 14 times per 24.
+ * Rows of A lying a multiple of 4 KiB apart (k = 1024) all map to one L1
+ * set, 12 lines in 8 ways, each evicted before its 16 floats are used: such
+ * a tile is copied once to a stack buffer whose rows are 64 bytes longer.
+ * Other tiles are read in place: copying every tile cost MobileNetV2's
+ * narrow projections up to a fifth of their time (m784 n32 k144: 47 -> 58
+ * GMAC/s in place) and gained nothing on wide ones.  The sums are the same,
+ * in the same order, as every other tile's (bias, then k ascending). */
 static void packed_rows(size_t rows, size_t k, size_t p0, size_t p1, const float *a, size_t lda,
                         const float *b, size_t jc, size_t jend, const float *bias, float *c,
                         size_t ldc, const pd_act_params *act)
@@ -353,13 +354,20 @@ static void packed_rows(size_t rows, size_t k, size_t p0, size_t p1, const float
     const int first = p0 == 0, last = p1 == k;
     /* 12q + 1 rows (a 7x7 map): the last 13 go to panel_rows, as 8 + 5 */
     const size_t whole = rows % 12 == 1 && rows > 12 ? rows - 13 : rows / 12 * 12;
+    const int copy = (lda * sizeof(float)) % 4096 == 0;
     for (size_t r0 = 0; r0 < whole; r0 += 12) {
-        for (size_t r = 0; r < 12; r++)
-            memcpy(tile_a + r * stride, a + (r0 + r) * lda + p0, kc * sizeof(float));
+        const float *ta = a + r0 * lda + p0;
+        size_t ts = lda;
+        if (copy) {
+            for (size_t r = 0; r < 12; r++)
+                memcpy(tile_a + r * stride, a + (r0 + r) * lda + p0, kc * sizeof(float));
+            ta = tile_a;
+            ts = stride;
+        }
         size_t j0 = jc;
         for (; j0 + 24 < jend; j0 += 32) { /* a narrow last panel goes alone */
             const size_t bw1 = jend - j0 - 16 < 16 ? jend - j0 - 16 : 16;
-            tile12x2(0, kc, tile_a, stride, b + j0 * k + p0 * 16, b + (j0 + 16) * k + p0 * bw1, bw1,
+            tile12x2(0, kc, ta, ts, b + j0 * k + p0 * 16, b + (j0 + 16) * k + p0 * bw1, bw1,
                      (__mmask16)((1u << bw1) - 1u), bias != NULL ? bias + j0 : NULL,
                      c + r0 * ldc + j0, ldc, act, first, last);
         }
@@ -369,9 +377,9 @@ static void packed_rows(size_t rows, size_t k, size_t p0, size_t p1, const float
             const float *pb = bias != NULL ? bias + j0 : NULL;
             float *ci = c + r0 * ldc + j0;
             if (bw <= 8)
-                narrow12(0, kc, tile_a, stride, 12, slice, bw, pb, ci, ldc, act, first, last);
+                narrow12(0, kc, ta, ts, 12, slice, bw, pb, ci, ldc, act, first, last);
             else
-                tile12(0, kc, tile_a, stride, 12, slice, bw, (__mmask16)((1u << bw) - 1u), pb, ci,
+                tile12(0, kc, ta, ts, 12, slice, bw, (__mmask16)((1u << bw) - 1u), pb, ci,
                        ldc, act, first, last);
         }
     }
