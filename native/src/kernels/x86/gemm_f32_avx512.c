@@ -389,8 +389,9 @@ static void packed_rows(size_t rows, size_t k, size_t p0, size_t p1, const float
 }
 
 /* BLIS's loop order: columns in blocks of NC (a KC x NC block of B stays in
- * L2), k in blocks of KC, then rows: in tiles of 12 copied out (packed_rows)
- * when k is long; when it is short, read in place, two panels at a time. */
+ * L2), k in blocks of KC, then rows: when k is long, in tiles of 12, each
+ * against every panel of the block (packed_rows); when it is short, panel
+ * pair by panel pair over the rows. */
 void pd_gemm_f32_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                         const float *bias, float *c, size_t ldc, const pd_act_params *act)
 {
