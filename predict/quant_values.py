@@ -21,7 +21,6 @@ __all__ = ["first_bad_value"]
 
 _EXP_ONE = 1 << 16
 _SHIFT_LO, _SHIFT_HI = 1, 62
-_INT32_MAX = 2**31 - 1
 
 
 # The requantization parameters are checked by numpy's min and max first, one reduction per row
@@ -45,7 +44,7 @@ def _first(values, lo, hi):
 
 def _params_problem(op, params):
     mult, shift = params[0], params[1]
-    j = _first_outside(mult, 0, _INT32_MAX)
+    j = _first_outside(mult, 0, np.iinfo(mult.dtype).max)  # no upper bound but its dtype's
     if j is not None:
         return f"multiplier {j} is {int(mult[j])}, must be >= 0"
     j = _first_outside(shift, _SHIFT_LO, _SHIFT_HI)

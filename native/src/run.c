@@ -102,9 +102,9 @@ static void depthwise_task(void *p, size_t t, int32_t worker)
 
 /* An elementwise binary layer (two inputs of one shape, neither constant):
  * rows [r0, r1) of it are values of the whole, so its rows are split over
- * the threads, parts of at least BINARY_PART_FLOATS (a 7x7 tensor stays one
- * task rather than paying the hand-off). */
-#define BINARY_PART_FLOATS ((size_t)4096)
+ * the threads, parts of at least PART_FLOATS (a 7x7 tensor stays one task
+ * rather than paying the hand-off); so is the 8-bit pixels' conversion. */
+#define PART_FLOATS ((size_t)4096)
 
 typedef struct binary_job {
     const pd_net *net;
@@ -136,7 +136,7 @@ static void run_binary(const pd_net *net, const pd_layer_desc *layer, size_t bat
     const int same = ad.h == bd.h && ad.w == bd.w && ad.c == bd.c && net->tensors[ta].data == NULL &&
                      net->tensors[tb].data == NULL;
     const size_t part = same ? pd_plan_elementwise_part(net->threads, rows, (size_t)ad.w * (size_t)ad.c,
-                                                        BINARY_PART_FLOATS) : 0;
+                                                        PART_FLOATS) : 0;
     if (part == 0) {
         net->kernels->binary_f32(layer->binary_kind, batch, ad, tensor_data(net, ta),
                                  tensor_stride(net, ta), bd, tensor_data(net, tb),
@@ -406,7 +406,7 @@ typedef struct pixels_job {
     const pd_net *net;
     const uint8_t *x;
     float *y;
-    size_t row, part, rows; /* elements of a row, rows per part, rows */
+    size_t c, w, rows, part; /* the input's channels, width and rows; rows per task */
 } pixels_job;
 
 static void pixels_task(void *p, size_t t, int32_t worker)
@@ -414,22 +414,19 @@ static void pixels_task(void *p, size_t t, int32_t worker)
     const pixels_job *j = p;
     (void)worker;
     const size_t r0 = t * j->part, r1 = j->rows - r0 < j->part ? j->rows : r0 + j->part;
-    const size_t c = (size_t)j->net->tensors[j->net->inputs[0]].c;
-    pd_pixels_f32_ref(c, (r1 - r0) * (j->row / c), j->x + r0 * j->row, j->net->pixel_table,
-                      j->y + r0 * j->row);
+    const size_t at = r0 * j->w * j->c;
+    pd_pixels_f32_ref(j->c, (r1 - r0) * j->w, j->x + at, j->net->pixel_table, j->y + at);
 }
 
 static void convert_pixels(const pd_net *net, const uint8_t *x, float *y)
 {
     const pd_tensor_desc *d = &net->tensors[net->inputs[0]];
-    const size_t row = (size_t)d->w * (size_t)d->c, rows = (size_t)d->h;
-    const size_t part = pd_plan_elementwise_part(net->threads, rows, row, BINARY_PART_FLOATS);
-    if (part == 0) {
-        pd_pixels_f32_ref((size_t)d->c, rows * (size_t)d->w, x, net->pixel_table, y);
-        return;
-    }
-    pixels_job j = {.net = net, .x = x, .y = y, .row = row, .part = part, .rows = rows};
-    pd_pool_run(net->pool, (rows + part - 1) / part, pixels_task, &j);
+    pixels_job j = {.net = net, .x = x, .y = y, .c = (size_t)d->c, .w = (size_t)d->w,
+                    .rows = (size_t)d->h};
+    j.part = pd_plan_elementwise_part(net->threads, j.rows, j.w * j.c, PART_FLOATS);
+    if (j.part == 0) /* one task, run on this thread by pd_pool_run */
+        j.part = j.rows > 0 ? j.rows : 1;
+    pd_pool_run(net->pool, (j.rows + j.part - 1) / j.part, pixels_task, &j);
 }
 
 /* Sample s of inputs through the whole net into outputs. */
